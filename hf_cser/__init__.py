@@ -1,0 +1,14 @@
+"""hf_cser: cross-lingual speech emotion recognition for the Hugging Face ecosystem.
+
+Importing the package registers every hf_cser model, config and feature extractor with the transformers Auto classes
+(``AutoConfig``, ``AutoModel``, ``AutoFeatureExtractor``, ...), so ``AutoModel.from_pretrained(folder)`` and
+``pipeline(...)`` work on saved hf_cser models without ``trust_remote_code``.
+"""
+
+__version__ = "0.1.0.dev0"
+
+from .labels import EMOTIONS, ID2LABEL, LABEL2ID  # noqa: E402
+
+from . import encoders  # noqa: E402,F401  (registers the Auto classes)
+
+__all__ = ["EMOTIONS", "ID2LABEL", "LABEL2ID", "__version__", "encoders"]

@@ -1,0 +1,1 @@
+"""Subcommands of the ``hf-cser`` CLI, one module each (see :mod:`hf_cser.cli`)."""

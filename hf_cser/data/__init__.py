@@ -1,0 +1,54 @@
+"""Corpora, the synthetic corpus, phone alignments and samplers (the ``data`` floor of hf_cser)."""
+
+from .alignments import SILENCE_LABELS, read_ctm, read_textgrid, read_textgrid_tiers, validate_alignment
+from .corpora import CorpusLoadReport, get_load_report, list_corpora, load_corpus
+from .phones import (
+    SHARED_VOWELS,
+    PhonemeWindows,
+    centred_windows,
+    map_alignment,
+    phoneme_windows,
+    to_shared_phone,
+    voiced_energy_peaks,
+)
+from .sampler import HierarchicalLanguageEmotionSampler
+from .schema import (
+    SPLITS,
+    build_dataset_dict,
+    corpus_features,
+    make_record,
+    save_dataset_dict,
+    speaker_independent_split,
+    with_decoded_audio,
+)
+from .synthetic import SyntheticCorpusConfig, load_synthetic_corpus, synthesize_corpus
+
+__all__ = [
+    "SHARED_VOWELS",
+    "SILENCE_LABELS",
+    "SPLITS",
+    "CorpusLoadReport",
+    "HierarchicalLanguageEmotionSampler",
+    "PhonemeWindows",
+    "SyntheticCorpusConfig",
+    "build_dataset_dict",
+    "centred_windows",
+    "corpus_features",
+    "get_load_report",
+    "list_corpora",
+    "load_corpus",
+    "load_synthetic_corpus",
+    "make_record",
+    "map_alignment",
+    "phoneme_windows",
+    "read_ctm",
+    "read_textgrid",
+    "read_textgrid_tiers",
+    "save_dataset_dict",
+    "speaker_independent_split",
+    "synthesize_corpus",
+    "to_shared_phone",
+    "validate_alignment",
+    "voiced_energy_peaks",
+    "with_decoded_audio",
+]

@@ -1,0 +1,36 @@
+"""Repository-level promises: the README's two commands and .ci/run agree, the layout users expect is there."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"<!-- (main|test)-command -->\s*```bash\n(.+?)\n```", text, flags=re.S)
+    return dict(blocks)
+
+
+def test_readme_has_exactly_the_two_quick_start_commands():
+    commands = readme_commands()
+    assert set(commands) == {"main", "test"}
+    for name, command in commands.items():
+        assert "\n" not in command.strip(), f"the README's {name} command must be one line"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci_lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith(("#", "set ", "cd "))]
+    assert ci_lines == [readme_commands()["test"].strip()]
+
+
+def test_torch_is_installed_from_the_cpu_wheel_before_the_package():
+    for command in readme_commands().values():
+        assert command.index("torch==") < command.index(" -e "), "torch must be installed before the package"
+
+
+def test_layout_users_expect():
+    for path in ("setup.cfg", "pyproject.toml", "hf_cser", "tests", "README.md", ".ci/run"):
+        assert (ROOT / path).exists(), path
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "[build-system]" in pyproject and "[project]" not in pyproject  # metadata lives in setup.cfg
