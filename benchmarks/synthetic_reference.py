@@ -5,8 +5,8 @@ when it had to synthesise), then trains a linear classifier (scikit-learn ``Logi
 mean + std of 40 log-mel bands) and reports the unweighted average recall (UAR, macro recall; chance = 0.25):
 
 - within-language: speaker-independent cross-validation inside one language (leave one speaker out: train on the
-  other speakers, test on the held-out one, pooled predictions), which is far less noisy than the one test speaker
-  of the default 6/1/1 split; the fixed ``train``+``validation`` -> ``test`` split is reported too;
+  other speakers, test on the held-out one, pooled predictions), which is far less noisy than the two test speakers
+  of the default 8/2/2 split; the fixed ``train``+``validation`` -> ``test`` split is reported too;
 - cross-language: train on all speakers of one language, test on all speakers of every other language.
 
 Prints a Markdown table and a JSON line. Example::

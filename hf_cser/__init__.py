@@ -10,5 +10,7 @@ __version__ = "0.1.0.dev0"
 from .labels import EMOTIONS, ID2LABEL, LABEL2ID  # noqa: E402
 
 from . import encoders  # noqa: E402,F401  (registers the Auto classes)
+from . import models  # noqa: E402,F401  (registers the Auto classes)
+from . import pipelines  # noqa: E402,F401  (registers the soundfile audio-classification pipeline)
 
-__all__ = ["EMOTIONS", "ID2LABEL", "LABEL2ID", "__version__", "encoders"]
+__all__ = ["EMOTIONS", "ID2LABEL", "LABEL2ID", "__version__", "encoders", "models", "pipelines"]

@@ -12,7 +12,15 @@ import importlib
 import sys
 
 # (module under hf_cser.commands) in the order `hf-cser --help` lists them
-COMMAND_MODULES: tuple[str, ...] = ("synth", "corpus", "convert_speaker_encoder")
+COMMAND_MODULES: tuple[str, ...] = (
+    "synth",
+    "corpus",
+    "convert_speaker_encoder",
+    "analyze",
+    "train_content_encoder",
+    "predict",
+    "evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,8 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--languages", default="en,zh,de,fr,ur", help="comma-separated ISO 639-1 codes (en,zh,de,fr,ur,es,it,ru)"
     )
-    parser.add_argument("--speakers-per-language", type=int, default=8)
-    parser.add_argument("--utterances-per-speaker", type=int, default=40)
+    parser.add_argument("--speakers-per-language", type=int, default=12)
+    parser.add_argument("--utterances-per-speaker", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--separability", type=float, default=None, help="scale of the emotion effects (default: the config default)"

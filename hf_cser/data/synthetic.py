@@ -131,10 +131,10 @@ class SyntheticCorpusConfig:
         languages (`tuple[str, ...]`, *optional*, defaults to `("en", "zh", "de", "fr", "ur")`):
             ISO 639-1 codes of the languages to render, any of :data:`SUPPORTED_LANGUAGES`
             (``en, zh, de, fr, ur, es, it, ru``).
-        speakers_per_language (`int`, *optional*, defaults to 8):
+        speakers_per_language (`int`, *optional*, defaults to 12):
             Speakers per language, alternating female/male (the first gender is drawn from the seed). At least 3
             give every split a speaker.
-        utterances_per_speaker (`int`, *optional*, defaults to 40):
+        utterances_per_speaker (`int`, *optional*, defaults to 32):
             Utterances per speaker, cycling through the four emotions (balanced when a multiple of 4); each chosen
             sentence is said once in every emotion so the text carries no emotion.
         seed (`int`, *optional*, defaults to 0):
@@ -160,14 +160,14 @@ class SyntheticCorpusConfig:
             Mean level of the additive white noise floor in dBFS (each speaker's floor is drawn around it, each
             utterance moves it by up to 3 dB). A very low value such as -120 makes the noise negligible.
         split_ratios (`tuple[float, float, float]`, *optional*, defaults to `(0.75, 0.125, 0.125)`):
-            Speaker-count ratios of train/validation/test, applied per language (8 speakers: 6/1/1).
+            Speaker-count ratios of train/validation/test, applied per language (12 speakers: 8/2/2).
         sampling_rate (`int`, *optional*, defaults to 16000):
             Rate of the written WAV files (espeak-ng renders at 22050 Hz; resampled with a polyphase filter).
     """
 
     languages: tuple[str, ...] = ("en", "zh", "de", "fr", "ur")
-    speakers_per_language: int = 8
-    utterances_per_speaker: int = 40
+    speakers_per_language: int = 12
+    utterances_per_speaker: int = 32
     seed: int = 0
     separability: float = 1.5
     speaker_style_strength: float = 1.0

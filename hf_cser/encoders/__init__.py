@@ -1,8 +1,9 @@
-"""Frozen encoders shared by the methods: the GE2E speaker encoder f_s (SAPA / FreeVC).
+"""Frozen encoders shared by the methods: the GE2E speaker encoder f_s and the content encoder f_c (SAPA / FreeVC).
 
 Importing `hf_cser.encoders` registers every encoder with the transformers auto classes.
 """
 
+from .content_encoder import ContentEncoder, pool_windows
 from .ge2e import (
     RESEMBLYZER_INSTALL_HINT,
     Ge2eCheckpointError,
@@ -14,6 +15,14 @@ from .ge2e import (
     convert_resemblyzer_checkpoint,
     default_cache_dir,
     find_resemblyzer_checkpoint,
+)
+from .phonetic_pretraining import (
+    PHONETIC_LABELS,
+    default_phonetic_encoder,
+    evaluate_phonetic_encoder,
+    frame_labels,
+    tiny_wavlm_config,
+    train_phonetic_encoder,
 )
 
 __all__ = [
@@ -27,4 +36,12 @@ __all__ = [
     "convert_resemblyzer_checkpoint",
     "default_cache_dir",
     "find_resemblyzer_checkpoint",
+    "ContentEncoder",
+    "PHONETIC_LABELS",
+    "default_phonetic_encoder",
+    "evaluate_phonetic_encoder",
+    "frame_labels",
+    "pool_windows",
+    "tiny_wavlm_config",
+    "train_phonetic_encoder",
 ]

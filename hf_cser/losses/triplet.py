@@ -11,11 +11,11 @@ come from :class:`hf_cser.analysis.speaker_graph.SpeakerStyleGraph` (or anywhere
 Mining is fully vectorised: a loss builds a ``(B, B)`` positive mask and a ``(B, B)`` negative mask once per call; a
 triplet ``(a, p, n)`` is valid iff ``positive_mask[a, p] and negative_mask[a, n]``.
 
-- ``mining="batch_all"`` uses every valid triplet. The ``(B, B, B)`` hinge tensor is never held whole: anchors are
-  processed in blocks of ``anchor_chunk_size`` (a ``(chunk, B, B)`` temporary, freed after each block) under
-  ``torch.no_grad``, counting for each pair how many active triplets it appears in. The differentiable loss is then
-  rebuilt from the ``(B, B)`` distance matrix and those counts (the hinge is linear on its active set), so the
-  autograd graph is ``O(B^2)`` too. Value and gradient are those of the explicit sum over triplets.
+- ``mining="batch_all"`` uses every valid triplet without enumerating them: per anchor the negatives' distances are
+  sorted once, and for each positive a binary search counts the active negatives (``D[a, n] < D[a, p] + margin``)
+  while a prefix sum gives their summed distance, so the hinge sum over negatives is ``k (D[a, p] + margin) - S_k``.
+  Time ``O(B^2 log B)``, memory ``O(anchor_chunk_size * B)`` (all anchors at once by default). Value and gradient
+  are those of the explicit sum over triplets (tested against it).
 - ``mining="batch_hard"`` keeps, per anchor, the hardest positive (largest distance) and the hardest negative
   (smallest distance): ``O(B^2)`` memory (Hermans et al., 2017).
 """
@@ -34,8 +34,6 @@ logger = logging.get_logger(__name__)
 MINING_STRATEGIES = ("batch_all", "batch_hard")
 REDUCTIONS = ("mean_positive", "mean", "sum")
 
-# Number of (anchor, positive, negative) entries one batch_all block may hold (our choice: 2**24 floats = 64 MiB).
-_DEFAULT_TRIPLETS_PER_CHUNK = 2**24
 
 SAPA_CITATION = """
 @inproceedings{sapa_cross_lingual_ser,
@@ -83,10 +81,6 @@ def pairwise_squared_distances(embeddings: torch.Tensor) -> torch.Tensor:
     return distances.masked_fill(eye, 0.0)
 
 
-def _auto_chunk_size(batch_size: int) -> int:
-    return max(1, _DEFAULT_TRIPLETS_PER_CHUNK // max(1, batch_size * batch_size))
-
-
 def masked_triplet_loss(
     embeddings: torch.Tensor,
     positive_mask: torch.Tensor,
@@ -113,8 +107,8 @@ def masked_triplet_loss(
             (mean over all valid triplets) or `"sum"`. ``None`` (library default) picks `"mean_positive"` for
             batch_all and `"mean"` for batch_hard, the conventions of Hermans et al. (2017) and of
             sentence-transformers' ``BatchAllTripletLoss`` / ``BatchHardTripletLoss``.
-        anchor_chunk_size (`int`, *optional*): anchors per block in batch_all mining; ``None`` (library default) sizes
-            blocks to at most 2**24 triplet entries.
+        anchor_chunk_size (`int`, *optional*): anchors per block in batch_all mining (memory ``O(chunk * B)``);
+            ``None`` (library default) takes all anchors at once.
         return_stats (`bool`, *optional*, defaults to `False`): also return a :class:`TripletLossStats` (this reads
             the counts back to the host, one device sync).
 
@@ -145,35 +139,32 @@ def masked_triplet_loss(
         num_active = (per_anchor > 0).sum()
         loss_sum = per_anchor.sum()
     else:
-        chunk = anchor_chunk_size or _auto_chunk_size(batch_size)
+        chunk = anchor_chunk_size or batch_size
         if chunk < 1:
             raise ValueError(f"`anchor_chunk_size` must be a positive integer, got {anchor_chunk_size}.")
-        # For every pair, how many active triplets use it as (a, p) and as (a, n); plus the exact hinge sum.
-        # counts in at least float32 so they stay exact integers under half-precision embeddings.
-        count_dtype = torch.promote_types(distances.dtype, torch.float32)
-        positive_uses = torch.zeros(distances.shape, dtype=count_dtype, device=embeddings.device)  # (B, B)
-        negative_uses = torch.zeros(distances.shape, dtype=count_dtype, device=embeddings.device)  # (B, B)
+        # Exact batch-all in O(B^2 log B) time and O(chunk * B) memory, without enumerating the B^3 triplets: for
+        # anchor a and positive p the active negatives are those with D[a, n] < D[a, p] + margin, so with the
+        # negatives' distances sorted per anchor, a binary search gives their count k and a prefix sum S gives
+        #     sum_n relu(D[a, p] - D[a, n] + margin) = k * (D[a, p] + margin) - S_k.
+        # Sort and gather are differentiable in the values, so the gradient is the exact per-triplet gradient.
+        work_dtype = torch.float32 if embeddings.device.type == "mps" else torch.float64
+        loss_sum = distances.new_zeros((), dtype=work_dtype)
         num_valid = torch.zeros((), dtype=torch.long, device=embeddings.device)
         num_active = torch.zeros((), dtype=torch.long, device=embeddings.device)
-        exact_sum = torch.zeros((), dtype=count_dtype, device=embeddings.device)
-        with torch.no_grad():
-            d = distances.detach().to(count_dtype)
-            for start in range(0, batch_size, chunk):
-                stop = min(start + chunk, batch_size)
-                d_ap = d[start:stop].unsqueeze(2)  # (c, B, 1)
-                d_an = d[start:stop].unsqueeze(1)  # (c, 1, B)
-                valid = positive_mask[start:stop].unsqueeze(2) & negative_mask[start:stop].unsqueeze(1)  # (c, B, B)
-                hinge = (d_ap - d_an + margin).clamp(min=0.0) * valid  # (c, B, B)
-                active = hinge > 0  # (c, B, B)
-                positive_uses[start:stop] = active.sum(dim=2).to(count_dtype)
-                negative_uses[start:stop] = active.sum(dim=1).to(count_dtype)
-                num_valid = num_valid + valid.sum()
-                num_active = num_active + active.sum()
-                exact_sum = exact_sum + hinge.sum()
-                del valid, hinge, active
-        # Sum over active triplets of (D[a, p] - D[a, n] + margin), with the exact value from the blocked pass.
-        surrogate = (distances * positive_uses).sum() - (distances * negative_uses).sum()
-        loss_sum = exact_sum + (surrogate - surrogate.detach())
+        for start in range(0, batch_size, chunk):
+            stop = min(start + chunk, batch_size)
+            d = distances[start:stop].to(work_dtype)  # (c, B)
+            pos, neg = positive_mask[start:stop], negative_mask[start:stop]  # (c, B)
+            sorted_neg, _ = d.masked_fill(~neg, float("inf")).sort(dim=1)  # (c, B), +inf past the negatives
+            prefix = torch.where(torch.isfinite(sorted_neg), sorted_neg, 0.0).cumsum(dim=1)  # (c, B)
+            threshold = d + margin  # (c, B): D[a, p] + margin for every candidate positive p
+            k = torch.searchsorted(sorted_neg.detach().contiguous(), threshold.detach().contiguous())  # (c, B)
+            k = k.masked_fill(~pos, 0)
+            summed = prefix.gather(1, (k - 1).clamp(min=0)) * (k > 0)  # (c, B): S_k
+            loss_sum = loss_sum + (k.to(work_dtype) * threshold - summed).masked_fill(~pos, 0.0).sum()
+            num_active = num_active + k.sum()
+            num_valid = num_valid + (pos.sum(dim=1) * neg.sum(dim=1)).sum()
+        loss_sum = loss_sum.to(distances.dtype)
 
     if reduction == "sum":
         loss = loss_sum
@@ -273,14 +264,13 @@ class PhonemeTripletLoss(_MinedTripletLoss):
         margin (`float`, *optional*, defaults to 0.4):
             The hinge margin ``alpha`` (paper value 0.4).
         mining (`str`, *optional*, defaults to `"batch_all"`):
-            `"batch_all"` (every valid triplet of the batch, computed in blocks of anchors so memory stays
-            ``O(anchor_chunk_size * B^2)``) or `"batch_hard"` (hardest positive and hardest negative per anchor,
-            ``O(B^2)``). The paper does not say how triplets are mined; batch_all is the library default.
+            `"batch_all"` (every valid triplet of the batch, summed exactly in ``O(B^2 log B)`` time without
+            enumerating them) or `"batch_hard"` (hardest positive and hardest negative per anchor, ``O(B^2)``). The paper does not say how triplets are mined; batch_all is the library default.
         reduction (`str`, *optional*):
             `"mean_positive"` (mean over valid triplets whose hinge is > 0), `"mean"` (mean over all valid triplets)
             or `"sum"`. ``None`` (library default) is `"mean_positive"` for batch_all and `"mean"` for batch_hard.
         anchor_chunk_size (`int`, *optional*):
-            Anchors per block in batch_all mining; ``None`` sizes blocks to at most 2**24 triplet entries.
+            Anchors per block in batch_all mining (memory ``O(chunk * B)``); ``None`` takes all anchors at once.
 
     References:
         - SAPA, section 3.1, equation 4 (``papers/000_969dc1c303db022e.txt``); see :attr:`citation`.
@@ -381,13 +371,13 @@ class SpeakerTripletLoss(_MinedTripletLoss):
         margin (`float`, *optional*, defaults to 0.6):
             The hinge margin ``beta`` (paper value 0.6).
         mining (`str`, *optional*, defaults to `"batch_all"`):
-            `"batch_all"` (every valid triplet, blocked over anchors, ``O(anchor_chunk_size * B^2)`` memory) or
+            `"batch_all"` (every valid triplet, summed exactly in ``O(B^2 log B)`` time without enumerating them) or
             `"batch_hard"` (hardest positive and negative per anchor, ``O(B^2)``). Library default: batch_all.
         reduction (`str`, *optional*):
             `"mean_positive"`, `"mean"` or `"sum"`; ``None`` (library default) is `"mean_positive"` for batch_all
             and `"mean"` for batch_hard.
         anchor_chunk_size (`int`, *optional*):
-            Anchors per block in batch_all mining; ``None`` sizes blocks to at most 2**24 triplet entries.
+            Anchors per block in batch_all mining (memory ``O(chunk * B)``); ``None`` takes all anchors at once.
         positive_requires_other_speaker (`bool`, *optional*, defaults to `False`):
             Library option: when `True`, a positive must come from another speaker of the same cluster (needs
             ``speaker_ids``).

@@ -1,0 +1,265 @@
+"""Cache of SAPA's frozen window features, so training runs the two encoders once per utterance.
+
+Both SAPA encoders are frozen (paper section 3.1), so the content and speaker features of every phoneme-centred window
+are a pure function of (encoder weights, window settings, audio). :func:`compute_window_features` computes them once,
+writes them next to the dataset's metadata as an Arrow file keyed by a fingerprint of those three things, and later
+calls (same weights, settings and dataset) load the file without running the encoders. :func:`collate_window_features`
+pads a list of such rows into the tensors [`SapaForEmotionClassification.forward`] takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.utils import logging
+
+from ...audio import TARGET_SAMPLING_RATE, load_audio, prepare_waveform
+
+logger = logging.get_logger(__name__)
+
+CACHE_FORMAT_VERSION = "sapa-window-features-v1"
+"""Bumped whenever the way features are computed changes, which invalidates every cache."""
+
+FEATURE_COLUMNS = ("content_features", "speaker_features", "window_phones", "num_windows")
+METADATA_STRING_COLUMNS = ("speaker", "language", "gender", "corpus")
+"""String columns that :func:`collate_window_features` returns as lists under ``"metadata"``."""
+
+
+def default_cache_dir() -> str:
+    """``$HF_DATASETS_CACHE/hf_cser_sapa_window_features`` (library default)."""
+    import datasets
+
+    return os.path.join(str(datasets.config.HF_DATASETS_CACHE), "hf_cser_sapa_window_features")
+
+
+def _hash_module_weights(digest, module: torch.nn.Module) -> None:
+    for name, tensor in sorted(module.state_dict().items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+
+
+def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
+    """Fingerprint of the cached window features of `dataset`: a hash of the frozen encoders' weights, the window
+    settings (model config and feature extractor) and the dataset's own `_fingerprint`."""
+    fingerprint = getattr(dataset, "_fingerprint", None)
+    if not fingerprint:
+        raise ValueError("`dataset` has no `_fingerprint`; pass a `datasets.Dataset` (not an IterableDataset).")
+    digest = hashlib.sha256(CACHE_FORMAT_VERSION.encode())
+    _hash_module_weights(digest, model.content_encoder)
+    _hash_module_weights(digest, model.speaker_encoder)
+    config = model.config
+    settings = {
+        "window_ms": config.window_ms,
+        "max_windows": config.max_windows,
+        "content_layer": config.content_layer,
+        "content_input_normalize": config.content_input_normalize,
+        "feature_extractor": {
+            key: value
+            for key, value in feature_extractor.to_dict().items()
+            if key not in ("processor_class", "transformers_version")
+        },
+        "dataset": fingerprint,
+    }
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+def _decode(audio: Any) -> np.ndarray:
+    if isinstance(audio, (str, os.PathLike)):
+        return load_audio(audio, TARGET_SAMPLING_RATE)
+    if isinstance(audio, Mapping) and audio.get("array") is not None:
+        return prepare_waveform(
+            np.asarray(audio["array"]),
+            int(audio["sampling_rate"]),
+            TARGET_SAMPLING_RATE,
+            source=str(audio.get("path")),
+        )
+    if isinstance(audio, Mapping) and audio.get("path"):
+        return load_audio(audio["path"], TARGET_SAMPLING_RATE)
+    raise ValueError(f"Cannot read the `audio` value {type(audio).__name__}; expected a path or {{'array', ...}}.")
+
+
+def _metadata_columns(dataset) -> list[str]:
+    """Scalar columns (`Value`, `ClassLabel`) kept in the output, e.g. emotion, language, speaker, gender, corpus."""
+    from datasets import ClassLabel, Value
+
+    return [name for name, feature in dataset.features.items() if isinstance(feature, (Value, ClassLabel))]
+
+
+def _uses_padding_sensitive_norm(model) -> bool:
+    """wav2vec 2.0-style backbones with group norm in the conv encoder give other features for padded inputs."""
+    config = model.content_encoder.backbone.config
+    return getattr(config, "feat_extract_norm", "layer") == "group"
+
+
+def compute_window_features(
+    model,
+    feature_extractor,
+    dataset,
+    *,
+    batch_size: int = 16,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+):
+    """Compute (or load from the cache) the frozen SAPA window features of every utterance of `dataset`.
+
+    Args:
+        model ([`SapaForEmotionClassification`]):
+            Its `extract_window_features` is run once per utterance (on the model's device).
+        feature_extractor ([`SapaFeatureExtractor`]):
+            Finds the window centres (from the `phonemes` column when it has an alignment, else from energy peaks).
+        dataset (`datasets.Dataset`):
+            Rows in the hf_cser schema (`audio` path or decoded `{"array", "sampling_rate"}`, optional `phonemes`,
+            `language`, metadata columns).
+        batch_size (`int`, *optional*, defaults to 16):
+            Utterances per encoder call. Backbones whose conv encoder uses group norm (WavLM Base, wav2vec2 Base)
+            are run one utterance at a time, because padding would change their features (library choice).
+        cache_dir (`str`, *optional*):
+            Where caches live; [`default_cache_dir`] when `None`. Each cache is `<cache_dir>/<fingerprint>/`.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar while computing.
+
+    Returns:
+        `datasets.Dataset` with the scalar metadata columns of `dataset` (emotion, language, speaker, gender, corpus,
+        ...) plus `content_features` (`num_windows x H_c` float32), `speaker_features` (`num_windows x H_s`),
+        `window_phones` (ids into `SHARED_VOWELS`, -1 for other windows) and `num_windows`.
+    """
+    from datasets import Array2D, Dataset, Features, List, Value
+    from datasets.arrow_writer import ArrowWriter
+
+    if batch_size <= 0:
+        raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
+    fingerprint = window_feature_fingerprint(model, feature_extractor, dataset)
+    root = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
+    final_dir = os.path.join(root, fingerprint)
+    data_file = os.path.join(final_dir, "data.arrow")
+    if os.path.exists(data_file):
+        logger.info(f"Loading cached SAPA window features from {final_dir}.")
+        return Dataset.from_file(data_file)
+
+    metadata = _metadata_columns(dataset)
+    content_size = model.content_encoder.output_size
+    speaker_size = model.speaker_encoder.config.embedding_size
+    features = Features(
+        {
+            **{name: dataset.features[name] for name in metadata},
+            "content_features": Array2D(shape=(None, content_size), dtype="float32"),
+            "speaker_features": Array2D(shape=(None, speaker_size), dtype="float32"),
+            "window_phones": List(Value("int64")),
+            "num_windows": Value("int64"),
+        }
+    )
+    step = 1 if _uses_padding_sensitive_norm(model) else batch_size
+    os.makedirs(root, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=f".tmp-{fingerprint}-", dir=root)
+    was_training = model.training
+    model.eval()
+    try:
+        from tqdm.auto import tqdm
+
+        writer = ArrowWriter(features=features, path=os.path.join(tmp_dir, "data.arrow"))
+        bar = tqdm(total=len(dataset), desc="SAPA window features", disable=not progress)
+        for start in range(0, len(dataset), step):
+            rows = dataset[start : start + step]
+            waveforms = [_decode(audio) for audio in rows["audio"]]
+            phonemes = rows.get("phonemes") or [None] * len(waveforms)
+            languages = rows.get("language") or [None] * len(waveforms)
+            inputs = feature_extractor(
+                waveforms,
+                sampling_rate=feature_extractor.sampling_rate,
+                phonemes=[p or None for p in phonemes],
+                languages=languages,
+                return_tensors="pt",
+            )
+            device = model.device
+            content, speaker = model.extract_window_features(
+                inputs["input_values"].to(device),
+                inputs["attention_mask"].to(device),
+                inputs["window_centers"].to(device),
+                inputs["window_mask"].to(device),
+            )
+            counts = inputs["window_mask"].sum(dim=1).tolist()
+            for i, n in enumerate(counts):
+                example = {name: rows[name][i] for name in metadata}
+                example.update(
+                    content_features=content[i, :n].float().cpu().numpy(),
+                    speaker_features=speaker[i, :n].float().cpu().numpy(),
+                    window_phones=inputs["window_phones"][i, :n].tolist(),
+                    num_windows=int(n),
+                )
+                writer.write(example)
+            bar.update(len(waveforms))
+        bar.close()
+        writer.finalize()
+        writer.close()
+        with open(os.path.join(tmp_dir, "cache_info.json"), "w") as f:
+            json.dump({"fingerprint": fingerprint, "dataset_fingerprint": dataset._fingerprint}, f)
+        try:
+            os.replace(tmp_dir, final_dir)
+        except OSError:  # another process wrote the same cache first: use theirs
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    finally:
+        model.train(was_training)
+    logger.info(f"Wrote SAPA window features of {len(dataset)} utterances to {final_dir}.")
+    return Dataset.from_file(data_file)
+
+
+def collate_window_features(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Pad rows of :func:`compute_window_features` into a batch for [`SapaForEmotionClassification.forward`].
+
+    Returns:
+        `dict` with `content_features` `(B, N, H_c)` float32, `speaker_features` `(B, N, H_s)`, `window_mask`
+        `(B, N)` long, `window_phones` `(B, N)` long (-1 on padding), `labels` `(B,)` long (from `emotion` or
+        `labels`, when present) and `metadata`: a dict of string lists (`speaker`, `language`, `gender`, `corpus`
+        where present) for the anchoring losses. Pop `metadata` and `window_phones` before `model(**batch)`.
+    """
+    if not rows:
+        raise ValueError("`rows` is empty.")
+    content = [np.asarray(r["content_features"], dtype=np.float32) for r in rows]
+    speaker = [np.asarray(r["speaker_features"], dtype=np.float32) for r in rows]
+    phones = [np.asarray(r["window_phones"], dtype=np.int64).reshape(-1) for r in rows]
+    counts = [len(c) for c in content]
+    if any(n == 0 for n in counts):
+        raise ValueError("Every row needs at least one window (`num_windows` > 0).")
+    batch, max_n = len(rows), max(counts)
+    content_out = torch.zeros(batch, max_n, content[0].shape[-1])
+    speaker_out = torch.zeros(batch, max_n, speaker[0].shape[-1])
+    mask = torch.zeros(batch, max_n, dtype=torch.long)
+    phones_out = torch.full((batch, max_n), -1, dtype=torch.long)
+    for i, n in enumerate(counts):
+        content_out[i, :n] = torch.from_numpy(content[i])
+        speaker_out[i, :n] = torch.from_numpy(speaker[i])
+        phones_out[i, :n] = torch.from_numpy(phones[i])
+        mask[i, :n] = 1
+    out: dict[str, Any] = {
+        "content_features": content_out,
+        "speaker_features": speaker_out,
+        "window_mask": mask,
+        "window_phones": phones_out,
+    }
+    label_key = "labels" if "labels" in rows[0] else "emotion" if "emotion" in rows[0] else None
+    if label_key is not None:
+        out["labels"] = torch.tensor([int(r[label_key]) for r in rows], dtype=torch.long)
+    out["metadata"] = {key: [str(r[key]) for r in rows] for key in METADATA_STRING_COLUMNS if key in rows[0]}
+    return out
+
+
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "collate_window_features",
+    "compute_window_features",
+    "default_cache_dir",
+    "window_feature_fingerprint",
+]

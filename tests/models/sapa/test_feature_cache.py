@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from datasets import Dataset
+from transformers import WavLMConfig
+
+import hf_cser  # noqa: F401
+from hf_cser.data.schema import corpus_features
+from hf_cser.encoders.ge2e import Ge2eSpeakerEncoderConfig
+from hf_cser.models.sapa import (
+    SapaConfig,
+    SapaFeatureExtractor,
+    SapaForEmotionClassification,
+    collate_window_features,
+    compute_window_features,
+)
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    config = SapaConfig(
+        content_encoder_config=WavLMConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
+            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        ),
+        speaker_encoder_config=Ge2eSpeakerEncoderConfig(hidden_size=16, num_layers=1, embedding_size=16),
+        content_projection_size=8, speaker_projection_size=8, hidden_size=16, num_attention_heads=2,
+        classifier_hidden_sizes=(16, 8, 8), max_windows=5,
+    )  # fmt: skip
+    return SapaForEmotionClassification(config).eval()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audio")
+    t = np.arange(16000) / 16000
+    rows = []
+    metadata = [("angry", "a_1", "en"), ("sad", "b_2", "de"), ("happy", "a_1", "en")]
+    for i, (emotion, speaker, lang) in enumerate(metadata):
+        wav = 0.4 * (0.5 - 0.5 * np.cos(2 * np.pi * (2 + i) * t)) * np.sin(2 * np.pi * (120 + 30 * i) * t)
+        path = root / f"{i}.wav"
+        sf.write(path, wav.astype(np.float32), 16000)
+        phonemes = [{"phone": "a", "start": 0.2, "end": 0.4}, {"phone": "i", "start": 0.5, "end": 0.7}]
+        phonemes = phonemes if i == 0 else []
+        rows.append(
+            {"audio": str(path), "emotion": emotion, "language": lang, "speaker": speaker, "gender": "unknown",
+             "corpus": "toy", "transcript": "", "phonemes": phonemes}
+        )  # fmt: skip
+    columns = {name: [r[name] for r in rows] for name in corpus_features()}
+    columns["emotion"] = [["neutral", "happy", "angry", "sad"].index(e) for e in columns["emotion"]]
+    return Dataset.from_dict(columns, features=corpus_features())
+
+
+def test_compute_window_features_columns_and_values(tmp_path, corpus):
+    model = tiny_model()
+    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    cached = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
+    assert len(cached) == 3
+    for name in ("emotion", "language", "speaker", "gender", "corpus", "content_features", "num_windows"):
+        assert name in cached.column_names
+    row = cached[0]
+    assert row["num_windows"] == 2 and row["window_phones"] == [3, 0]  # a, i
+    content = np.asarray(row["content_features"], dtype=np.float32)
+    assert content.shape == (2, 32) and np.asarray(row["speaker_features"]).shape == (2, 16)
+    # the cached features are what the model computes on the decoded audio
+    wav = sf.read(corpus[0]["audio"], dtype="float32")[0]
+    inputs = extractor(wav, phonemes=corpus[0]["phonemes"], return_tensors="pt")
+    expected, _ = model.extract_window_features(
+        inputs["input_values"], inputs["attention_mask"], inputs["window_centers"], inputs["window_mask"]
+    )
+    np.testing.assert_allclose(content, expected[0].numpy(), rtol=1e-5, atol=1e-5)
+
+    batch = collate_window_features([cached[i] for i in range(3)])
+    n = max(cached["num_windows"])
+    assert batch["content_features"].shape == (3, n, 32) and batch["speaker_features"].shape == (3, n, 16)
+    assert batch["window_mask"].sum(dim=1).tolist() == cached["num_windows"]
+    assert batch["labels"].tolist() == [2, 3, 1]
+    assert batch["metadata"]["speaker"] == ["a_1", "b_2", "a_1"] and batch["metadata"]["language"][1] == "de"
+    assert (batch["window_phones"][batch["window_mask"] == 0] == -1).all()
+    metadata = batch.pop("metadata")
+    batch.pop("window_phones")
+    out = model(**batch)
+    assert out.logits.shape == (3, 4) and out.loss is not None and len(metadata) == 4
+
+
+def test_cache_hit_skips_the_encoders_and_weight_change_invalidates(tmp_path, corpus, monkeypatch):
+    model = tiny_model()
+    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    calls = []
+    original = SapaForEmotionClassification.extract_window_features
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SapaForEmotionClassification, "extract_window_features", counting)
+    first = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 3  # group-norm backbone: one utterance per call
+    second = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 3
+    np.testing.assert_array_equal(np.asarray(second[1]["content_features"]), np.asarray(first[1]["content_features"]))
+
+    # the trainable head does not invalidate the cache ...
+    with torch.no_grad():
+        model.classifier[0].weight.add_(1.0)
+    compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 3
+    # ... the frozen encoders do
+    with torch.no_grad():
+        model.speaker_encoder.linear.bias.add_(0.5)
+    third = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 6
+    assert not np.allclose(np.asarray(third[0]["speaker_features"]), np.asarray(first[0]["speaker_features"]))
+    # and so do the window settings and the dataset
+    compute_window_features(model, SapaFeatureExtractor(max_windows=1), corpus, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 9
+    compute_window_features(model, extractor, corpus.select([0]), cache_dir=tmp_path, progress=False)
+    assert len(calls) == 10

@@ -1,0 +1,149 @@
+"""End to end: `training_scripts/train_sapa.py` on a tiny synthetic corpus, then every way users load the result."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from unittest import mock
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from .conftest import ROOT, load_script
+
+
+def script_args(corpus, backbone, out, cache, *extra):
+    return [
+        "--train_data", f"synthetic:en@{corpus}",
+        "--eval_data", f"synthetic:zh@{corpus}",
+        "--content_encoder", str(backbone),
+        "--output_dir", str(out),
+        "--feature_cache_dir", str(cache),
+        "--max_steps", "4",
+        "--per_device_train_batch_size", "8",
+        "--per_device_eval_batch_size", "16",
+        "--hidden_size", "32",
+        "--num_transformer_layers", "1",
+        "--logging_steps", "1",
+        "--disable_tqdm", "true",
+        "--use_cpu", "true",
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_corpus, tiny_backbone, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sapa_out")
+    cache = tmp_path_factory.mktemp("sapa_cache")
+    script = load_script("train_sapa")
+    with mock.patch("huggingface_hub.HfApi.create_repo") as create_repo, mock.patch(
+        "huggingface_hub.HfApi.create_commit"
+    ) as create_commit:
+        summary = script.main(
+            script_args(tiny_corpus, tiny_backbone, out, cache, "--push_to_hub", "true", "--hub_model_id", "me/sapa")
+        )
+    return {"out": out, "cache": cache, "summary": summary, "create_repo": create_repo, "create_commit": create_commit}
+
+
+def test_summary_reports_source_and_target_metrics(trained):
+    summary = trained["summary"]
+    assert summary["source_languages"] == ["en"] and summary["target_languages"] == ["zh"]
+    for side in ("source", "target"):
+        assert set(summary[side]) == {"uar", "war", "macro_f1"}
+        assert all(0.0 <= v <= 1.0 for v in summary[side].values())
+    results = json.loads((trained["out"] / "results.json").read_text())
+    assert results["summary"]["target"] == summary["target"]
+
+
+def test_output_folder_is_complete(trained):
+    out = trained["out"]
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "results.json",
+                 "training_args.json"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
+    analysis = out / "analysis"
+    for name in ("table1_speaker_graphs.json", "table2_phoneme_similarity.csv", "table3_anchor_phonemes.csv",
+                 "table5_transferability.json", "table5.png"):
+        assert (analysis / name).is_file(), name
+    assert list(analysis.glob("speaker_graph_*.png"))
+    card = (out / "README.md").read_text()
+    assert "synthetic" in card.lower() and "model-index" in card
+
+
+def test_push_to_hub_uploads_the_final_folder(trained):
+    trained["create_repo"].assert_called_once()
+    assert trained["create_repo"].call_args.kwargs.get("repo_id", trained["create_repo"].call_args.args[:1]) in (
+        "me/sapa", ("me/sapa",))
+    operations = trained["create_commit"].call_args.kwargs["operations"]
+    uploaded = {op.path_in_repo for op in operations}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= uploaded
+
+
+def test_auto_classes_and_pipeline_load_the_folder(trained, tiny_corpus, tmp_path):
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+
+    from hf_cser.models.sapa import SapaForEmotionClassification
+
+    model = AutoModelForAudioClassification.from_pretrained(trained["out"])
+    assert isinstance(model, SapaForEmotionClassification)
+    AutoFeatureExtractor.from_pretrained(trained["out"])
+    classifier = pipeline("audio-classification", model=str(trained["out"]))
+    wav = sorted((tiny_corpus / "wavs" / "zh").rglob("*.wav"))[0]
+    audio, sr = sf.read(wav, dtype="float32")
+    # a file path, and the same audio as an 8 kHz int16 array: both give the 4 classes with scores summing to 1
+    by_path = classifier(str(wav), top_k=4)
+    resampled = classifier({"raw": (audio[::2] * 32767).astype(np.int16), "sampling_rate": sr // 2}, top_k=4)
+    for result in (by_path, resampled):
+        assert sorted(r["label"] for r in result) == ["angry", "happy", "neutral", "sad"]
+        assert sum(r["score"] for r in result) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_cli_evaluate_agrees_with_the_training_script(trained, tiny_corpus, capsys):
+    """`hf-cser evaluate` runs raw audio through the saved model; training evaluated cached features: same UAR."""
+    from hf_cser.cli import main
+
+    assert main(["evaluate", str(trained["out"]), "--data", f"synthetic:zh@{tiny_corpus}"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["uar"] == pytest.approx(trained["summary"]["target"]["uar"], abs=1e-6)
+    assert report["per_language"]["zh"]["num_samples"] == report["num_samples"]
+
+
+def test_target_leak_is_refused(tiny_corpus, tiny_backbone, tmp_path):
+    """A manifest whose training rows include a target test utterance is refused before any training."""
+    import csv
+
+    rows = list(csv.DictReader(open(tiny_corpus / "metadata.csv")))
+    leaked = next(r for r in rows if r["language"] == "zh" and r["split"] == "test")
+    kept = [r for r in rows if r["language"] == "en"] + [{**leaked, "split": "train"}]
+    manifest = tiny_corpus / "leaky_manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    script = load_script("train_sapa")
+    args = script_args(tiny_corpus, tiny_backbone, tmp_path / "o", tmp_path / "c") + ["--train_data", str(manifest)]
+    with pytest.raises(ValueError, match="leakage") as info:
+        script.main(args)
+    assert leaked["speaker"] in str(info.value)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_run(tiny_corpus, tiny_backbone, trained, tmp_path):
+    """The script runs unchanged under 2 CPU processes (gloo DDP) and reuses the cached window features."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           str(ROOT / "training_scripts" / "train_sapa.py"),
+           *script_args(tiny_corpus, tiny_backbone, out, trained["cache"], "--run_analyses", "false")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["target_languages"] == ["zh"]
+    assert (out / "model.safetensors").is_file()

@@ -1,0 +1,395 @@
+#!/usr/bin/env python
+"""Train and evaluate SAPA (speaker-style aware phoneme anchoring) for cross-lingual speech emotion recognition.
+
+With no argument it runs the library's main job on the embedded default: the synthetic corpus, source English,
+target Mandarin (the paper's English -> Mandarin direction), and writes a complete, loadable model folder::
+
+    accelerate launch training_scripts/train_sapa.py
+    accelerate launch training_scripts/train_sapa.py --variant sapa_only_p --seed 3 --output_dir outputs/sapa_p3
+    accelerate launch training_scripts/train_sapa.py \\
+        --train_data corpus:msp-podcast:/data/MSP-Podcast --eval_data corpus:biic-podcast:/data/BIIC-Podcast \\
+        --content_encoder microsoft/wavlm-base-plus --output_dir outputs/msp_to_biic
+
+Steps: load data (``--train_data``: train + validation splits of the source; ``--eval_data``: test split of the
+target) -> frozen encoders (content: a speech backbone; speaker: GE2E) -> window features computed once and cached
+-> emotion-specific speaker-style graphs on the source training speakers (cluster ids for the speaker-space loss)
+-> :class:`~hf_cser.trainers.SapaTrainer` with early stopping and model selection on the SOURCE validation UAR ->
+evaluation on the source test and target test splits -> analyses (Table 1, Fig. 1, Tables 2/3, Table 5) -> model
+folder with card. The target's labels are used only for the final evaluation and the diagnostic analyses, never for
+training or model selection. The last line printed is a JSON object with the source and target UAR / WAR / macro-F1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import transformers
+from transformers import HfArgumentParser, set_seed
+
+import hf_cser
+from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
+
+logger = logging.getLogger("train_sapa")
+
+DEFAULT_OUTPUT_DIR = "outputs/sapa"
+
+
+@dataclass
+class ModelArguments:
+    """Encoders and SAPA architecture."""
+
+    content_encoder: str = field(
+        default="auto",
+        metadata={
+            "help": "Content encoder f_c: a speech backbone (WavLM, HuBERT, wav2vec2) by Hub id or local folder. "
+            "'auto' = the small phonetic encoder hf_cser pretrains (once, cached) on the synthetic corpus's phone "
+            "alignments (only possible when the training data is synthetic)."
+        },
+    )
+    content_layer: str | None = field(
+        default=None, metadata={"help": "Backbone layer for f_c: an integer, 'weighted', or unset for the last."}
+    )
+    speaker_encoder: str = field(
+        default="auto",
+        metadata={
+            "help": "Speaker encoder f_s: a folder with a Ge2eSpeakerEncoderModel. 'auto' = convert the GE2E "
+            "weights of the resemblyzer wheel (`pip install --no-deps resemblyzer==0.1.4`), cached."
+        },
+    )
+    max_windows: int = field(default=24, metadata={"help": "Phoneme-centred windows per utterance (at most)."})
+    hidden_size: int = field(default=256, metadata={"help": "Width of the fusion transformer."})
+    num_transformer_layers: int = field(default=2, metadata={"help": "Layers of the fusion transformer."})
+
+
+@dataclass
+class DataArguments:
+    """Data specs (see `hf_cser.data.specs`): synthetic[:LANGS][@DIR], corpus:NAME:DIR[:LANGS], FILE.csv, DIR."""
+
+    train_data: str = field(
+        default="synthetic:en",
+        metadata={"help": "Source data: its train split trains, its validation split selects the model."},
+    )
+    eval_data: str = field(
+        default="synthetic:zh",
+        metadata={"help": "Target data: its test split is evaluated after training (never used for selection)."},
+    )
+    synthetic_dir: str | None = field(
+        default=None, metadata={"help": "Folder of the default synthetic corpus (default: the hf_cser cache)."}
+    )
+    feature_cache_dir: str | None = field(
+        default=None, metadata={"help": "Where frozen-encoder window features are cached (default: datasets cache)."}
+    )
+    num_proc: int = field(default=2, metadata={"help": "Processes for generating the synthetic corpus."})
+    graph_tau: float = field(default=0.7, metadata={"help": "Edge threshold of the speaker-style graphs (paper)."})
+    run_analyses: bool = field(
+        default=True, metadata={"help": "Write the paper's analyses (Tables 1, 2, 3, 5, Fig. 1) to output_dir."}
+    )
+    anchor_rule: str = field(
+        default="relative", metadata={"help": "Anchor phoneme rule for Table 3: relative | top_k | threshold."}
+    )
+
+
+def configure_logging(training_args) -> None:
+    level = training_args.get_process_log_level()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, stream=sys.stderr)
+    transformers.utils.logging.set_verbosity(level)
+    hf_cser_logger = transformers.utils.logging.get_logger("hf_cser")
+    hf_cser_logger.setLevel(level)
+
+
+def resolve_encoders(model_args, data_args, train_dict):
+    """Paths of the content and speaker encoders ('auto' resolved, trained / converted once and cached)."""
+    from hf_cser.data.specs import is_synthetic_spec
+
+    content = model_args.content_encoder
+    if content == "auto":
+        if not is_synthetic_spec(data_args.train_data):
+            raise ValueError(
+                "`--content_encoder auto` pretrains a phonetic encoder on the synthetic corpus's phone alignments; "
+                f"the training data {data_args.train_data!r} is not synthetic. Pass a speech backbone, e.g. "
+                "`--content_encoder microsoft/wavlm-base-plus` or a local folder."
+            )
+        from hf_cser.data.specs import load_data_spec
+        from hf_cser.encoders.phonetic_pretraining import default_phonetic_encoder
+
+        # phonetic pretraining uses the train splits of every language of the corpus (phone labels only, no emotion
+        # labels, no validation or test speakers): our stand-in for a multilingual self-supervised backbone
+        corpus = load_data_spec("synthetic", synthetic_dir=data_args.synthetic_dir, num_proc=data_args.num_proc)
+        content = default_phonetic_encoder(corpus)
+    speaker = model_args.speaker_encoder
+    if speaker == "auto":
+        from hf_cser.encoders.ge2e import convert_resemblyzer_checkpoint
+
+        speaker = convert_resemblyzer_checkpoint().name_or_path
+    return content, speaker
+
+
+def check_no_leak(train_dict, target_test):
+    """Fail loudly if target utterances or speakers are part of the source training or validation data."""
+    target_speakers = set(target_test["speaker"])
+    target_audio = set(target_test["audio"])
+    for split in ("train", "validation"):
+        if split not in train_dict:
+            continue
+        shared_speakers = target_speakers & set(train_dict[split]["speaker"])
+        shared_audio = target_audio & set(train_dict[split]["audio"])
+        if shared_speakers or shared_audio:
+            raise ValueError(
+                f"Target leakage: the source `{split}` split shares {len(shared_speakers)} speaker(s) (e.g. "
+                f"{sorted(shared_speakers)[:3]}) and {len(shared_audio)} audio file(s) with the target test split. "
+                "Use disjoint data for `--train_data` and `--eval_data`."
+            )
+
+
+def utterance_speaker_embeddings(rows) -> np.ndarray:
+    """Utterance-level speaker embedding: the L2-normalised mean of its windows' GE2E embeddings."""
+    out = []
+    for feats in rows["speaker_features"]:
+        v = np.asarray(feats, dtype=np.float64).mean(axis=0)
+        out.append(v / max(np.linalg.norm(v), 1e-12))
+    return np.stack(out)
+
+
+@contextlib.contextmanager
+def window_length(model, feature_extractor, window_ms: float):
+    """Temporarily switch model and feature extractor to another window length (the 120 ms analysis windows)."""
+    saved = model.config.window_ms, feature_extractor.window_ms
+    model.config.window_ms, feature_extractor.window_ms = window_ms, window_ms
+    try:
+        yield
+    finally:
+        model.config.window_ms, feature_extractor.window_ms = saved
+
+
+def split_metrics(trainer, dataset, prefix: str) -> tuple[dict, np.ndarray]:
+    """Predict ``dataset`` and return (UAR/WAR/macro-F1 overall and per language, predicted ids)."""
+    from hf_cser.metrics import compute_ser_metrics
+
+    output = trainer.predict(dataset, metric_key_prefix=prefix)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    preds = np.asarray(logits).argmax(-1)
+    report = compute_ser_metrics(dataset["emotion"], preds, dataset["language"])
+    return report, preds
+
+
+def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, target_test, train_feats,
+                 target_feats, target_preds, seed):
+    """Paper section 2 and 4.4 analyses; diagnostic only (they read target labels after training)."""
+    from hf_cser.analysis import SpeakerStyleGraph
+    from hf_cser.analysis.phoneme_commonality import (
+        anchor_rows,
+        phoneme_similarity_table,
+        plot_phoneme_similarity,
+        save_rows,
+        select_anchor_phonemes,
+    )
+    from hf_cser.analysis.transferability import groupings_from_speaker_graph, plot_transferability
+    from hf_cser.analysis.transferability import speaker_group_transferability
+    from hf_cser.models.sapa.feature_cache import compute_window_features
+
+    out = os.path.join(args_out_dir, "analysis")
+    os.makedirs(out, exist_ok=True)
+    written = {}
+    # Table 1 / Fig. 1: speaker-style graphs over the source training speakers and the target test speakers
+    emb = np.concatenate([utterance_speaker_embeddings(train_feats), utterance_speaker_embeddings(target_feats)])
+    speakers = list(train_feats["speaker"]) + list(target_feats["speaker"])
+    emotions = np.array(list(train_feats["emotion"]) + list(target_feats["emotion"]))
+    corpus = {s: lang for s, lang in zip(speakers, list(train_feats["language"]) + list(target_feats["language"]))}
+    graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=seed).fit(emb, speakers, emotions, speaker_corpus=corpus)
+    written["speaker_graph_table"] = str(graph.save_summary(os.path.join(out, "table1_speaker_graphs.json")))
+    graph.save_summary(os.path.join(out, "table1_speaker_graphs.csv"))
+    written["speaker_graph_plots"] = [str(p) for p in graph.plot(out)]
+    # Table 5: per-cluster target accuracy for w/ Emo, w/o Emo and Rand groupings
+    transfer = speaker_group_transferability(
+        target_preds, np.asarray(target_feats["emotion"]), list(target_feats["speaker"]),
+        groupings_from_speaker_graph(graph),
+    )
+    save_rows(transfer.rows, os.path.join(out, "table5_transferability.csv"))
+    with open(os.path.join(out, "table5_transferability.json"), "w") as f:
+        json.dump({"table": transfer.table(), "rows": transfer.rows}, f, indent=2, default=str)
+    written["transferability_plot"] = str(plot_transferability(transfer, os.path.join(out, "table5.png")))
+    # Tables 2 / 3: phoneme commonality from 120 ms windows of the frozen content encoder
+    with window_length(model, feature_extractor, 120.0):
+        src = compute_window_features(model, feature_extractor, train_dict["train"], cache_dir=data_args.feature_cache_dir)
+        tgt = compute_window_features(model, feature_extractor, target_test, cache_dir=data_args.feature_cache_dir)
+    windows, phones, emos, groups = [], [], [], []
+    for rows in (src, tgt):
+        for feats, ph, emo, lang in zip(rows["content_features"], rows["window_phones"], rows["emotion"],
+                                        rows["language"]):
+            windows.append(np.asarray(feats, dtype=np.float32))
+            phones.extend(ph)
+            emos.extend([emo] * len(ph))
+            groups.extend([lang] * len(ph))
+    table = phoneme_similarity_table(np.concatenate(windows), np.asarray(phones), np.asarray(emos),
+                                     np.asarray(groups))
+    table.save(os.path.join(out, "table2_phoneme_similarity.json"))
+    table.save(os.path.join(out, "table2_phoneme_similarity.csv"))
+    anchors = select_anchor_phonemes(table, rule=data_args.anchor_rule)
+    save_rows(anchor_rows(anchors), os.path.join(out, "table3_anchor_phonemes.csv"))
+    written["anchor_phonemes"] = anchors
+    written["phoneme_plots"] = [str(p) for p in plot_phoneme_similarity(table, out, anchors=anchors)]
+    return written
+
+
+def main(argv=None):
+    parser = HfArgumentParser((ModelArguments, DataArguments, SapaTrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    if training_args.output_dir is None:
+        training_args.output_dir = DEFAULT_OUTPUT_DIR
+    configure_logging(training_args)
+    set_seed(training_args.seed)
+
+    from hf_cser.data.specs import describe_data_spec, is_synthetic_spec, load_data_spec
+    from hf_cser.metrics import make_compute_metrics
+    from hf_cser.model_card import render_model_card, save_model_card
+    from hf_cser.models.sapa import SapaFeatureExtractor, SapaForEmotionClassification
+    from hf_cser.models.sapa.feature_cache import compute_window_features
+
+    os.makedirs(training_args.output_dir, exist_ok=True)
+    if not os.access(training_args.output_dir, os.W_OK):
+        raise PermissionError(f"`--output_dir` {training_args.output_dir} is not writable; choose another folder.")
+
+    # ---- data, encoders and cached window features: once, on the main process first ----
+    with training_args.main_process_first(desc="data, encoders and window features"):
+        load = dict(synthetic_dir=data_args.synthetic_dir, num_proc=data_args.num_proc)
+        train_dict = load_data_spec(data_args.train_data, seed=training_args.seed, **load)
+        target_test = load_data_spec(data_args.eval_data, seed=training_args.seed, **load)["test"]
+        for split in ("train", "validation"):
+            if split not in train_dict or len(train_dict[split]) == 0:
+                raise ValueError(f"`--train_data` {data_args.train_data!r} has no `{split}` rows.")
+        if len(target_test) == 0:
+            raise ValueError(f"`--eval_data` {data_args.eval_data!r} has no `test` rows.")
+        check_no_leak(train_dict, target_test)
+        source_languages = sorted(set(train_dict["train"]["language"]))
+        target_languages = sorted(set(target_test["language"]) - set(source_languages))
+
+        content_path, speaker_path = resolve_encoders(model_args, data_args, train_dict)
+        layer = model_args.content_layer
+        model = SapaForEmotionClassification.from_encoders(
+            content_path,
+            speaker_path,
+            variant=training_args.variant or "sapa",  # `--variant`, a SapaTrainingArguments field
+            content_layer=int(layer) if layer not in (None, "weighted") else layer,
+            max_windows=model_args.max_windows,
+            hidden_size=model_args.hidden_size,
+            num_transformer_layers=model_args.num_transformer_layers,
+            graph_tau=data_args.graph_tau,
+        )
+        feature_extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+        cache = dict(cache_dir=data_args.feature_cache_dir, progress=training_args.local_process_index == 0)
+        train_feats = compute_window_features(model, feature_extractor, train_dict["train"], **cache)
+        valid_feats = compute_window_features(model, feature_extractor, train_dict["validation"], **cache)
+        source_test = train_dict.get("test")
+        source_test_feats = (
+            compute_window_features(model, feature_extractor, source_test, **cache)
+            if source_test is not None and len(source_test)
+            else None
+        )
+        target_feats = compute_window_features(model, feature_extractor, target_test, **cache)
+
+    # ---- speaker-style graphs on the source training speakers only (cluster ids of the speaker-space loss) ----
+    from hf_cser.analysis import SpeakerStyleGraph
+
+    graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=training_args.seed).fit(
+        utterance_speaker_embeddings(train_feats), list(train_feats["speaker"]), np.asarray(train_feats["emotion"])
+    )
+    for row in graph.summary():
+        logger.info(f"speaker graph {row}")
+
+    # the Trainer's own hub integration creates the repo at start-up and pushes checkpoints; we push the finished
+    # folder (weights, feature extractor, analyses, card) once at the end instead
+    push_requested, training_args.push_to_hub = training_args.push_to_hub, False
+    trainer = SapaTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_feats,
+        eval_dataset=valid_feats,
+        speaker_graph=graph,
+        target_languages=target_languages,
+        compute_metrics=make_compute_metrics(),
+    )
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+
+    # ---- evaluation: source validation (selection), source test, target test (zero-shot) ----
+    results = {"source_validation": trainer.evaluate()}
+    source_report = None
+    if source_test_feats is not None:
+        source_report, _ = split_metrics(trainer, source_test_feats, "source_test")
+    target_report, target_preds = split_metrics(trainer, target_feats, "target_test")
+    summary = {
+        "variant": model.config.variant,
+        "seed": training_args.seed,
+        "source_languages": source_languages,
+        "target_languages": target_languages,
+        "source": None if source_report is None else {k: source_report[k] for k in ("uar", "war", "macro_f1")},
+        "target": {k: target_report[k] for k in ("uar", "war", "macro_f1")},
+        "target_per_language": target_report.get("per_language", {}),
+    }
+    results.update(source_test=source_report, target_test=target_report, summary=summary)
+
+    if trainer.is_world_process_zero():
+        trainer.save_model(training_args.output_dir)
+        feature_extractor.save_pretrained(training_args.output_dir)
+        # the Trainer pickles its arguments next to the weights; the final folder keeps them as JSON instead, so
+        # nothing in it needs an unsafe unpickling load
+        pickled_args = os.path.join(training_args.output_dir, "training_args.bin")
+        if os.path.exists(pickled_args):
+            os.remove(pickled_args)
+        with open(os.path.join(training_args.output_dir, "training_args.json"), "w") as f:
+            f.write(training_args.to_json_string())
+        if data_args.run_analyses:
+            results["analyses"] = run_analyses(
+                training_args.output_dir, data_args, model, feature_extractor, train_dict, target_test,
+                train_feats, target_feats, target_preds, training_args.seed,
+            )
+        with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2, default=str)
+        eval_results = {
+            "target_test": {"dataset": describe_data_spec(data_args.eval_data), "language": ",".join(target_languages),
+                            "split": "test", **summary["target"]},
+        }
+        if summary["source"] is not None:
+            eval_results["source_test"] = {"dataset": describe_data_spec(data_args.train_data),
+                                           "language": ",".join(source_languages), "split": "test",
+                                           **summary["source"]}
+        model_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
+        card = render_model_card(
+            "sapa",
+            model_id=model_id,
+            base_models=[p for p in (model_args.content_encoder, model_args.speaker_encoder) if p != "auto"],
+            datasets=[data_args.train_data, data_args.eval_data],
+            languages=source_languages + target_languages,
+            eval_results=eval_results,
+            training_args={k: getattr(training_args, k) for k in (
+                "learning_rate", "weight_decay", "num_train_epochs", "per_device_train_batch_size", "seed",
+                "early_stopping_patience", "max_steps")},
+            hyperparameters={"variant": model.config.variant, "phoneme_margin": model.config.phoneme_margin,
+                             "speaker_margin": model.config.speaker_margin,
+                             "phoneme_loss_weight": model.config.phoneme_loss_weight,
+                             "speaker_loss_weight": model.config.speaker_loss_weight,
+                             "graph_tau": data_args.graph_tau, "window_ms": model.config.window_ms},
+            data_description=f"trained on {describe_data_spec(data_args.train_data)}; evaluated zero-shot on "
+            f"{describe_data_spec(data_args.eval_data)}",
+            seeds=1,
+            synthetic=is_synthetic_spec(data_args.train_data),
+            method="sapa",
+        )
+        save_model_card(card, training_args.output_dir)
+        if push_requested:
+            from hf_cser.hub import push_to_hub
+
+            push_to_hub(training_args.output_dir, training_args.hub_model_id or model_id,
+                        token=training_args.hub_token, private=training_args.hub_private_repo)
+        print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
