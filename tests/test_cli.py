@@ -21,5 +21,6 @@ def test_no_subcommand_prints_help_and_fails(capsys):
 
 
 def test_console_script_entry_point_runs():
-    out = subprocess.run([sys.executable, "-m", "hf_cser.cli", "--version"], capture_output=True, text=True, check=True)
+    command = [sys.executable, "-m", "hf_cser.cli", "--version"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     assert out.stdout.startswith("hf_cser ")

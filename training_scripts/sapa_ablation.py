@@ -69,8 +69,8 @@ def ordering_verdict(rows: list[dict]) -> str:
 
 def markdown_table(rows: list[dict], seeds: list[int], data: str) -> str:
     lines = [
-        f"Target-language UAR / WAR / macro-F1 (%), mean +- std over {len(seeds)} seeds ({', '.join(map(str, seeds))});"
-        f" data: {data}.",
+        f"Target-language UAR / WAR / macro-F1 (%), mean +- std over {len(seeds)} seeds "
+        f"({', '.join(map(str, seeds))}); data: {data}.",
         "",
         "| variant | target UAR | target WAR | target macro-F1 | source UAR | paper UAR (MSP-P -> BIIC-P) |",
         "|---|---|---|---|---|---|",

@@ -87,12 +87,38 @@ class DataArguments:
     )
     num_proc: int = field(default=2, metadata={"help": "Processes for generating the synthetic corpus."})
     graph_tau: float = field(default=0.7, metadata={"help": "Edge threshold of the speaker-style graphs (paper)."})
+    graph_tau_quantile: str = field(
+        default="auto",
+        metadata={
+            "help": "Data-adaptive graph threshold (library addition): a number q in [0, 1) uses each graph's "
+            "q-quantile of pairwise speaker similarities instead of --graph_tau; 'none' uses --graph_tau; "
+            "'auto' = 0.5 when the training data is synthetic (GE2E puts every pair of espeak voices above 0.7, "
+            "so the paper's tau gives complete graphs with one community), else 'none'."
+        },
+    )
     run_analyses: bool = field(
         default=True, metadata={"help": "Write the paper's analyses (Tables 1, 2, 3, 5, Fig. 1) to output_dir."}
     )
     anchor_rule: str = field(
         default="relative", metadata={"help": "Anchor phoneme rule for Table 3: relative | top_k | threshold."}
     )
+
+
+def resolve_tau_quantile(data_args) -> float | None:
+    from hf_cser.data.specs import is_synthetic_spec
+
+    value = str(data_args.graph_tau_quantile).strip().lower()
+    if value == "auto":
+        return 0.5 if is_synthetic_spec(data_args.train_data) else None
+    if value == "none":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(
+            f"`--graph_tau_quantile` must be 'auto', 'none' or a number in [0, 1), got "
+            f"{data_args.graph_tau_quantile!r}."
+        ) from None
 
 
 def configure_logging(training_args) -> None:
@@ -201,7 +227,9 @@ def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, 
     speakers = list(train_feats["speaker"]) + list(target_feats["speaker"])
     emotions = np.array(list(train_feats["emotion"]) + list(target_feats["emotion"]))
     corpus = {s: lang for s, lang in zip(speakers, list(train_feats["language"]) + list(target_feats["language"]))}
-    graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=seed).fit(emb, speakers, emotions, speaker_corpus=corpus)
+    graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=seed, tau_quantile=resolve_tau_quantile(data_args)).fit(
+        emb, speakers, emotions, speaker_corpus=corpus
+    )
     written["speaker_graph_table"] = str(graph.save_summary(os.path.join(out, "table1_speaker_graphs.json")))
     graph.save_summary(os.path.join(out, "table1_speaker_graphs.csv"))
     written["speaker_graph_plots"] = [str(p) for p in graph.plot(out)]
@@ -216,8 +244,9 @@ def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, 
     written["transferability_plot"] = str(plot_transferability(transfer, os.path.join(out, "table5.png")))
     # Tables 2 / 3: phoneme commonality from 120 ms windows of the frozen content encoder
     with window_length(model, feature_extractor, 120.0):
-        src = compute_window_features(model, feature_extractor, train_dict["train"], cache_dir=data_args.feature_cache_dir)
-        tgt = compute_window_features(model, feature_extractor, target_test, cache_dir=data_args.feature_cache_dir)
+        cache_dir = data_args.feature_cache_dir
+        src = compute_window_features(model, feature_extractor, train_dict["train"], cache_dir=cache_dir)
+        tgt = compute_window_features(model, feature_extractor, target_test, cache_dir=cache_dir)
     windows, phones, emos, groups = [], [], [], []
     for rows in (src, tgt):
         for feats, ph, emo, lang in zip(rows["content_features"], rows["window_phones"], rows["emotion"],
@@ -296,7 +325,8 @@ def main(argv=None):
     # ---- speaker-style graphs on the source training speakers only (cluster ids of the speaker-space loss) ----
     from hf_cser.analysis import SpeakerStyleGraph
 
-    graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=training_args.seed).fit(
+    tau_quantile = resolve_tau_quantile(data_args)
+    graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=training_args.seed, tau_quantile=tau_quantile).fit(
         utterance_speaker_embeddings(train_feats), list(train_feats["speaker"]), np.asarray(train_feats["emotion"])
     )
     for row in graph.summary():
@@ -374,7 +404,8 @@ def main(argv=None):
                              "speaker_margin": model.config.speaker_margin,
                              "phoneme_loss_weight": model.config.phoneme_loss_weight,
                              "speaker_loss_weight": model.config.speaker_loss_weight,
-                             "graph_tau": data_args.graph_tau, "window_ms": model.config.window_ms},
+                             "graph_tau": data_args.graph_tau, "graph_tau_quantile": tau_quantile,
+                             "window_ms": model.config.window_ms},
             data_description=f"trained on {describe_data_spec(data_args.train_data)}; evaluated zero-shot on "
             f"{describe_data_spec(data_args.eval_data)}",
             seeds=1,

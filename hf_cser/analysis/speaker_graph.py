@@ -212,6 +212,23 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
         return [{key: _parse_cell(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
+def quantile_threshold(vectors: np.ndarray, quantile: float, seed: int = 0, max_pairs: int = 2_000_000) -> float:
+    """The ``quantile`` of the pairwise cosine similarities of ``vectors`` (all pairs, or ``max_pairs`` seeded
+    random pairs when there are more), used as a data-adaptive edge threshold. ``nan`` with fewer than 2 vectors."""
+    n = len(vectors)
+    if n < 2:
+        return float("nan")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors, dtype=np.float64), where=norms > 0)
+    if n * (n - 1) // 2 <= max_pairs:
+        i, j = np.triu_indices(n, k=1)
+    else:
+        rng = np.random.default_rng(seed)
+        i, j = rng.integers(0, n, max_pairs), rng.integers(0, n, max_pairs)
+        i, j = i[i != j], j[i != j]
+    return float(np.quantile(np.einsum("ij,ij->i", unit[i], unit[j]), quantile))
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The analysis object
 
@@ -229,6 +246,7 @@ class EmotionSpeakerGraph:
         modularity (`float`): modularity of ``communities`` on ``graph``.
         random_communities (`list[set]`): the "Rand" grouping with the same group sizes.
         random_modularity (`float`): modularity of ``random_communities`` on ``graph``.
+        tau (`float`): the edge threshold used for this graph (differs per graph with ``tau_quantile``).
     """
 
     name: str
@@ -239,6 +257,7 @@ class EmotionSpeakerGraph:
     modularity: float
     random_communities: list[set] = field(default_factory=list)
     random_modularity: float = 0.0
+    tau: float = 0.7
 
     @property
     def num_clusters(self) -> int:
@@ -266,6 +285,12 @@ class SpeakerStyleGraph:
             Rows per block of the cosine-similarity matrix (library default): peak memory ``block_size * N``.
         emotion_names (`Sequence[str]`, *optional*, defaults to `hf_cser.labels.EMOTIONS`):
             Name of each emotion id, for the table and plots.
+        tau_quantile (`float`, *optional*):
+            Library addition: when set, each graph's threshold is this quantile of its own pairwise speaker
+            similarities instead of ``tau`` (0.5 keeps the more similar half of the pairs). For embeddings where every
+            pair is above ``tau`` (synthetic voices, a single-speaker-type corpus) the fixed threshold yields a
+            complete graph and a single community; a quantile restores the structure. The threshold used is
+            reported per graph (``tau`` column of :meth:`summary`).
 
     Example:
         ```python
@@ -291,8 +316,12 @@ class SpeakerStyleGraph:
         seed: int = 0,
         block_size: int = 1024,
         emotion_names: Sequence[str] = EMOTIONS,
+        tau_quantile: float | None = None,
     ) -> None:
         self.tau = _check_tau(tau)
+        if tau_quantile is not None and not 0.0 <= tau_quantile < 1.0:
+            raise ValueError(f"`tau_quantile` must be in [0, 1) or None, got {tau_quantile}.")
+        self.tau_quantile = tau_quantile
         if tau < 0:
             logger.warning(f"`tau`={tau} < 0 admits negative cosine weights; Louvain assumes weights >= 0.")
         if not resolution > 0:
@@ -311,7 +340,10 @@ class SpeakerStyleGraph:
     # --- fitting -------------------------------------------------------------------------------------------------
 
     def _partition(self, name: str, speakers: list, vectors: np.ndarray, seed_offset: int) -> EmotionSpeakerGraph:
-        graph = build_similarity_graph(vectors, speakers, tau=self.tau, block_size=self.block_size)
+        tau = self.tau
+        if self.tau_quantile is not None and len(speakers) > 1:
+            tau = quantile_threshold(vectors, self.tau_quantile, seed=self.seed)
+        graph = build_similarity_graph(vectors, speakers, tau=tau, block_size=self.block_size)
         communities, modularity = louvain_partition(graph, self.resolution, self.seed, name=name)
         random_groups = random_grouping(speakers, [len(c) for c in communities], seed=self.seed + seed_offset)
         return EmotionSpeakerGraph(
@@ -323,6 +355,7 @@ class SpeakerStyleGraph:
             modularity=modularity,
             random_communities=random_groups,
             random_modularity=graph_modularity(graph, random_groups, self.resolution),
+            tau=float(tau),
         )
 
     def fit(
@@ -410,6 +443,7 @@ class SpeakerStyleGraph:
                 {
                     "emotion": result.name,
                     "num_speakers": len(result.speakers),
+                    "tau": result.tau,
                     "num_edges": result.graph.number_of_edges(),
                     "num_clusters": result.num_clusters,
                     "modularity": result.modularity,

@@ -265,7 +265,8 @@ class PhonemeTripletLoss(_MinedTripletLoss):
             The hinge margin ``alpha`` (paper value 0.4).
         mining (`str`, *optional*, defaults to `"batch_all"`):
             `"batch_all"` (every valid triplet of the batch, summed exactly in ``O(B^2 log B)`` time without
-            enumerating them) or `"batch_hard"` (hardest positive and hardest negative per anchor, ``O(B^2)``). The paper does not say how triplets are mined; batch_all is the library default.
+            enumerating them) or `"batch_hard"` (hardest positive and hardest negative per anchor, ``O(B^2)``).
+            The paper does not say how triplets are mined; batch_all is the library default.
         reduction (`str`, *optional*):
             `"mean_positive"` (mean over valid triplets whose hinge is > 0), `"mean"` (mean over all valid triplets)
             or `"sum"`. ``None`` (library default) is `"mean_positive"` for batch_all and `"mean"` for batch_hard.

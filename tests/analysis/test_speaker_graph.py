@@ -206,3 +206,37 @@ def test_louvain_partition_orders_communities_deterministically():
     communities, modularity = louvain_partition(graph, seed=0)
     assert communities == [{2, 3, 4}, {0, 1}]
     assert modularity == pytest.approx(nx.community.modularity(graph, communities))
+
+
+def test_quantile_threshold_matches_numpy_on_all_pairs():
+    from hf_cser.analysis.speaker_graph import quantile_threshold
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(7, 4))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = [unit[i] @ unit[j] for i in range(7) for j in range(i + 1, 7)]
+    assert quantile_threshold(vectors, 0.5) == pytest.approx(np.median(sims))
+    assert quantile_threshold(vectors, 0.0) == pytest.approx(min(sims))
+    assert np.isnan(quantile_threshold(vectors[:1], 0.5))
+
+
+def test_tau_quantile_recovers_groups_that_a_fixed_tau_merges():
+    """Two groups that are all mutually above tau=0.7 (like synthetic voices): a fixed tau keeps every edge, a median
+    threshold (55 %) keeps only within-group edges, recovers the planted groups and raises the modularity."""
+    rng = np.random.default_rng(1)
+    base = np.array([1.0, 0.0, 0.0])
+    offsets = np.array([[0.0, 0.35, 0.0], [0.0, -0.35, 0.0]])
+    vectors = np.concatenate([base + offsets[g] + 0.01 * rng.normal(size=(6, 3)) for g in (0, 1)])
+    speakers = [f"s{i}" for i in range(12)]
+    emotions = np.zeros(12, dtype=int)
+    fixed = SpeakerStyleGraph(tau=0.7, seed=0).fit(vectors, speakers, emotions)
+    assert fixed.summary()[0]["num_edges"] == 66 and fixed.summary()[0]["tau"] == 0.7
+    adaptive = SpeakerStyleGraph(tau=0.7, seed=0, tau_quantile=0.55).fit(vectors, speakers, emotions)
+    row = adaptive.summary()[0]
+    assert row["num_clusters"] == 2 and row["tau"] > 0.7
+    assert row["num_edges"] == 30  # the 2 x 15 within-group pairs: the 36 cross pairs are the least similar 55 %
+    assert row["modularity"] > fixed.summary()[0]["modularity"]
+    groups = sorted(sorted(c) for c in adaptive.graphs[0].communities)
+    assert groups == sorted([sorted(speakers[:6]), sorted(speakers[6:])])
+    with pytest.raises(ValueError, match="tau_quantile"):
+        SpeakerStyleGraph(tau_quantile=1.5)

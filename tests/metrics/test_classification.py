@@ -23,7 +23,8 @@ def test_metrics_match_sklearn_on_random_labels(seed):
     assert unweighted_average_recall(y_true, y_pred, 4) == pytest.approx(balanced_accuracy_score(y_true, y_pred))
     assert weighted_average_recall(y_true, y_pred) == pytest.approx(accuracy_score(y_true, y_pred))
     assert macro_f1(y_true, y_pred, 4) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
-    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, 4), sk_confusion_matrix(y_true, y_pred, labels=range(4)))
+    expected = sk_confusion_matrix(y_true, y_pred, labels=range(4))
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, 4), expected)
 
 
 def test_absent_class_in_truth_is_left_out_of_uar_but_counts_in_f1():
