@@ -115,6 +115,29 @@ def prepare_waveform(
     return np.ascontiguousarray(resample(x, int(sampling_rate), int(target_sampling_rate)), dtype=np.float32)
 
 
+def split_waveform_batch(raw_speech) -> tuple[list[np.ndarray], bool]:
+    """Normalise a feature extractor's ``raw_speech`` into a list of float32 waveforms.
+
+    Accepts one waveform (1-D array, list of floats, tensor) or a batch (2-D array, list of arrays / tensors / lists).
+    Returns ``(waveforms, is_batched)``. Raises `ValueError` for arrays with more than 2 dimensions.
+    """
+    if hasattr(raw_speech, "detach"):  # torch tensor
+        raw_speech = raw_speech.detach().cpu().numpy()
+    if isinstance(raw_speech, np.ndarray) and raw_speech.ndim > 2:
+        raise ValueError(f"`raw_speech` must be 1-D or a 2-D batch, got shape {raw_speech.shape}.")
+    is_batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2) or (
+        isinstance(raw_speech, (list, tuple))
+        and len(raw_speech) > 0
+        and (hasattr(raw_speech[0], "__len__") or hasattr(raw_speech[0], "detach"))
+    )
+    if not is_batched:
+        return [np.asarray(raw_speech, dtype=np.float32)], False
+    waveforms = [
+        np.asarray(w.detach().cpu().numpy() if hasattr(w, "detach") else w, dtype=np.float32) for w in raw_speech
+    ]
+    return waveforms, True
+
+
 def load_audio(
     path: str | os.PathLike,
     target_sampling_rate: int = TARGET_SAMPLING_RATE,

@@ -102,3 +102,18 @@ def test_skip_bad_audio_counts_each_reason(tmp_path):
 def test_three_dimensional_array_is_rejected():
     with pytest.raises(BadAudioError, match="shape"):
         prepare_waveform(np.ones((2, 2, 2), dtype=np.float32), 16000)
+
+
+def test_split_waveform_batch_single_and_batched_inputs():
+    import torch
+
+    from hf_cser.audio import split_waveform_batch
+
+    single, batched = split_waveform_batch([0.1, 0.2, 0.3])
+    assert not batched and len(single) == 1 and single[0].dtype == np.float32
+    waves, batched = split_waveform_batch([np.zeros(3), torch.ones(5), [0.5, 0.5]])
+    assert batched and [len(w) for w in waves] == [3, 5, 2]
+    waves, batched = split_waveform_batch(np.zeros((2, 7)))
+    assert batched and [w.shape for w in waves] == [(7,), (7,)]
+    with pytest.raises(ValueError, match="1-D or a 2-D batch"):
+        split_waveform_batch(np.zeros((1, 2, 3)))

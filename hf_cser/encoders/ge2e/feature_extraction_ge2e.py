@@ -24,6 +24,8 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import logging
 
+from ...audio import split_waveform_batch
+
 logger = logging.get_logger(__name__)
 
 INT16_MAX = 2**15 - 1
@@ -346,22 +348,7 @@ class Ge2eFeatureExtractor(SequenceFeatureExtractor):
                 f"{self.__class__.__name__} expects audio at {self.sampling_rate} Hz, got {sampling_rate} Hz. "
                 "Resample first, e.g. `hf_cser.audio.prepare_waveform(array, sampling_rate)`."
             )
-        if hasattr(raw_speech, "detach"):  # torch tensor
-            raw_speech = raw_speech.detach().cpu().numpy()
-        if isinstance(raw_speech, np.ndarray) and raw_speech.ndim > 2:
-            raise ValueError(f"`raw_speech` must be 1-D or a 2-D batch, got shape {raw_speech.shape}.")
-        is_batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2) or (
-            isinstance(raw_speech, (list, tuple))
-            and len(raw_speech) > 0
-            and (hasattr(raw_speech[0], "__len__") or hasattr(raw_speech[0], "detach"))
-        )
-        if is_batched:
-            waveforms = [
-                np.asarray(w.detach().cpu().numpy() if hasattr(w, "detach") else w, dtype=np.float32)
-                for w in raw_speech
-            ]
-        else:
-            waveforms = [np.asarray(raw_speech, dtype=np.float32)]
+        waveforms, _ = split_waveform_batch(raw_speech)
         for index, waveform in enumerate(waveforms):
             if waveform.ndim != 1 or waveform.size == 0:
                 raise ValueError(

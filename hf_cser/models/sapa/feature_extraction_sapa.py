@@ -14,6 +14,7 @@ import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
+from ...audio import split_waveform_batch
 from ...data.phones import PHONE_SCHEMES, SHARED_VOWELS, WINDOW_MS_TRAINING, to_shared_phone, voiced_energy_peaks
 
 logger = logging.get_logger(__name__)
@@ -187,24 +188,11 @@ class SapaFeatureExtractor(SequenceFeatureExtractor):
                 f"{self.__class__.__name__} expects audio at {self.sampling_rate} Hz, got {sampling_rate} Hz. "
                 "Resample first with `hf_cser.audio.prepare_waveform(array, sampling_rate)`."
             )
-        if hasattr(raw_speech, "detach"):
-            raw_speech = raw_speech.detach().cpu().numpy()
-        if isinstance(raw_speech, np.ndarray) and raw_speech.ndim > 2:
-            raise ValueError(f"`raw_speech` must be 1-D or a 2-D batch, got shape {raw_speech.shape}.")
-        is_batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2) or (
-            isinstance(raw_speech, (list, tuple))
-            and len(raw_speech) > 0
-            and (hasattr(raw_speech[0], "__len__") or hasattr(raw_speech[0], "detach"))
-        )
+        waveforms, is_batched = split_waveform_batch(raw_speech)
         if is_batched:
-            waveforms = [
-                np.asarray(w.detach().cpu().numpy() if hasattr(w, "detach") else w, dtype=np.float32)
-                for w in raw_speech
-            ]
             if phonemes is not None and len(phonemes) > 0 and isinstance(phonemes[0], Mapping):
                 raise ValueError("`phonemes` must hold one alignment (a list of phones) per utterance of the batch.")
         else:
-            waveforms = [np.asarray(raw_speech, dtype=np.float32)]
             if phonemes is not None and (len(phonemes) == 0 or isinstance(phonemes[0], Mapping)):
                 phonemes = [phonemes]
             if isinstance(languages, str) or languages is None:
