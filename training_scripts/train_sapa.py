@@ -362,7 +362,8 @@ def main(argv=None):
         "target": {k: target_report[k] for k in ("uar", "war", "macro_f1")},
         "target_per_language": target_report.get("per_language", {}),
     }
-    results.update(source_test=source_report, target_test=target_report, summary=summary)
+    results.update(source_test=source_report, target_test=target_report, summary=summary,
+                   world_size=training_args.world_size)
 
     if trainer.is_world_process_zero():
         trainer.save_model(training_args.output_dir)

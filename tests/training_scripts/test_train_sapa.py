@@ -141,9 +141,12 @@ def test_two_process_gloo_run(tiny_corpus, tiny_backbone, trained, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            str(ROOT / "training_scripts" / "train_sapa.py"),
            *script_args(tiny_corpus, tiny_backbone, out, trained["cache"], "--run_analyses", "false")]
+    at = cmd.index("--use_cpu")
+    del cmd[at : at + 2]  # no --use_cpu: a distributed launch without an accelerator must be detected
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["target_languages"] == ["zh"]
     assert (out / "model.safetensors").is_file()
+    assert json.loads((out / "results.json").read_text())["world_size"] == 2  # real DDP, not two lone processes
