@@ -2,13 +2,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import WavLMConfig, pipeline
+from transformers import pipeline
 
 import hf_cser  # noqa: F401  (registers the models and the pipeline)
 from hf_cser.audio import prepare_waveform
-from hf_cser.encoders.ge2e import Ge2eSpeakerEncoderConfig
 from hf_cser.labels import EMOTIONS
-from hf_cser.models.sapa import SapaConfig, SapaFeatureExtractor, SapaForEmotionClassification
+from hf_cser.models.sapa import SapaFeatureExtractor, SapaForEmotionClassification
 from hf_cser.pipelines import SoundfileAudioClassificationPipeline
 
 
@@ -18,18 +17,9 @@ def voiced(seconds, sr):
 
 
 @pytest.fixture(scope="module")
-def sapa_folder(tmp_path_factory):
-    torch.manual_seed(0)
-    config = SapaConfig(
-        content_encoder_config=WavLMConfig(
-            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
-            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-        ),
-        speaker_encoder_config=Ge2eSpeakerEncoderConfig(hidden_size=16, num_layers=1, embedding_size=16),
-        content_projection_size=8, speaker_projection_size=8, hidden_size=16, num_attention_heads=2,
-        classifier_hidden_sizes=(16, 8, 8),
-    )  # fmt: skip
-    model = SapaForEmotionClassification(config).eval()
+def sapa_folder(tmp_path_factory, tiny_sapa_model_factory):
+    model = tiny_sapa_model_factory()
+    config = model.config
     folder = tmp_path_factory.mktemp("sapa")
     model.save_pretrained(folder)
     SapaFeatureExtractor.from_sapa_config(config).save_pretrained(folder)

@@ -3,13 +3,10 @@ import pytest
 import soundfile as sf
 import torch
 from datasets import Dataset
-from transformers import WavLMConfig
 
 import hf_cser  # noqa: F401
 from hf_cser.data.schema import corpus_features
-from hf_cser.encoders.ge2e import Ge2eSpeakerEncoderConfig
 from hf_cser.models.sapa import (
-    SapaConfig,
     SapaFeatureExtractor,
     SapaForEmotionClassification,
     collate_window_features,
@@ -17,18 +14,6 @@ from hf_cser.models.sapa import (
 )
 
 
-def tiny_model():
-    torch.manual_seed(0)
-    config = SapaConfig(
-        content_encoder_config=WavLMConfig(
-            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
-            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-        ),
-        speaker_encoder_config=Ge2eSpeakerEncoderConfig(hidden_size=16, num_layers=1, embedding_size=16),
-        content_projection_size=8, speaker_projection_size=8, hidden_size=16, num_attention_heads=2,
-        classifier_hidden_sizes=(16, 8, 8), max_windows=5,
-    )  # fmt: skip
-    return SapaForEmotionClassification(config).eval()
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +37,8 @@ def corpus(tmp_path_factory):
     return Dataset.from_dict(columns, features=corpus_features())
 
 
-def test_compute_window_features_columns_and_values(tmp_path, corpus):
-    model = tiny_model()
+def test_compute_window_features_columns_and_values(tmp_path, corpus, tiny_sapa_model_factory):
+    model = tiny_sapa_model_factory(max_windows=5)
     extractor = SapaFeatureExtractor.from_sapa_config(model.config)
     cached = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
     assert len(cached) == 3
@@ -84,8 +69,10 @@ def test_compute_window_features_columns_and_values(tmp_path, corpus):
     assert out.logits.shape == (3, 4) and out.loss is not None and len(metadata) == 4
 
 
-def test_cache_hit_skips_the_encoders_and_weight_change_invalidates(tmp_path, corpus, monkeypatch):
-    model = tiny_model()
+def test_cache_hit_skips_the_encoders_and_weight_change_invalidates(
+    tmp_path, corpus, monkeypatch, tiny_sapa_model_factory
+):
+    model = tiny_sapa_model_factory(max_windows=5)
     extractor = SapaFeatureExtractor.from_sapa_config(model.config)
     calls = []
     original = SapaForEmotionClassification.extract_window_features

@@ -1,0 +1,30 @@
+"""Fixtures shared across the test tree."""
+
+import pytest
+
+
+def build_tiny_sapa_model(max_windows: int = 24, seed: int = 0):
+    """A SAPA model small enough for unit tests: a 1-layer WavLM (32 wide) and a 1-layer GE2E (16 wide)."""
+    import torch
+    from transformers import WavLMConfig
+
+    from hf_cser.encoders.ge2e import Ge2eSpeakerEncoderConfig
+    from hf_cser.models.sapa import SapaConfig, SapaForEmotionClassification
+
+    torch.manual_seed(seed)
+    config = SapaConfig(
+        content_encoder_config=WavLMConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
+            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        ),
+        speaker_encoder_config=Ge2eSpeakerEncoderConfig(hidden_size=16, num_layers=1, embedding_size=16),
+        content_projection_size=8, speaker_projection_size=8, hidden_size=16, num_attention_heads=2,
+        classifier_hidden_sizes=(16, 8, 8), max_windows=max_windows,
+    )  # fmt: skip
+    return SapaForEmotionClassification(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_sapa_model_factory():
+    """``factory(max_windows=24, seed=0)`` -> a fresh tiny `SapaForEmotionClassification` in eval mode."""
+    return build_tiny_sapa_model
