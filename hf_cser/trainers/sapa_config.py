@@ -20,13 +20,17 @@ TRIPLET_MINING = ("batch_all", "batch_hard")
 def cpu_only_distributed_launch() -> bool:
     """Whether this process was started by a multi-process launcher (``WORLD_SIZE`` > 1) on a machine with no CUDA,
     XPU or MPS device."""
-    import torch
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
+    return not _has_accelerator()
+
+
+def _has_accelerator() -> bool:
+    import torch
+
     has_xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
     has_mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
-    return not (torch.cuda.is_available() or has_xpu or has_mps)
+    return torch.cuda.is_available() or has_xpu or has_mps
 
 
 @dataclass
@@ -214,6 +218,8 @@ class SapaTrainingArguments(TrainingArguments):
             # it every process silently trains alone on the whole data set.
             logger.info("Distributed launch on a machine without an accelerator: setting `use_cpu=True` (gloo DDP).")
             self.use_cpu = True
+        if self.dataloader_pin_memory and (self.use_cpu or not _has_accelerator()):
+            self.dataloader_pin_memory = False  # nothing to pin for; torch warns on every data loader otherwise
         if self.variant is not None and self.variant not in SAPA_VARIANTS:
             raise ValueError(f"`variant` must be one of {SAPA_VARIANTS} or None, got {self.variant!r}.")
         for name in ("phoneme_loss_weight", "speaker_loss_weight", "phoneme_margin", "speaker_margin"):
