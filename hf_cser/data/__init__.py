@@ -11,6 +11,15 @@ from .phones import (
     to_shared_phone,
     voiced_energy_peaks,
 )
+from .protocol import (
+    PAPER_SETTINGS,
+    SYSTEMS,
+    TargetLeakageError,
+    ZeroShotSetting,
+    build_zero_shot_splits,
+    check_no_target_leakage,
+    training_languages,
+)
 from .sampler import HierarchicalLanguageEmotionSampler
 from .schema import (
     SPLITS,
@@ -24,14 +33,20 @@ from .schema import (
 from .synthetic import SyntheticCorpusConfig, load_synthetic_corpus, synthesize_corpus
 
 __all__ = [
+    "PAPER_SETTINGS",
     "SHARED_VOWELS",
     "SILENCE_LABELS",
     "SPLITS",
+    "SYSTEMS",
     "CorpusLoadReport",
     "HierarchicalLanguageEmotionSampler",
     "PhonemeWindows",
     "SyntheticCorpusConfig",
+    "TargetLeakageError",
+    "ZeroShotSetting",
     "build_dataset_dict",
+    "build_zero_shot_splits",
+    "check_no_target_leakage",
     "centred_windows",
     "corpus_features",
     "get_load_report",
@@ -48,6 +63,7 @@ __all__ = [
     "speaker_independent_split",
     "synthesize_corpus",
     "to_shared_phone",
+    "training_languages",
     "validate_alignment",
     "voiced_energy_peaks",
     "with_decoded_audio",

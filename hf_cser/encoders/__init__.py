@@ -16,6 +16,16 @@ from .ge2e import (
     default_cache_dir,
     find_resemblyzer_checkpoint,
 )
+from .peft_adapters import (
+    BottleneckAdapter,
+    RowWeightGate,
+    add_bottleneck_adapters,
+    add_weight_gating,
+    apply_lora,
+    configure_peft,
+    load_peft_state_dict,
+    peft_state_dict,
+)
 from .phonetic_pretraining import (
     PHONETIC_LABELS,
     default_phonetic_encoder,
@@ -44,4 +54,12 @@ __all__ = [
     "pool_windows",
     "tiny_wavlm_config",
     "train_phonetic_encoder",
+    "BottleneckAdapter",
+    "RowWeightGate",
+    "add_bottleneck_adapters",
+    "add_weight_gating",
+    "apply_lora",
+    "configure_peft",
+    "load_peft_state_dict",
+    "peft_state_dict",
 ]

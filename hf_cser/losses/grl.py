@@ -157,7 +157,7 @@ class GrlScheduler:
         >>> grl.coeff
         0.0
         >>> for _ in range(100):
-        ...     scheduler.step()
+        ...     coeff = scheduler.step()
         >>> round(grl.coeff, 4), scheduler.to_dict()["grl_step"]
         (0.1, 100.0)
 

@@ -147,7 +147,7 @@ class LanguageAwareSupConLoss(nn.Module):
         if temperature <= 0:
             raise ValueError(f"`temperature` must be > 0, got {temperature}.")
         if gamma <= -1:
-            raise ValueError(f"`gamma` must be > -1 so that every positive weight 1 + gamma stays positive, got {gamma}.")
+            raise ValueError(f"`gamma` must be > -1 so that every positive weight 1 + gamma is positive, got {gamma}.")
         self.temperature = float(temperature)
         self.gamma = float(gamma)
 
