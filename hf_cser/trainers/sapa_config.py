@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 from transformers.utils import logging
+
+from .launch import apply_device_launch_rules, cpu_only_distributed_launch  # noqa: F401 (re-exported)
 
 logger = logging.get_logger(__name__)
 
@@ -15,22 +16,6 @@ SAPA_VARIANTS = ("sapa", "only_s", "only_p", "sapa_only_s", "sapa_only_p")
 # Variants that share the fused (content + speaker) architecture and differ only in which anchoring losses are on.
 FUSED_VARIANTS = ("sapa", "sapa_only_s", "sapa_only_p")
 TRIPLET_MINING = ("batch_all", "batch_hard")
-
-
-def cpu_only_distributed_launch() -> bool:
-    """Whether this process was started by a multi-process launcher (``WORLD_SIZE`` > 1) on a machine with no CUDA,
-    XPU or MPS device."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return False
-    return not _has_accelerator()
-
-
-def _has_accelerator() -> bool:
-    import torch
-
-    has_xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
-    has_mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
-    return torch.cuda.is_available() or has_xpu or has_mps
 
 
 @dataclass
@@ -212,14 +197,7 @@ class SapaTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
-        if not self.use_cpu and cpu_only_distributed_launch():
-            # `accelerate launch --multi_gpu` with `use_cpu` (and torchrun) on a machine without an accelerator start
-            # several processes, but TrainingArguments only builds a distributed state with `use_cpu=True`; without
-            # it every process silently trains alone on the whole data set.
-            logger.info("Distributed launch on a machine without an accelerator: setting `use_cpu=True` (gloo DDP).")
-            self.use_cpu = True
-        if self.dataloader_pin_memory and (self.use_cpu or not _has_accelerator()):
-            self.dataloader_pin_memory = False  # nothing to pin for; torch warns on every data loader otherwise
+        apply_device_launch_rules(self)  # CPU-only multi-process launch -> use_cpu; no pinned memory
         if self.variant is not None and self.variant not in SAPA_VARIANTS:
             raise ValueError(f"`variant` must be one of {SAPA_VARIANTS} or None, got {self.variant!r}.")
         for name in ("phoneme_loss_weight", "speaker_loss_weight", "phoneme_margin", "speaker_margin"):

@@ -14,7 +14,6 @@ evaluation).
 from __future__ import annotations
 
 import zlib
-from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from transformers.utils import logging
 
 from ..losses import PhonemeTripletLoss, SpeakerTripletLoss
 from ..metrics import make_compute_metrics
+from .loss_logging import LossComponentLoggingMixin
 from .sapa_config import FUSED_VARIANTS, SAPA_VARIANTS, SapaTrainingArguments
 
 
@@ -161,7 +161,7 @@ def check_no_target_language_leak(eval_dataset: Any, target_languages: Sequence[
             )
 
 
-class SapaTrainer(Trainer):
+class SapaTrainer(LossComponentLoggingMixin, Trainer):
     """
     Trainer for SAPA models (:class:`hf_cser.models.sapa.SapaForEmotionClassification`).
 
@@ -214,6 +214,7 @@ class SapaTrainer(Trainer):
     """
 
     _tag_names = ["hf_cser", "sapa"]
+    auxiliary_keys = AUXILIARY_KEYS
     # compute_loss returns a per-batch mean: the Trainer divides it by the gradient-accumulation steps.
     loss_is_scaled_for_ga = False
 
@@ -311,7 +312,7 @@ class SapaTrainer(Trainer):
         # We compute our own loss (a per-batch mean), so the model never receives `num_items_in_batch` and the
         # Trainer neither rescales the loss by the number of processes nor skips the gradient-accumulation division.
         self.model_accepts_loss_kwargs = False
-        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._init_loss_component_logs()
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)
 
@@ -416,69 +417,3 @@ class SapaTrainer(Trainer):
             active, valid = sums[len(names) + 2 * j].item(), sums[len(names) + 2 * j + 1].item()
             self._metrics[mode][f"{name}_active_fraction"].append(active / valid if valid else 0.0)
             self._metrics[mode][f"{name}_valid_triplets"].append(valid)
-
-    # ---- evaluation ----
-
-    def prediction_step(
-        self,
-        model: nn.Module,
-        inputs: dict[str, torch.Tensor | Any],
-        prediction_loss_only: bool,
-        ignore_keys: list[str] | None = None,
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-        """Loss (the full SAPA objective), logits and labels, so `compute_metrics` gets plain ``(B, C)`` logits.
-
-        The embeddings the model also returns are not gathered; batches without ``labels`` (prediction on unlabelled
-        data) only run the model.
-        """
-        inputs = self._prepare_inputs(inputs)
-        labels = inputs.get("labels")
-        with torch.no_grad(), self.compute_loss_context_manager():
-            if labels is not None:
-                loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
-                loss = loss.detach()
-            else:
-                outputs = model(**{k: v for k, v in inputs.items() if k not in AUXILIARY_KEYS})
-                loss = None
-        if prediction_loss_only:
-            return loss, None, None
-        logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[1 if labels is not None else 0]
-        return loss, logits.detach(), labels
-
-    # ---- logging (trl RewardTrainer pattern) ----
-
-    def evaluate(
-        self,
-        eval_dataset: Any | None = None,
-        ignore_keys: list[str] | None = None,
-        metric_key_prefix: str = "eval",
-    ) -> dict[str, float]:
-        self._metrics["eval"].clear()  # drop anything a `predict` call left behind
-        self._eval_prefix = metric_key_prefix
-        try:
-            return super().evaluate(
-                eval_dataset=eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
-            )
-        finally:
-            self._eval_prefix = "eval"
-
-    def predict(self, test_dataset: Any, ignore_keys: list[str] | None = None, metric_key_prefix: str = "test"):
-        """As [`~transformers.Trainer.predict`], plus the loss terms' means in the metrics (``test_ce_loss``, ...)."""
-        self._metrics["eval"].clear()
-        output = super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
-        for key, values in self._metrics["eval"].items():
-            if values:
-                output.metrics[f"{metric_key_prefix}_{key}"] = sum(values) / len(values)
-        self._metrics["eval"].clear()
-        return output
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        mode = "train" if self.model.training else "eval"
-        metrics = {key: sum(val) / len(val) for key, val in self._metrics[mode].items() if val}  # interval means
-        # During evaluation the keys in `logs` start with "eval_" (or the `metric_key_prefix`); match that format.
-        if mode == "eval":
-            prefix = getattr(self, "_eval_prefix", "eval")
-            metrics = {f"{prefix}_{key}": val for key, val in metrics.items()}
-        logs.update(metrics)
-        super().log(logs, start_time)
-        self._metrics[mode].clear()
