@@ -162,6 +162,8 @@ def decode_audio_batch(
     With ``skip_bad_audio`` a bad file decodes to ``None`` and is counted in ``counter``.
     """
     out = dict(batch)
+    if "audio" not in batch:  # a column access such as `dataset["language"]` formats only that column
+        return out
     decoded = []
     for path in batch["audio"]:
         wav = load_audio(path, sampling_rate, skip_bad_audio=skip_bad_audio, counter=counter)

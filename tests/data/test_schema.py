@@ -63,3 +63,5 @@ def test_dataset_dict_and_lazy_decoding(tmp_path):
     assert row["audio"]["sampling_rate"] == 16000
     assert row["audio"]["array"].shape == (160,)
     assert row["phonemes"][0]["phone"] == "a"
+    decoded = with_decoded_audio(dd["train"])
+    assert decoded["speaker"] == ["c_1"]  # a column read does not try to decode audio

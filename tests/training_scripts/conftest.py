@@ -42,3 +42,16 @@ def tiny_backbone(tmp_path_factory):
     WavLMModel(config).save_pretrained(out)
     Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=True).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus5(tmp_path_factory):
+    """All five languages of the paper-001 settings, 3 speakers each (one per split)."""
+    from hf_cser.data import SyntheticCorpusConfig, synthesize_corpus
+
+    out = tmp_path_factory.mktemp("tiny_corpus5")
+    config = SyntheticCorpusConfig(
+        languages=("en", "zh", "de", "fr", "ur"), speakers_per_language=3, utterances_per_speaker=4, seed=0
+    )
+    synthesize_corpus(config, out, progress=False)
+    return out
