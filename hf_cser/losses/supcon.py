@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import logging
 
+from .validation import check_embeddings_and_labels
+
 
 logger = logging.get_logger(__name__)
 
@@ -67,22 +69,6 @@ class SupConLossStats:
     def to_dict(self, prefix: str = "") -> dict[str, float]:
         """The stats as a flat ``dict`` for ``Trainer.log`` (keys optionally prefixed, e.g. ``"supcon/"``)."""
         return {f"{prefix}{key}": float(value) for key, value in self.__dict__.items()}
-
-
-def _check_inputs(embeddings: torch.Tensor, **labels: torch.Tensor | None) -> None:
-    if embeddings.dim() != 2:
-        raise ValueError(f"`embeddings` must have shape (batch_size, hidden_size), got {tuple(embeddings.shape)}.")
-    if not embeddings.is_floating_point():
-        raise ValueError(f"`embeddings` must be a floating point tensor, got dtype {embeddings.dtype}.")
-    for name, tensor in labels.items():
-        if tensor is None:
-            continue
-        if tensor.shape != (embeddings.shape[0],):
-            raise ValueError(
-                f"`{name}` must have shape ({embeddings.shape[0]},) to match `embeddings`, got {tuple(tensor.shape)}."
-            )
-        if tensor.is_floating_point():
-            raise ValueError(f"`{name}` must hold integer ids, got dtype {tensor.dtype}.")
 
 
 class LanguageAwareSupConLoss(nn.Module):
@@ -158,7 +144,7 @@ class LanguageAwareSupConLoss(nn.Module):
         languages: torch.Tensor | None = None,
         return_stats: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, SupConLossStats]:
-        _check_inputs(embeddings, labels=labels, languages=languages)
+        check_embeddings_and_labels(embeddings, labels=labels, languages=languages)
         batch_size = embeddings.shape[0]
         device = embeddings.device
 

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
+from .validation import check_embeddings_and_labels
+
 
 logger = logging.get_logger(__name__)
 
@@ -183,20 +185,6 @@ def masked_triplet_loss(
     return loss, stats
 
 
-def _check_labels(embeddings: torch.Tensor, **labels: torch.Tensor | None) -> None:
-    if embeddings.dim() != 2:
-        raise ValueError(f"`embeddings` must have shape (batch_size, hidden_size), got {tuple(embeddings.shape)}.")
-    for name, tensor in labels.items():
-        if tensor is None:
-            continue
-        if tensor.shape != (embeddings.shape[0],):
-            raise ValueError(
-                f"`{name}` must have shape ({embeddings.shape[0]},) to match `embeddings`, got {tuple(tensor.shape)}."
-            )
-        if tensor.is_floating_point():
-            raise ValueError(f"`{name}` must hold integer ids, got dtype {tensor.dtype}.")
-
-
 class _MinedTripletLoss(nn.Module):
     """Shared arguments and validation of the two SAPA triplet losses."""
 
@@ -348,7 +336,7 @@ class PhonemeTripletLoss(_MinedTripletLoss):
         phone_ids: torch.Tensor | None = None,
         return_stats: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, TripletLossStats]:
-        _check_labels(embeddings, emotion_ids=emotion_ids, cluster_ids=cluster_ids, phone_ids=phone_ids)
+        check_embeddings_and_labels(embeddings, emotion_ids=emotion_ids, cluster_ids=cluster_ids, phone_ids=phone_ids)
         positive_mask, negative_mask = self.build_masks(emotion_ids, cluster_ids, phone_ids)
         return self._reduce(embeddings, positive_mask, negative_mask, return_stats)
 
@@ -451,7 +439,7 @@ class SpeakerTripletLoss(_MinedTripletLoss):
         speaker_ids: torch.Tensor | None = None,
         return_stats: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, TripletLossStats]:
-        _check_labels(embeddings, cluster_ids=cluster_ids, speaker_ids=speaker_ids)
+        check_embeddings_and_labels(embeddings, cluster_ids=cluster_ids, speaker_ids=speaker_ids)
         if self.positive_requires_other_speaker and speaker_ids is None:
             raise ValueError("`speaker_ids` is required when `positive_requires_other_speaker=True`.")
         positive_mask, negative_mask = self.build_masks(cluster_ids, speaker_ids)

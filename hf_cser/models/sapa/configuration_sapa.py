@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from transformers import PretrainedConfig
 from transformers.utils import logging
 
 from ...labels import ID2LABEL, LABEL2ID
+from ..config_utils import nested_config_to_dict
 
 logger = logging.get_logger(__name__)
 
@@ -22,24 +22,14 @@ def default_content_encoder_config() -> dict[str, Any]:
     [`SapaForEmotionClassification.from_encoders`] to load a pretrained one)."""
     from transformers import WavLMConfig
 
-    return _config_to_dict(WavLMConfig(), "content_encoder_config")
+    return nested_config_to_dict(WavLMConfig(), "content_encoder_config")
 
 
 def default_speaker_encoder_config() -> dict[str, Any]:
     """The default speaker encoder: the pretrained GE2E "voice encoder" architecture (FreeVC / resemblyzer)."""
     from ...encoders.ge2e import Ge2eSpeakerEncoderConfig
 
-    return _config_to_dict(Ge2eSpeakerEncoderConfig(), "speaker_encoder_config")
-
-
-def _config_to_dict(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, PretrainedConfig):
-        value = value.to_dict()
-    if isinstance(value, Mapping):  # JSON-native values (lists, not tuples) so that save/load round-trips exactly
-        return json.loads(json.dumps(dict(value), default=str))
-    raise TypeError(f"`{field}` must be a dict or a `PretrainedConfig`, got {type(value).__name__}.")
+    return nested_config_to_dict(Ge2eSpeakerEncoderConfig(), "speaker_encoder_config")
 
 
 class SapaConfig(PretrainedConfig):
@@ -145,8 +135,10 @@ class SapaConfig(PretrainedConfig):
         freeze_encoders: bool = True,
         **kwargs,
     ):
-        content = _config_to_dict(content_encoder_config, "content_encoder_config") or default_content_encoder_config()
-        speaker = _config_to_dict(speaker_encoder_config, "speaker_encoder_config") or default_speaker_encoder_config()
+        content = nested_config_to_dict(content_encoder_config, "content_encoder_config")
+        content = content or default_content_encoder_config()
+        speaker = nested_config_to_dict(speaker_encoder_config, "speaker_encoder_config")
+        speaker = speaker or default_speaker_encoder_config()
         if "model_type" not in content:
             raise ValueError(
                 "`content_encoder_config` needs a `model_type` (e.g. 'wavlm', 'hubert', 'wav2vec2'); pass "

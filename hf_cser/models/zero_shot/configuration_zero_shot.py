@@ -10,6 +10,7 @@ from transformers import PretrainedConfig
 from transformers.utils import logging
 
 from ...labels import ID2LABEL, LABEL2ID
+from ..config_utils import nested_config_to_dict
 
 logger = logging.get_logger(__name__)
 
@@ -24,17 +25,7 @@ def default_backbone_config() -> dict[str, Any]:
     [`ZeroShotSerForEmotionClassification.from_backbone`] to load pretrained ones)."""
     from transformers import Wav2Vec2Config
 
-    return _config_to_dict(Wav2Vec2Config(), "backbone_config")
-
-
-def _config_to_dict(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, PretrainedConfig):
-        value = value.to_dict()
-    if isinstance(value, Mapping):  # JSON-native values (lists, not tuples) so that save/load round-trips exactly
-        return json.loads(json.dumps(dict(value), default=str))
-    raise TypeError(f"`{field}` must be a dict or a `PretrainedConfig`, got {type(value).__name__}.")
+    return nested_config_to_dict(Wav2Vec2Config(), "backbone_config")
 
 
 def _peft_options(value: Any, field: str) -> dict[str, Any] | None:
@@ -147,7 +138,7 @@ class ZeroShotSerConfig(PretrainedConfig):
         classifier_dropout: float = 0.0,
         **kwargs,
     ):
-        backbone = _config_to_dict(backbone_config, "backbone_config") or default_backbone_config()
+        backbone = nested_config_to_dict(backbone_config, "backbone_config") or default_backbone_config()
         model_type = backbone.get("model_type")
         if model_type not in SUPPORTED_BACKBONES:
             raise ValueError(
