@@ -23,23 +23,7 @@ import time
 
 import numpy as np
 
-
-def mel_filterbank(sampling_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Triangular HTK-style mel filters, shape ``(n_mels, n_fft // 2 + 1)``."""
-
-    def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def mel_to_hz(m):
-        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    freqs = np.linspace(0.0, sampling_rate / 2.0, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(20.0), hz_to_mel(sampling_rate / 2.0), n_mels + 2))
-    fb = np.zeros((n_mels, len(freqs)))
-    for i in range(n_mels):
-        left, centre, right = edges[i], edges[i + 1], edges[i + 2]
-        fb[i] = np.clip(np.minimum((freqs - left) / (centre - left), (right - freqs) / (right - centre)), 0.0, None)
-    return fb
+from hf_cser.cltm.features import mel_filterbank  # the library's filters (also used by CLTM)
 
 
 def log_mel_statistics(waveform: np.ndarray, sampling_rate: int, fb: np.ndarray, n_fft: int = 512) -> np.ndarray:

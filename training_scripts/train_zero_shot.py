@@ -34,7 +34,8 @@ from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
 
 logger = logging.getLogger("train_zero_shot")
 
-RUN_FIELDS = ["setting", "system", "seed", "uar", "war", "macro_f1", "num_test", "output_dir"]
+RUN_FIELDS = ["setting", "system", "seed", "uar", "war", "macro_f1", "num_test", "world_size", "trained_in",
+              "output_dir"]
 # system -> (scl on, adversarial on); baselines and the upper bound use the plain architecture (paper section 3.2)
 SYSTEM_LOSSES = {
     "baseline1": (False, False),
@@ -55,9 +56,29 @@ class ModelArguments:
             "hf_cser pretrains once on the synthetic corpus (no pretrained SSL weights are reachable offline)."
         },
     )
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank on the feed-forward layers (0 = no LoRA)."})
-    adapter_size: int = field(default=0, metadata={"help": "Bottleneck adapter size (0 = no adapters)."})
+    language_backbones: str | None = field(
+        default=None,
+        metadata={
+            "help": "Language-matched backbones per source language, 'en=ID_OR_DIR,de=ID_OR_DIR' (the paper's "
+            "setting): a setting whose source language is listed uses that backbone, the others `--backbone`."
+        },
+    )
+    lora_r: int = field(
+        default=0, metadata={"help": "LoRA rank on the backbone's feed-forward layers (0 = no LoRA; the paper: 8)."}
+    )
+    adapter_size: int = field(default=0, metadata={"help": "Bottleneck adapters inside the backbone (0 = none)."})
     gating: bool = field(default=False, metadata={"help": "Weight gating on the feed-forward layers."})
+    top_adapter_size: int = field(
+        default=64,
+        metadata={"help": "Residual bottleneck adapter on the frozen backbone's output frames (0 = none)."},
+    )
+    normalize_frames: bool = field(
+        default=True, metadata={"help": "Standardise backbone frames with statistics of the training split."}
+    )
+    cache_backbone_frames: bool = field(
+        default=True,
+        metadata={"help": "With a frozen backbone (no LoRA/adapters/gating), compute its frames once per utterance."},
+    )
 
 
 @dataclass
@@ -97,7 +118,80 @@ def peft_options(model_args) -> dict:
         "lora": {"r": model_args.lora_r, "alpha": 2 * model_args.lora_r} if model_args.lora_r > 0 else None,
         "adapters": {"bottleneck_size": model_args.adapter_size} if model_args.adapter_size > 0 else None,
         "gating": True if model_args.gating else None,
+        "top_adapter_size": model_args.top_adapter_size,
+        "normalize_frames": model_args.normalize_frames,
     }
+
+
+def parse_language_backbones(text: str | None) -> dict[str, str]:
+    """'en=facebook/wav2vec2-base,de=/models/de' -> {'en': ..., 'de': ...} (clear error on a malformed entry)."""
+    out = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        language, sep, backbone = item.partition("=")
+        if not sep or not language.strip() or not backbone.strip():
+            raise ValueError(f"--language_backbones: {item!r} is not LANG=BACKBONE (e.g. 'de=/models/wav2vec2-de').")
+        out[language.strip()] = backbone.strip()
+    return out
+
+
+def feature_extractor_for(backbone: str):
+    """The backbone's own feature extractor when it ships one, else 16 kHz normalising with attention masks."""
+    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+
+    try:
+        return AutoFeatureExtractor.from_pretrained(backbone)
+    except (OSError, ValueError):
+        return Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=True)
+
+
+def save_run_folder(trainer, run_dir: str, backbone: str, setting, system: str, run: dict, data: str) -> None:
+    """A complete model folder: weights + config, feature extractor, training arguments as JSON, model card."""
+    from hf_cser.data.specs import describe_data_spec, is_synthetic_spec
+    from hf_cser.model_card import render_model_card, save_model_card
+
+    trainer.save_model(run_dir)
+    feature_extractor_for(backbone).save_pretrained(run_dir)
+    pickled_args = os.path.join(run_dir, "training_args.bin")
+    if os.path.exists(pickled_args):  # JSON instead: nothing in the folder needs an unpickling load
+        os.remove(pickled_args)
+    with open(os.path.join(run_dir, "training_args.json"), "w") as f:
+        f.write(trainer.args.to_json_string())
+    config = trainer.model.config
+    training_languages = sorted(set(trainer.train_dataset["language"]))
+    card = render_model_card(
+        "zero_shot",
+        model_id=os.path.basename(os.path.abspath(run_dir)) if not trainer.args.hub_model_id
+        else trainer.args.hub_model_id,
+        base_models=[backbone] if not os.path.isdir(backbone) else None,
+        datasets=[data],
+        languages=training_languages + ([setting.target] if setting.target not in training_languages else []),
+        eval_results={"target_test": {"dataset": describe_data_spec(data), "language": setting.target,
+                                      "split": "test", "uar": run["uar"], "war": run["war"],
+                                      "macro_f1": run["macro_f1"]}},  # fmt: skip
+        training_args={k: getattr(trainer.args, k) for k in (
+            "learning_rate", "num_train_epochs", "languages_per_batch", "emotions_per_batch", "samples_per_cell",
+            "seed")},  # fmt: skip
+        hyperparameters={"setting": setting.name, "system": system, "scl_weight": config.scl_weight,
+                         "adversarial_weight": config.adversarial_weight, "scl_temperature": config.scl_temperature,
+                         "scl_gamma": config.scl_gamma, "grl_schedule": config.grl_schedule,
+                         "top_adapter_size": config.top_adapter_size, "lora": config.lora,
+                         "adapters": config.adapters, "gating": config.gating},  # fmt: skip
+        data_description=f"trained on {', '.join(training_languages)} of {describe_data_spec(data)}; "
+        f"evaluated zero-shot on {setting.target} (setting {setting.name}, system {system})",
+        seeds=1,
+        synthetic=is_synthetic_spec(data),
+        method="zero-shot-ser",
+    )
+    save_model_card(card, run_dir)
+
+
+def frozen_copy(backbone: str):
+    """A model around the pretrained backbone without PEFT (for the frame statistics of a PEFT run)."""
+    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+
+    return ZeroShotSerForEmotionClassification.from_backbone(backbone)
 
 
 def embeddings_of(trainer, dataset) -> np.ndarray:
@@ -110,7 +204,9 @@ def embeddings_of(trainer, dataset) -> np.ndarray:
     with torch.no_grad():
         for batch in loader:
             batch = trainer._prepare_inputs(batch)
-            result = model(input_values=batch["input_values"], attention_mask=batch.get("attention_mask"))
+            inputs = {k: batch[k] for k in ("input_values", "attention_mask", "backbone_hidden_states", "frame_mask")
+                      if k in batch}  # fmt: skip
+            result = model(**inputs)
             out.append(result.embeddings.float().cpu().numpy())
     return np.concatenate(out)
 
@@ -188,6 +284,31 @@ def markdown_table(rows: list[dict], seeds: list[int], data: str) -> str:
     return "\n".join(lines)
 
 
+def identical_run_key(setting, system: str, seed: int, backbone: str) -> tuple:
+    """Runs with the same key train on the same data with the same backbone and seed and test on the same target.
+
+    In the paper's grid, settings that share a target differ only in which training language is called the source:
+    every system but baseline1 trains on source + non-target (or all five languages for the upper bound), i.e. the
+    same languages. The paper tells them apart by a language-matched backbone per source (`--language_backbones`);
+    with one backbone they are the same run, which the script trains once and reports for each setting.
+    """
+    from hf_cser.data.protocol import training_languages
+
+    return (system, tuple(sorted(training_languages(setting, system))), setting.target, seed, backbone)
+
+
+def append_run(path: str, run: dict) -> None:
+    """Append one run to the results CSV (header first when the file is new), flushed to disk at once."""
+    new_file = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RUN_FIELDS, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        writer.writerow(run)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def read_finished(path: str) -> dict:
     if not os.path.exists(path):
         return {}
@@ -202,7 +323,12 @@ def main(argv=None):
     from hf_cser.data.specs import load_data_spec
     from hf_cser.metrics import compute_ser_metrics
     from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
-    from hf_cser.trainers import ZeroShotDataCollator
+    from hf_cser.trainers import (
+        ZeroShotDataCollator,
+        ZeroShotFrameCollator,
+        encode_backbone_frames,
+        frame_statistics,
+    )
 
     parser = HfArgumentParser((ModelArguments, ProtocolArguments, ZeroShotTrainingArguments))
     model_args, protocol_args, base_args = parser.parse_args_into_dataclasses(args=argv)
@@ -226,12 +352,25 @@ def main(argv=None):
     finished = read_finished(runs_file)
     runs = []
     max_length = int(protocol_args.max_seconds * 16000)
+    language_backbones = parse_language_backbones(model_args.language_backbones)
+    frames_of: dict[str, dict] = {}  # backbone -> {path: frozen backbone frames}, shared by every run of the grid
+    trained: dict[tuple, dict] = {}  # identical_run_key -> the run that trained it
     for setting in settings:
         for system in systems:
             for seed in seeds:
                 key = (setting.name, system, seed)
+                run_backbone = language_backbones.get(setting.source, backbone)
+                same = identical_run_key(setting, system, seed, run_backbone)
                 if key in finished:  # resumable grid: finished runs are read back, not redone
                     runs.append(finished[key])
+                    trained.setdefault(same, finished[key])
+                    continue
+                if same in trained:  # same data, backbone and seed as a finished run: reported, not retrained
+                    run = {**trained[same], "setting": setting.name}
+                    run["trained_in"] = run.get("trained_in") or trained[same]["setting"]
+                    runs.append(run)
+                    if base_args.process_index == 0:
+                        append_run(runs_file, run)
                     continue
                 set_seed(seed)
                 splits, speaker_map = build_zero_shot_splits(data, setting, system)
@@ -249,19 +388,45 @@ def main(argv=None):
                     # baseline1 trains on one language: a batch cannot hold more languages than training has
                     languages_per_batch=min(base_args.languages_per_batch, len(set(splits["train"]["language"]))),
                 )
-                model = ZeroShotSerForEmotionClassification.from_backbone(
-                    backbone, num_speakers=len(speaker_map), **peft_options(model_args)
-                )
-                train = with_decoded_audio(splits["train"])
-                validation = with_decoded_audio(splits["validation"])
-                test = with_decoded_audio(splits["test"])
+                if setting.source in language_backbones:  # recorded in the config: the paper's language matching
+                    model = ZeroShotSerForEmotionClassification.from_backbone_for_language(
+                        setting.source, language_backbones, num_speakers=len(speaker_map), **peft_options(model_args)
+                    )
+                else:
+                    model = ZeroShotSerForEmotionClassification.from_backbone(
+                        backbone, num_speakers=len(speaker_map), **peft_options(model_args)
+                    )
+                train_languages = sorted(set(splits["train"]["language"]))
                 check_no_target_leakage(
                     setting, system, train=splits["train"], validation=splits["validation"], speaker_map=speaker_map,
-                    selection_languages=sorted(set(validation["language"])),
+                    selection_languages=sorted(set(splits["validation"]["language"])),
+                    sampler_languages=train_languages,  # the sampler draws from the train rows
+                    normalization_languages=train_languages if model_args.normalize_frames else None,
+                    target_speakers=sorted(set(splits["test"]["speaker"])) if system != "upper_bound" else None,
                 )
-                collator = ZeroShotDataCollator(
-                    speaker_map=speaker_map, languages=sorted(set(train["language"])), max_length=max_length
-                )
+                cached = model_args.cache_backbone_frames and model.backbone_is_frozen
+                frames = frames_of.get(run_backbone)
+                if frames is None and (cached or model_args.normalize_frames):
+                    # the frozen pretrained backbone's frames of every utterance (PEFT starts as the identity, so
+                    # they are also the starting point of a PEFT run's statistics)
+                    frames = encode_backbone_frames(
+                        model if model.backbone_is_frozen else frozen_copy(run_backbone),
+                        [p for split in data.values() for p in split["audio"]],
+                        max_length=max_length, progress=not base_args.disable_tqdm,
+                    )
+                    frames_of[run_backbone] = frames
+                if model_args.normalize_frames:  # training rows only: never the target's
+                    model.set_frame_normalization(*frame_statistics(frames, splits["train"]["audio"]))
+                languages = train_languages
+                if cached:
+                    keep = ["audio", "emotion", "language", "speaker"]  # no phoneme lists to read per row
+                    train, validation, test = (splits[k].select_columns(keep) for k in ("train", "validation", "test"))
+                    collator = ZeroShotFrameCollator(frames=frames, speaker_map=speaker_map, languages=languages)
+                else:
+                    train, validation, test = (with_decoded_audio(splits[k]) for k in ("train", "validation", "test"))
+                    collator = ZeroShotDataCollator(
+                        speaker_map=speaker_map, languages=languages, max_length=max_length
+                    )
                 trainer = ZeroShotTrainer(model=model, args=args, data_collator=collator, train_dataset=train,
                                           eval_dataset=validation if len(validation) else None,
                                           speaker_map=speaker_map)
@@ -271,21 +436,17 @@ def main(argv=None):
                 report = compute_ser_metrics(test["emotion"], np.asarray(logits).argmax(-1), test["language"])
                 run = {"setting": setting.name, "system": system, "seed": seed, "uar": report["uar"],
                        "war": report["war"], "macro_f1": report["macro_f1"], "num_test": report["num_samples"],
-                       "output_dir": run_dir}
+                       "world_size": base_args.world_size, "trained_in": setting.name, "output_dir": run_dir}
                 runs.append(run)
+                trained[same] = run
                 if trainer.is_world_process_zero():
-                    trainer.save_model(run_dir)
-                    new_file = not os.path.exists(runs_file)
-                    with open(runs_file, "a", newline="") as f:
-                        writer = csv.DictWriter(f, fieldnames=RUN_FIELDS)
-                        if new_file:
-                            writer.writeheader()
-                        writer.writerow(run)
+                    save_run_folder(trainer, run_dir, run_backbone, setting, system, run, protocol_args.data)
+                    append_run(runs_file, run)
                     if protocol_args.tsne and system == "proposed" and seed == seeds[0]:
                         from datasets import concatenate_datasets
 
                         shown = concatenate_datasets([splits["validation"], splits["test"]])
-                        emb = embeddings_of(trainer, with_decoded_audio(shown))
+                        emb = embeddings_of(trainer, shown if cached else with_decoded_audio(shown))
                         plot_tsne(emb, shown["emotion"], shown["language"],
                                   os.path.join(base_args.output_dir, f"tsne_{setting.name.replace('->', '_to_')}.png"),
                                   f"{setting.name}: proposed (validation + target test)", seed=seed)

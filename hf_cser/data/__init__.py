@@ -2,6 +2,7 @@
 
 from .alignments import SILENCE_LABELS, read_ctm, read_textgrid, read_textgrid_tiers, validate_alignment
 from .corpora import CorpusLoadReport, get_load_report, list_corpora, load_corpus
+from .folds import FOLD_STRATEGIES, make_folds, speaker_independent_folds, stratified_folds
 from .phones import (
     SHARED_VOWELS,
     PhonemeWindows,
@@ -33,6 +34,10 @@ from .schema import (
 from .synthetic import SyntheticCorpusConfig, load_synthetic_corpus, synthesize_corpus
 
 __all__ = [
+    "FOLD_STRATEGIES",
+    "make_folds",
+    "speaker_independent_folds",
+    "stratified_folds",
     "PAPER_SETTINGS",
     "SHARED_VOWELS",
     "SILENCE_LABELS",

@@ -1,5 +1,12 @@
 """Loss functions of hf_cser: plain ``nn.Module``s that take tensors and import nothing of our models."""
 
+from .contrastive import (
+    ClapContrastiveLoss,
+    InfoNCELoss,
+    info_nce_loss,
+    info_nce_mutual_information_bound,
+)
+from .capsule import MarginLoss, capsule_lengths, squash
 from .grl import (
     GradientReversalFunction,
     GradientReversalLayer,
@@ -8,6 +15,7 @@ from .grl import (
     gradient_reversal,
     warm_start_grl_schedule,
 )
+from .mdd import MarginDisparityDiscrepancyLoss, MddOutput, shift_log
 from .supcon import LanguageAwareSupConLoss, SupConLossStats
 from .triplet import (
     PhonemeTripletLoss,
@@ -19,6 +27,16 @@ from .triplet import (
 
 
 __all__ = [
+    "MarginDisparityDiscrepancyLoss",
+    "MarginLoss",
+    "MddOutput",
+    "capsule_lengths",
+    "shift_log",
+    "squash",
+    "ClapContrastiveLoss",
+    "InfoNCELoss",
+    "info_nce_loss",
+    "info_nce_mutual_information_bound",
     "GradientReversalFunction",
     "GradientReversalLayer",
     "GrlScheduler",

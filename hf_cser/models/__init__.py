@@ -3,12 +3,30 @@
 Importing `hf_cser.models` registers every model with the transformers auto classes.
 """
 
+from . import ctl_mtnet  # noqa: F401  (registers the Auto classes)
+from . import feature_gan  # noqa: F401  (registers the Auto classes)
 from . import sapa  # noqa: F401  (registers the Auto classes)
 from . import zero_shot  # noqa: F401  (registers the Auto classes)
+from .ctl_mtnet import CtlMtNetConfig, CtlMtNetFeatureExtractor, CtlMtNetForEmotionClassification, CtlMtNetOutput
+from .feature_gan import (
+    FeatureGanConfig,
+    FeatureGanForEmotionClassification,
+    FeatureGanGeneratorConfig,
+    FeatureGanGeneratorModel,
+)
 from .sapa import SapaConfig, SapaFeatureExtractor, SapaForEmotionClassification, SapaOutput
 from .zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification, ZeroShotSerOutput
 
 __all__ = [
+    "FeatureGanConfig",
+    "FeatureGanForEmotionClassification",
+    "FeatureGanGeneratorConfig",
+    "FeatureGanGeneratorModel",
+    "feature_gan",
+    "CtlMtNetConfig",
+    "CtlMtNetFeatureExtractor",
+    "CtlMtNetForEmotionClassification",
+    "CtlMtNetOutput",
     "SapaConfig",
     "SapaFeatureExtractor",
     "SapaForEmotionClassification",
@@ -16,6 +34,7 @@ __all__ = [
     "ZeroShotSerConfig",
     "ZeroShotSerForEmotionClassification",
     "ZeroShotSerOutput",
+    "ctl_mtnet",
     "sapa",
     "zero_shot",
 ]

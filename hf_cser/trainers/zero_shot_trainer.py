@@ -156,6 +156,10 @@ class ZeroShotDataCollator:
             input_values[i, : wav.shape[0]] = wav
             attention_mask[i, : wav.shape[0]] = 1
         batch: dict[str, torch.Tensor] = {"input_values": input_values, "attention_mask": attention_mask}
+        return self._add_targets(batch, rows)
+
+    def _add_targets(self, batch: dict[str, torch.Tensor], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Add ``labels``, ``speaker_labels`` and ``language_ids`` from the rows (each when every row has it)."""
         for key in ("labels", "label", "emotion"):
             if all(key in row and row[key] is not None for row in rows):
                 batch["labels"] = torch.tensor([int(row[key]) for row in rows], dtype=torch.long)  # (B,)

@@ -1,10 +1,15 @@
 """`training_scripts/train_zero_shot.py` on a tiny five-language synthetic corpus: results table, t-SNE, resume."""
 
 import csv
+import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
-from .conftest import load_script
+from .conftest import ROOT, load_script
 
 
 def script_args(corpus, backbone, out, *extra):
@@ -50,3 +55,77 @@ def test_summary_statistics_and_unknown_names(grid):
     assert row["uar_mean"] == pytest.approx(60.0) and row["uar_std"] == pytest.approx(10.0)
     with pytest.raises(ValueError, match="unknown value"):
         script.parse_list("proposed,best_system", list(script.SYSTEM_LOSSES), "systems")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_run(tiny_corpus5, tiny_backbone, tmp_path):
+    """The grid runs unchanged under 2 CPU processes (gloo DDP): one CSV row per run, written by rank 0 only."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           str(ROOT / "training_scripts" / "train_zero_shot.py"),
+           *script_args(tiny_corpus5, tiny_backbone, out, "--tsne", "false")]  # fmt: skip
+    at = cmd.index("--use_cpu")
+    del cmd[at : at + 2]  # no --use_cpu: a distributed launch without an accelerator must be detected
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "zero_shot_runs.csv") as f:
+        runs = list(csv.DictReader(f))
+    assert [(r["system"], r["world_size"]) for r in runs] == [("proposed", "2"), ("baseline1", "2")]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["runs"] == 2
+
+
+def test_language_matched_backbone_is_used_and_recorded(grid, tiny_corpus5, tiny_backbone, tmp_path):
+    script = grid["script"]
+    out = tmp_path / "matched"
+    args = script_args(tiny_corpus5, tiny_backbone, out, "--tsne", "false", "--language_backbones",
+                       f"en={tiny_backbone}, zh=/nowhere")  # fmt: skip
+    args[args.index("--systems") + 1] = "baseline1"
+    script.main(args)
+    config = json.loads((out / "en_to_de" / "baseline1" / "seed0" / "config.json").read_text())
+    assert config["language_backbones"] == {"en": str(tiny_backbone), "zh": "/nowhere"}
+    assert config["backbone_name_or_path"] == str(tiny_backbone)
+    with pytest.raises(ValueError, match="LANG=BACKBONE"):
+        script.parse_language_backbones("en=a,de")
+
+
+def test_run_folder_is_a_complete_model_with_a_card(grid, tiny_corpus5):
+    import numpy as np
+    import soundfile as sf
+    from transformers import AutoModelForAudioClassification, pipeline
+
+    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+
+    run_dir = grid["out"] / "en_to_de" / "proposed" / "seed0"
+    assert not (run_dir / "training_args.bin").exists() and (run_dir / "training_args.json").is_file()
+    card = (run_dir / "README.md").read_text()
+    assert "pipeline_tag: audio-classification" in card and "synthetic" in card and "proposed" in card
+    model = AutoModelForAudioClassification.from_pretrained(run_dir)
+    assert isinstance(model, ZeroShotSerForEmotionClassification) and model.config.top_adapter_size == 64
+    wav = next(tiny_corpus5.rglob("*.wav"))
+    scores = pipeline("audio-classification", model=str(run_dir), top_k=None)(str(wav))
+    assert sorted(s["label"] for s in scores) == sorted(model.config.id2label.values())
+    assert np.isclose(sum(s["score"] for s in scores), 1.0, atol=1e-4) and sf.info(str(wav)).samplerate > 0
+
+
+def test_settings_that_share_target_and_training_data_train_once(grid, tiny_corpus5, tiny_backbone, tmp_path,
+                                                                   monkeypatch):
+    script = grid["script"]
+    calls = []
+    train = script.ZeroShotTrainer.train
+    monkeypatch.setattr(script.ZeroShotTrainer, "train", lambda self, *a, **k: calls.append(1) or train(self, *a, **k))
+    args = script_args(tiny_corpus5, tiny_backbone, tmp_path / "dedup", "--tsne", "false")
+    args[args.index("--settings") + 1] = "en->de,zh->de"
+    args[args.index("--systems") + 1] = "baseline2,baseline1"
+    script.main(args)
+    with open(tmp_path / "dedup" / "zero_shot_runs.csv") as f:
+        runs = {(r["setting"], r["system"]): r for r in csv.DictReader(f)}
+    assert len(calls) == 3  # baseline2 once (same languages en+zh+fr+ur for both), baseline1 once per source
+    assert runs[("zh->de", "baseline2")]["trained_in"] == "en->de"
+    assert runs[("zh->de", "baseline2")]["uar"] == runs[("en->de", "baseline2")]["uar"]
+    assert runs[("zh->de", "baseline1")]["trained_in"] == "zh->de"

@@ -100,6 +100,16 @@ class ZeroShotSerConfig(PretrainedConfig):
             lambda1 of L = L_CE + lambda1 L_SCL + lambda2 L_adv (ours); 0 is the "w/o SCL" ablation.
         adversarial_weight (`float`, *optional*, defaults to 0.1):
             lambda2 (ours); 0 is the "w/o adversarial" ablation.
+        top_adapter_size (`int`, *optional*, defaults to 0):
+            Bottleneck width of a residual adapter on the backbone's output frames, before pooling
+            (x + Up(GELU(Down(LayerNorm(x)))), Up initialised to 0); 0 = none. Unlike `adapters` (inside the backbone's
+            layers) it sits after the frozen backbone, so a frozen backbone's frames can be computed once and cached
+            (`backbone_hidden_states`) while the adapter, the heads and the objective still train: our CPU-speed
+            variant of the paper's PEFT.
+        normalize_frames (`bool`, *optional*, defaults to `False`):
+            Standardise the backbone's output frames per dimension, (x - mean) / std, with statistics stored in the
+            model (buffers `frame_mean`, `frame_std`) and set from the **training** data with
+            `set_frame_normalization` (never from target data).
         classifier_dropout (`float`, *optional*, defaults to 0.0):
             Dropout on the pooled embedding before the linear emotion classifier (ours; the paper uses one linear
             layer).
@@ -136,6 +146,8 @@ class ZeroShotSerConfig(PretrainedConfig):
         scl_weight: float = 1.0,
         adversarial_weight: float = 0.1,
         classifier_dropout: float = 0.0,
+        top_adapter_size: int = 0,
+        normalize_frames: bool = False,
         **kwargs,
     ):
         backbone = nested_config_to_dict(backbone_config, "backbone_config") or default_backbone_config()
@@ -158,6 +170,8 @@ class ZeroShotSerConfig(PretrainedConfig):
             language_backbones = dict(language_backbones)
         if not _is_int(num_speakers) or num_speakers < 0:
             raise ValueError(f"`num_speakers` must be an integer >= 0 (0: no adversarial head), got {num_speakers!r}.")
+        if not _is_int(top_adapter_size) or top_adapter_size < 0:
+            raise ValueError(f"`top_adapter_size` must be an integer >= 0 (0: none), got {top_adapter_size!r}.")
         if not _is_int(speaker_hidden_size) or speaker_hidden_size <= 0:
             raise ValueError(f"`speaker_hidden_size` must be a positive integer, got {speaker_hidden_size!r}.")
         for name, value in (("speaker_dropout", speaker_dropout), ("classifier_dropout", classifier_dropout)):
@@ -201,6 +215,8 @@ class ZeroShotSerConfig(PretrainedConfig):
         self.scl_weight = float(scl_weight)
         self.adversarial_weight = float(adversarial_weight)
         self.classifier_dropout = float(classifier_dropout)
+        self.top_adapter_size = int(top_adapter_size)
+        self.normalize_frames = bool(normalize_frames)
         super().__init__(**kwargs)
 
     @property

@@ -40,7 +40,8 @@ logger = logging.get_logger(__name__)
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
 """File written by [`~ZeroShotSerForEmotionClassification.save_adapter_weights`]: PEFT and head weights only."""
 
-HEAD_PREFIXES = ("classifier.", "speaker_head.")
+HEAD_PREFIXES = ("classifier.", "speaker_head.", "top_adapter.", "frame_mean", "frame_std")
+"""State-dict prefixes of everything outside the backbone (saved by the adapter-only checkpoint)."""
 
 
 @dataclass
@@ -77,6 +78,30 @@ def masked_mean_pool(hidden_states: torch.Tensor, frame_mask: torch.Tensor | Non
         return hidden_states.mean(dim=1)
     weights = frame_mask.to(hidden_states.dtype).unsqueeze(-1)  # (B, T, 1)
     return (hidden_states * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+
+class TopFrameAdapter(nn.Module):
+    """Residual bottleneck adapter on the backbone's output frames: x + Up(GELU(Down(LayerNorm(x)))).
+
+    `Up` starts at zero, so a new adapter is the identity. Shapes: `(B, T, H)` -> `(B, T, H)`.
+
+    Args:
+        hidden_size (`int`): width H of the frames.
+        bottleneck_size (`int`): width of `Down`'s output.
+    """
+
+    def __init__(self, hidden_size: int, bottleneck_size: int):
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(hidden_size)
+        self.down = nn.Linear(hidden_size, bottleneck_size)
+        self.activation = nn.GELU()
+        self.up = nn.Linear(bottleneck_size, hidden_size)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+        self.up._is_hf_initialized = True  # keep `post_init` from re-drawing it
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states + self.up(self.activation(self.down(self.layer_norm(hidden_states))))
 
 
 class SpeakerAdversarialHead(nn.Module):
@@ -134,6 +159,12 @@ class ZeroShotSerPreTrainedModel(PreTrainedModel):
             init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        if getattr(module, "frame_mean", None) is not None:  # normalisation buffers start as the identity
+            init.zeros_(module.frame_mean)
+            init.ones_(module.frame_std)
 
 
 class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
@@ -180,6 +211,12 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
             configure_peft(self.backbone, lora=config.lora, adapters=config.adapters, gating=config.gating)
             _mark_peft_modules_initialized(self.backbone)
         hidden_size = config.hidden_size
+        if config.normalize_frames:
+            self.register_buffer("frame_mean", torch.zeros(hidden_size))
+            self.register_buffer("frame_std", torch.ones(hidden_size))
+        else:
+            self.frame_mean = self.frame_std = None
+        self.top_adapter = TopFrameAdapter(hidden_size, config.top_adapter_size) if config.top_adapter_size else None
         self.classifier_dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(hidden_size, config.num_labels)
         self.speaker_head = (
@@ -209,9 +246,34 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         if self.config.freeze_feature_encoder and hasattr(self.backbone, "feature_extractor"):
             for parameter in self.backbone.feature_extractor.parameters():
                 parameter.requires_grad_(False)
-        for module in (self.classifier, self.speaker_head):
+        for module in (self.classifier, self.speaker_head, self.top_adapter):
             if module is not None:
                 module.requires_grad_(True)
+
+    @property
+    def backbone_is_frozen(self) -> bool:
+        """Whether no backbone weight trains (no PEFT, `freeze_backbone`): its frames can then be computed once and
+        passed as `backbone_hidden_states` (see [`encode_frames`])."""
+        return not any(p.requires_grad for p in self.backbone.parameters())
+
+    @torch.no_grad()
+    def set_frame_normalization(self, mean: torch.Tensor, std: torch.Tensor, eps: float = 1e-5) -> None:
+        """Store the per-dimension statistics of the backbone frames (from the **training** data only).
+
+        Args:
+            mean (`torch.Tensor` of shape `(hidden_size,)`): mean of the valid frames.
+            std (`torch.Tensor` of shape `(hidden_size,)`): their standard deviation (clamped to `eps`).
+        """
+        if self.frame_mean is None:
+            raise ValueError("This model has `normalize_frames=False`; build it with `normalize_frames=True`.")
+        H = self.config.hidden_size
+        mean, std = torch.as_tensor(mean).flatten(), torch.as_tensor(std).flatten()
+        if mean.shape != (H,) or std.shape != (H,):
+            raise ValueError(f"`mean` and `std` must have shape ({H},), got {tuple(mean.shape)}, {tuple(std.shape)}.")
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            raise ValueError("`mean` and `std` must be finite (non-finite frames in the statistics' data?).")
+        self.frame_mean.copy_(mean.to(self.frame_mean))
+        self.frame_std.copy_(std.clamp_min(eps).to(self.frame_std))
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
@@ -272,9 +334,14 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
     def adapter_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the trainable additions: the backbone's PEFT weights (`backbone.` prefix) and the heads."""
         state = {f"backbone.{k}": v for k, v in peft_state_dict(self.backbone).items()}
-        for prefix, module in (("classifier.", self.classifier), ("speaker_head.", self.speaker_head)):
+        for prefix, module in (
+            ("classifier.", self.classifier), ("speaker_head.", self.speaker_head), ("top_adapter.", self.top_adapter)
+        ):
             if module is not None:
                 state.update({prefix + k: v.detach().clone() for k, v in module.state_dict().items()})
+        if self.frame_mean is not None:
+            state.update({"frame_mean": self.frame_mean.detach().clone(),
+                          "frame_std": self.frame_std.detach().clone()})  # fmt: skip
         return state
 
     def save_adapter_weights(self, save_directory: str | os.PathLike) -> None:
@@ -323,10 +390,13 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         load_peft_state_dict(self.backbone, backbone_state)
         self.classifier.load_state_dict({k[len("classifier.") :]: v for k, v in head_state.items()
                                          if k.startswith("classifier.")})  # fmt: skip
-        if self.speaker_head is not None:
-            self.speaker_head.load_state_dict(
-                {k[len("speaker_head.") :]: v for k, v in head_state.items() if k.startswith("speaker_head.")}
-            )
+        for prefix, module in (("speaker_head.", self.speaker_head), ("top_adapter.", self.top_adapter)):
+            if module is not None:
+                module.load_state_dict({k[len(prefix) :]: v for k, v in head_state.items() if k.startswith(prefix)})
+        if self.frame_mean is not None:
+            with torch.no_grad():
+                self.frame_mean.copy_(head_state["frame_mean"])
+                self.frame_std.copy_(head_state["frame_std"])
 
     # ------------------------------------------------------------------ forward
 
@@ -336,12 +406,27 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
             return None
         return self.backbone._get_feature_vector_attention_mask(num_frames, attention_mask)
 
+    def encode_frames(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The backbone's output frames `(B, T, H)` and their validity mask `(B, T)` (`None` without a mask).
+
+        With a frozen backbone ([`backbone_is_frozen`]) call it once per utterance (in `eval()` mode, under
+        `torch.no_grad()`) and train on `forward(backbone_hidden_states=..., frame_mask=...)`: same result, no
+        backbone cost per step.
+        """
+        outputs = self.backbone(input_values, attention_mask=attention_mask, return_dict=True)
+        hidden_states = outputs.last_hidden_state  # (B, T, H)
+        return hidden_states, self.frame_mask(hidden_states.shape[1], attention_mask)
+
     def forward(
         self,
-        input_values: torch.Tensor,
+        input_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         speaker_labels: torch.Tensor | None = None,
+        backbone_hidden_states: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> ZeroShotSerOutput | tuple:
         r"""
@@ -354,13 +439,30 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
                 Emotion ids; gives `loss` = L_CE.
             speaker_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
                 Speaker ids in `[0, num_speakers)`, -100 to ignore; gives `speaker_loss` (not added to `loss`).
+            backbone_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_frames, hidden_size)`, *optional*):
+                Precomputed backbone frames ([`encode_frames`]) instead of `input_values`; only valid while the
+                backbone is frozen.
+            frame_mask (`torch.LongTensor` of shape `(batch_size, num_frames)`, *optional*):
+                Valid frames of `backbone_hidden_states` (all when `None`).
             return_dict (`bool`, *optional*):
                 Whether to return a [`ZeroShotSerOutput`] instead of a tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.backbone(input_values, attention_mask=attention_mask, return_dict=True)
-        hidden_states = outputs.last_hidden_state  # (B, T, H)
-        frame_mask = self.frame_mask(hidden_states.shape[1], attention_mask)  # (B, T) or None
+        if (input_values is None) == (backbone_hidden_states is None):
+            raise ValueError("Pass exactly one of `input_values` (waveforms) and `backbone_hidden_states` (frames).")
+        if backbone_hidden_states is None:
+            hidden_states, frame_mask = self.encode_frames(input_values, attention_mask)  # (B, T, H), (B, T)
+        else:
+            if self.training and not self.backbone_is_frozen:
+                raise ValueError(
+                    "`backbone_hidden_states` skips the backbone, but some backbone weights train (PEFT or "
+                    "`freeze_backbone=False`); pass `input_values` instead."
+                )
+            hidden_states = backbone_hidden_states
+        if self.frame_mean is not None:
+            hidden_states = (hidden_states - self.frame_mean) / self.frame_std
+        if self.top_adapter is not None:
+            hidden_states = self.top_adapter(hidden_states)
         embeddings = masked_mean_pool(hidden_states, frame_mask)  # h: (B, H)
         logits = self.classifier(self.classifier_dropout(embeddings))  # (B, num_labels)
 
@@ -386,6 +488,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
 __all__ = [
     "ADAPTER_WEIGHTS_NAME",
     "SpeakerAdversarialHead",
+    "TopFrameAdapter",
     "ZeroShotSerForEmotionClassification",
     "ZeroShotSerOutput",
     "ZeroShotSerPreTrainedModel",

