@@ -45,7 +45,7 @@ from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer
 logger = logging.getLogger("train_ctl_mtnet")
 
 TASKS = ("single_corpus", "cross_corpus")
-RUN_FIELDS = ["task", "source", "target", "mdd", "seed", "fold", "uar", "war", "macro_f1", "num_test"]
+RUN_FIELDS = ["task", "source", "target", "mdd", "seed", "fold", "uar", "war", "macro_f1", "num_test", "world_size"]
 SUMMARY_FIELDS = ["task", "source", "target", "mdd", "runs", "uar_mean", "uar_std", "war_mean", "war_std"]
 
 
@@ -110,8 +110,9 @@ def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
         features = [extractor.extract(load_audio(p, extractor.sampling_rate)) for p in tqdm(paths, desc="MFCC")]
         os.makedirs(cache_dir, exist_ok=True)
         offsets = np.cumsum([0] + [len(f) for f in features])
-        np.savez(cache + ".tmp.npz", features=np.concatenate(features), offsets=offsets)
-        os.replace(cache + ".tmp.npz", cache)
+        tmp = f"{cache}.{os.getpid()}.tmp.npz"  # one per process: ranks of a distributed launch write alike
+        np.savez(tmp, features=np.concatenate(features), offsets=offsets)
+        os.replace(tmp, cache)
     columns = {name: list(dataset[name]) for name in ("emotion", "speaker", "language")}
     return [
         {"input_features": f, "audio": p, **{name: values[i] for name, values in columns.items()}}
@@ -199,7 +200,7 @@ def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, se
             yield trainer, {
                 "task": "single_corpus", "source": protocol.data, "target": protocol.data, "mdd": False,
                 "seed": seed, "fold": fold, "uar": report["uar"], "war": report["war"],
-                "macro_f1": report["macro_f1"], "num_test": report["num_samples"],
+                "macro_f1": report["macro_f1"], "num_test": report["num_samples"], "world_size": args.world_size,
             }  # fmt: skip
 
 
@@ -244,7 +245,7 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
         yield trainer, {
             "task": "cross_corpus", "source": protocol.source, "target": protocol.target, "mdd": use_mdd,
             "seed": seed, "fold": "-", "uar": report["uar"], "war": report["war"], "macro_f1": report["macro_f1"],
-            "num_test": report["num_samples"],
+            "num_test": report["num_samples"], "world_size": args.world_size,
         }  # fmt: skip
 
 

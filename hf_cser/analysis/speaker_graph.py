@@ -18,8 +18,10 @@ The communities become the ``cluster_ids`` input of :class:`hf_cser.losses.Phone
 :class:`hf_cser.losses.SpeakerTripletLoss` through :meth:`SpeakerStyleGraph.cluster_ids_for`: one global integer per
 (emotion, community), so a speaker has a different cluster id under each emotion.
 
-Edges are found with a blocked, normalised matrix product (``block_size`` rows at a time, ``O(block_size * N)``
-memory) and ``numpy.nonzero``: there is no Python loop over node pairs.
+Edges are found with a blocked, normalised matrix product over the upper triangle only (``block_size`` rows at a
+time against the columns from the block's first row on, ``O(block_size * N)`` memory; the ``N x N`` matrix is never
+materialised) and ``numpy.nonzero``: there is no Python loop over node pairs. The data-adaptive threshold
+(:func:`quantile_threshold`) reads the same blocks, or scores its sampled pairs a chunk at a time.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,16 +63,40 @@ def _check_tau(tau: float) -> float:
     return float(tau)
 
 
+def _unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``vectors`` as float64 rows scaled to unit length (zero rows stay zero) and the mask of zero rows."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit, norms[:, 0] == 0
+
+
+def _upper_blocks(unit: np.ndarray, block_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(start, sims, strict_upper)`` per block of ``block_size`` rows: ``sims = unit[start:stop] @
+    unit[start:].T`` (rows ``start:stop`` of the cosine matrix from column ``start`` on, i.e. the diagonal square and
+    everything right of it) and the boolean mask of ``j > i`` inside the diagonal square ``sims[:, :stop - start]``.
+    Each pair ``i < j`` appears in exactly one block; the ``N x N`` matrix is never built."""
+    num_nodes = unit.shape[0]
+    size = min(block_size, num_nodes)
+    strict_upper = np.triu(np.ones((size, size), dtype=bool), k=1)  # built once, sliced for the last block
+    for start in range(0, num_nodes, block_size):
+        stop = min(start + block_size, num_nodes)
+        yield start, unit[start:stop] @ unit[start:].T, strict_upper[: stop - start, : stop - start]
+
+
 def similarity_edges(
     vectors: np.ndarray, tau: float = 0.7, block_size: int = 1024
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs ``i < j`` with ``cos(vectors[i], vectors[j]) > tau``, found block by block.
 
+    Only the upper triangle is computed: block ``[start, stop)`` of rows is multiplied with the columns from
+    ``start`` on. Edges come out in row-major order (by ``i``, then ``j``).
+
     Args:
         vectors (`np.ndarray` of shape `(num_nodes, dim)`): one vector per node.
         tau (`float`, *optional*, defaults to 0.7): the threshold (paper value); an edge needs a cosine strictly above.
         block_size (`int`, *optional*, defaults to 1024): rows per block of the similarity matrix (library default);
-            peak memory is ``block_size * num_nodes`` similarities.
+            peak memory is about ``block_size * num_nodes`` similarities (float64) plus as many booleans.
 
     Returns:
         `tuple[np.ndarray, np.ndarray, np.ndarray]`: row indices, column indices (``row < col``) and cosine weights.
@@ -79,26 +105,24 @@ def similarity_edges(
     tau = _check_tau(tau)
     if block_size < 1:
         raise ValueError(f"`block_size` must be a positive integer, got {block_size}.")
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if vectors.ndim != 2:
-        raise ValueError(f"`vectors` must have shape (num_nodes, dim), got {vectors.shape}.")
-    num_nodes = vectors.shape[0]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    zero = norms[:, 0] == 0
-    if zero.any():
+    if np.ndim(vectors) != 2:
+        raise ValueError(f"`vectors` must have shape (num_nodes, dim), got {np.shape(vectors)}.")
+    unit, zero = _unit_rows(vectors)
+    num_nodes = unit.shape[0]
+    any_zero = bool(zero.any())
+    if any_zero:
         logger.warning(f"{int(zero.sum())} of {num_nodes} node vectors are zero: they get no edge.")
-    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     rows, cols, weights = [], [], []
-    for start in range(0, num_nodes, block_size):
-        stop = min(start + block_size, num_nodes)
-        sims = unit[start:stop] @ unit.T  # (block, num_nodes)
-        upper = np.arange(num_nodes)[None, :] > np.arange(start, stop)[:, None]  # keep j > i only
-        keep = (sims > tau) & upper
-        keep[zero[start:stop], :] = False
-        keep[:, zero] = False
+    for start, sims, strict_upper in _upper_blocks(unit, block_size):
+        size = strict_upper.shape[0]
+        keep = sims > tau
+        keep[:, :size] &= strict_upper  # inside the diagonal square keep j > i only
+        if any_zero:  # a zero vector's cosines are 0.0, above a negative tau: drop them explicitly
+            keep[zero[start : start + size], :] = False
+            keep[:, zero[start:]] = False
         r, c = np.nonzero(keep)
         rows.append(r + start)
-        cols.append(c)
+        cols.append(c + start)
         weights.append(sims[r, c])
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
@@ -124,7 +148,9 @@ def build_similarity_graph(
     rows, cols, weights = similarity_edges(vectors, tau=tau, block_size=block_size)
     graph = nx.Graph()
     graph.add_nodes_from(nodes)
-    graph.add_weighted_edges_from(zip((nodes[i] for i in rows), (nodes[j] for j in cols), weights.tolist()))
+    graph.add_weighted_edges_from(
+        zip([nodes[i] for i in rows.tolist()], [nodes[j] for j in cols.tolist()], weights.tolist())
+    )
     return graph
 
 
@@ -212,21 +238,39 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
         return [{key: _parse_cell(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
-def quantile_threshold(vectors: np.ndarray, quantile: float, seed: int = 0, max_pairs: int = 2_000_000) -> float:
+def quantile_threshold(
+    vectors: np.ndarray, quantile: float, seed: int = 0, max_pairs: int = 2_000_000, block_size: int = 1024
+) -> float:
     """The ``quantile`` of the pairwise cosine similarities of ``vectors`` (all pairs, or ``max_pairs`` seeded
-    random pairs when there are more), used as a data-adaptive edge threshold. ``nan`` with fewer than 2 vectors."""
+    random pairs when there are more), used as a data-adaptive edge threshold. ``nan`` with fewer than 2 vectors.
+
+    All pairs are read from the same blocked products as :func:`similarity_edges` (same ``block_size``, so a pair's
+    cosine is the very float compared with the threshold there); sampled pairs are scored ``1024`` at a time, so
+    memory stays ``O(block_size * N + max_pairs)`` instead of two ``max_pairs x dim`` gathered copies.
+    """
     n = len(vectors)
     if n < 2:
         return float("nan")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros_like(vectors, dtype=np.float64), where=norms > 0)
+    if block_size < 1:
+        raise ValueError(f"`block_size` must be a positive integer, got {block_size}.")
+    unit, _ = _unit_rows(vectors)
     if n * (n - 1) // 2 <= max_pairs:
-        i, j = np.triu_indices(n, k=1)
+        values = np.concatenate(
+            [
+                part
+                for _, sims, strict_upper in _upper_blocks(unit, block_size)
+                for part in (sims[:, : strict_upper.shape[0]][strict_upper], sims[:, strict_upper.shape[0] :].ravel())
+            ]
+        )
     else:
         rng = np.random.default_rng(seed)
         i, j = rng.integers(0, n, max_pairs), rng.integers(0, n, max_pairs)
         i, j = i[i != j], j[i != j]
-    return float(np.quantile(np.einsum("ij,ij->i", unit[i], unit[j]), quantile))
+        values = np.empty(len(i))
+        chunk = 1024  # two 1024 x dim gathers stay in cache
+        for s in range(0, len(i), chunk):
+            np.einsum("ij,ij->i", unit[i[s : s + chunk]], unit[j[s : s + chunk]], out=values[s : s + chunk])
+    return float(np.quantile(values, quantile))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -342,7 +386,7 @@ class SpeakerStyleGraph:
     def _partition(self, name: str, speakers: list, vectors: np.ndarray, seed_offset: int) -> EmotionSpeakerGraph:
         tau = self.tau
         if self.tau_quantile is not None and len(speakers) > 1:
-            tau = quantile_threshold(vectors, self.tau_quantile, seed=self.seed)
+            tau = quantile_threshold(vectors, self.tau_quantile, seed=self.seed, block_size=self.block_size)
         graph = build_similarity_graph(vectors, speakers, tau=tau, block_size=self.block_size)
         communities, modularity = louvain_partition(graph, self.resolution, self.seed, name=name)
         random_groups = random_grouping(speakers, [len(c) for c in communities], seed=self.seed + seed_offset)

@@ -261,7 +261,10 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
             self.model.add_model_tags(self._tag_names)
 
     def _push_grl_coefficient(self) -> None:
-        model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
+        model = self.model
+        if not hasattr(model, "set_grl_coefficient") and hasattr(self, "accelerator"):
+            # unwrap only a wrapper (DDP, ...): `unwrap_model` costs about a millisecond, and this runs every step
+            model = self.accelerator.unwrap_model(model)
         if hasattr(model, "set_grl_coefficient"):
             model.set_grl_coefficient(self.grl_scheduler.coeff)
 

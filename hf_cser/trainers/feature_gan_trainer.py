@@ -124,7 +124,7 @@ class FeatureGanBaselineTrainer(LossComponentLoggingMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         text_embeds = inputs.pop("text_embeds", None)
-        config = model.config
+        config = self.model.config  # `model` may be the DDP wrapper, which has no `config`
         model_inputs = dict(inputs)
         if config.modality == "audio_text":
             model_inputs["text_embeds"] = text_embeds

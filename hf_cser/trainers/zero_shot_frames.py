@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 
 from .zero_shot_trainer import ZeroShotDataCollator
@@ -138,13 +139,14 @@ class ZeroShotFrameCollator(ZeroShotDataCollator):
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         rows = list(rows)
-        feats = [self.frames[self._path(row)] for row in rows]
-        max_frames = max(max(int(f.shape[0]) for f in feats), 1)
-        hidden = torch.zeros(len(rows), max_frames, feats[0].shape[-1], dtype=torch.float32)  # (B, F, H)
-        frame_mask = torch.zeros(len(rows), max_frames, dtype=torch.long)  # (B, F)
-        for i, f in enumerate(feats):
-            hidden[i, : f.shape[0]] = f.float()
-            frame_mask[i, : f.shape[0]] = 1
+        feats = [self.frames[self._path(row)].float() for row in rows]
+        lengths = torch.tensor([int(f.shape[0]) for f in feats])  # (B,)
+        max_frames = max(int(lengths.max()), 1)
+        if int(lengths.max()) > 0:  # one padding copy in C++ (no per-row Python slicing), zero padded
+            hidden = pad_sequence(feats, batch_first=True)  # (B, F, H)
+        else:
+            hidden = torch.zeros(len(rows), max_frames, feats[0].shape[-1], dtype=torch.float32)  # (B, 1, H)
+        frame_mask = (torch.arange(max_frames)[None, :] < lengths[:, None]).long()  # (B, F)
         return self._add_targets({"backbone_hidden_states": hidden, "frame_mask": frame_mask}, rows)
 
 

@@ -360,7 +360,10 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
     # ---- GRL ----
 
     def _push_grl_coefficient(self) -> None:
-        model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
+        model = self.model
+        if not hasattr(model, "set_grl_coefficient") and hasattr(self, "accelerator"):
+            # unwrap only a wrapper (DDP, ...): `unwrap_model` costs about a millisecond, and this runs every step
+            model = self.accelerator.unwrap_model(model)
         setter = getattr(model, "set_grl_coefficient", None)
         if setter is not None:
             setter(self.grl_scheduler.coeff)

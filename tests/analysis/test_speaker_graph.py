@@ -240,3 +240,88 @@ def test_tau_quantile_recovers_groups_that_a_fixed_tau_merges():
     assert groups == sorted([sorted(speakers[:6]), sorted(speakers[6:])])
     with pytest.raises(ValueError, match="tau_quantile"):
         SpeakerStyleGraph(tau_quantile=1.5)
+
+
+def dense_reference_edges(vectors, tau):
+    """The pre-blocking computation: the whole N x N cosine matrix, strictly upper triangle, ``> tau``."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    sims = unit @ unit.T
+    keep = np.triu(sims > tau, k=1)
+    keep[norms[:, 0] == 0, :] = False
+    keep[:, norms[:, 0] == 0] = False
+    rows, cols = np.nonzero(keep)
+    return rows, cols, sims[rows, cols]
+
+
+@pytest.mark.parametrize(
+    "num_nodes, block_size, tau", [(257, 64, 0.1), (300, 1, 0.3), (301, 100, -0.05), (50, 1024, 0.0)]
+)
+def test_blocked_upper_triangle_edges_equal_the_dense_computation(num_nodes, block_size, tau):
+    rng = np.random.default_rng(num_nodes)
+    vectors = rng.normal(size=(num_nodes, 8)) * rng.uniform(0.5, 3.0, size=(num_nodes, 1))
+    vectors[[3, 17]] = 0.0
+    rows, cols, weights = similarity_edges(vectors, tau=tau, block_size=block_size)
+    ref_rows, ref_cols, ref_weights = dense_reference_edges(vectors, tau)
+    # same edges in the same (row-major) order, so networkx adjacency order and hence Louvain are unchanged
+    np.testing.assert_array_equal(rows, ref_rows)
+    np.testing.assert_array_equal(cols, ref_cols)
+    np.testing.assert_allclose(weights, ref_weights, rtol=0, atol=1e-14)
+    assert rows.dtype == cols.dtype == np.int64 and weights.dtype == np.float64
+    # against a networkx graph built pair by pair
+    expected = nx.Graph()
+    expected.add_nodes_from(range(num_nodes))
+    for i, j in itertools.combinations(range(num_nodes), 2):
+        a, b = vectors[i], vectors[j]
+        if np.linalg.norm(a) and np.linalg.norm(b):
+            cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+            if cos > tau:
+                expected.add_edge(i, j, weight=cos)
+    graph = build_similarity_graph(vectors, tau=tau, block_size=block_size)
+    assert nx.utils.edges_equal(graph.edges, expected.edges)
+    assert list(graph.edges) == [(int(i), int(j)) for i, j in zip(ref_rows, ref_cols)]
+    for u, v, w in expected.edges(data="weight"):
+        assert graph[u][v]["weight"] == pytest.approx(w, abs=1e-12)
+
+
+def test_similarity_edges_empty_and_single():
+    for vectors in (np.zeros((0, 4)), np.ones((1, 4))):
+        rows, cols, weights = similarity_edges(vectors, tau=0.5)
+        assert len(rows) == len(cols) == len(weights) == 0
+
+
+def test_louvain_on_the_blocked_graph_matches_the_dense_graph_and_is_reproducible():
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(6, 16))
+    vectors = centres[rng.integers(0, 6, size=240)] + 0.6 * rng.normal(size=(240, 16))
+    rows, cols, weights = dense_reference_edges(vectors, 0.5)
+    dense_graph = nx.Graph()
+    dense_graph.add_nodes_from(range(240))
+    dense_graph.add_weighted_edges_from(zip(rows.tolist(), cols.tolist(), weights.tolist()))
+    graph = build_similarity_graph(vectors, tau=0.5, block_size=32)
+    communities, modularity = louvain_partition(graph, seed=3)
+    again, _ = louvain_partition(build_similarity_graph(vectors, tau=0.5, block_size=7), seed=3)
+    expected = nx.community.louvain_communities(dense_graph, weight="weight", seed=3)
+    assert partition(communities) == partition(again) == partition(expected)
+    assert modularity == pytest.approx(nx.community.modularity(dense_graph, expected, weight="weight"), abs=1e-12)
+
+
+def test_quantile_threshold_sampled_pairs_match_the_gathered_einsum():
+    """The chunked scoring of sampled pairs gives exactly the previous all-at-once gather (same pairs, same floats)."""
+    from hf_cser.analysis.speaker_graph import quantile_threshold
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(120, 5))
+    max_pairs = 3000  # fewer than the 7140 pairs: the sampled path, over several 1024-pair chunks
+    sample = np.random.default_rng(7)
+    i, j = sample.integers(0, 120, max_pairs), sample.integers(0, 120, max_pairs)
+    i, j = i[i != j], j[i != j]
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    expected = float(np.quantile(np.einsum("ij,ij->i", unit[i], unit[j]), 0.8))
+    assert quantile_threshold(vectors, 0.8, seed=7, max_pairs=max_pairs) == expected
+    # all pairs (blocked products): the quantile of the dense upper triangle, whatever the block size
+    sims = unit @ unit.T
+    dense = float(np.quantile(sims[np.triu_indices(120, k=1)], 0.8))
+    for block_size in (1, 17, 1024):
+        assert quantile_threshold(vectors, 0.8, block_size=block_size) == pytest.approx(dense, abs=1e-14)

@@ -91,3 +91,22 @@ def test_model_on_collated_frames_matches_the_waveform_collator(wav_files):
         a = model(backbone_hidden_states=by_frames["backbone_hidden_states"], frame_mask=by_frames["frame_mask"])
         b = model(input_values=by_waves["input_values"], attention_mask=by_waves["attention_mask"])
     torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
+
+
+def test_frame_collator_padding_matches_a_row_by_row_reference():
+    """Frames of different lengths (one empty, one float64) are zero padded exactly as a per-row copy would."""
+    g = torch.Generator().manual_seed(0)
+    frames = {"a": torch.randn(7, 3, generator=g), "b": torch.zeros(0, 3),
+              "c": torch.randn(4, 3, generator=g).double()}
+    rows = [{"audio": key, "emotion": 1} for key in ("c", "a", "b")]
+    batch = ZeroShotFrameCollator(frames=frames)(rows)
+    expected = torch.zeros(3, 7, 3)
+    mask = torch.zeros(3, 7, dtype=torch.long)
+    for i, key in enumerate(("c", "a", "b")):
+        n = frames[key].shape[0]
+        expected[i, :n], mask[i, :n] = frames[key].float(), 1
+    assert batch["backbone_hidden_states"].dtype == torch.float32
+    torch.testing.assert_close(batch["backbone_hidden_states"], expected, rtol=0, atol=0)
+    assert torch.equal(batch["frame_mask"], mask)
+    empty = ZeroShotFrameCollator(frames=frames)([{"audio": "b", "emotion": 0}])
+    assert empty["backbone_hidden_states"].shape == (1, 1, 3) and empty["frame_mask"].tolist() == [[0]]

@@ -2,11 +2,16 @@
 cross-corpus (with and without MDD), result tables, and the saved model folder (AutoModel + pipeline)."""
 
 import csv
+import json
+import os
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from .conftest import load_script
+from .conftest import ROOT, load_script
 
 TINY_MODEL = ["--conv_filters", "4", "--primary_capsule_types", "2", "--primary_capsule_dim", "4",
               "--digit_capsule_dim", "4"]  # fmt: skip
@@ -75,3 +80,29 @@ def test_cross_corpus_refuses_overlapping_corpora(script, tiny_corpus, tmp_path)
     with pytest.raises(ValueError, match="share"):
         script.main(["--task", "cross_corpus", "--source", f"synthetic@{tiny_corpus}",
                      "--target", f"synthetic:zh@{tiny_corpus}", *common(tmp_path / "x")])  # fmt: skip
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_run(tiny_corpus, tmp_path):
+    """The cross-corpus protocol (with MDD) runs unchanged under 2 CPU processes (gloo DDP): the two ranks share the
+    MFCC cache folder, rank 0 alone writes the tables and the model, and the run records world size 2."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           str(ROOT / "training_scripts" / "train_ctl_mtnet.py"), "--task", "cross_corpus", "--source",
+           f"synthetic:en@{tiny_corpus}", "--target", f"synthetic:zh@{tiny_corpus}", "--seeds", "0",
+           *common(out)]  # fmt: skip
+    at = cmd.index("--use_cpu")
+    del cmd[at : at + 2]  # no --use_cpu: a distributed launch without an accelerator must be detected
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = read_csv(out / "ctl_mtnet_runs.csv")
+    assert run["world_size"] == "2"  # real DDP, not two lone processes
+    assert int(run["num_test"]) == 8  # the zh test speaker, each utterance counted once across the ranks
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["runs"] == 1
+    assert (out / "model" / "model.safetensors").is_file()

@@ -4,12 +4,15 @@ as a Hub-style folder with a card, stages resumable from the previous stage's fo
 
 import json
 import os
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from .conftest import load_script
+from .conftest import ROOT, load_script
 
 
 @pytest.fixture(autouse=True)
@@ -99,3 +102,30 @@ def test_real_vs_generated_tsne_figure(tmp_path):
     labels = torch.arange(40) % 4
     path = script.plot_real_vs_generated(real, labels, fake, labels, str(tmp_path / "img" / "tsne.png"))
     assert os.path.getsize(path) > 1000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_run(tiny_corpus, tiny_text_encoder, tmp_path):
+    """Every stage under 2 CPU processes (gloo): stage 1 data-parallel in both ranks (world size 2 recorded), stages 2
+    and 3 and every file in rank 0, which shares the feature cache folder with rank 1."""
+    out, cache = tmp_path / "ddp", tmp_path / "cache"
+    args = _common(tiny_corpus, tiny_text_encoder, out, cache)
+    args[args.index("--gan_epochs") + 1], args[args.index("--classifier_epochs") + 1] = "2", "2"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           str(ROOT / "training_scripts" / "train_feature_gan.py"), *args, "--modality", "audio", "--tsne", "false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])  # printed once, by rank 0
+    assert set(summary) >= {"stage1", "stage3_audio", "stage2_generated_head_accuracy"}
+    results = json.loads((out / "results.json").read_text())
+    assert results["stage1"]["world_size"] == 2  # real DDP, not two lone processes
+    assert json.loads((out / "stage1_baseline" / "results.json").read_text())["world_size"] == 2
+    for stage in ("stage1_baseline", "stage2_generator", "stage3_classifier"):
+        assert (out / stage / "model.safetensors").is_file(), stage
+    assert not list(cache.glob("*.tmp"))  # every cache write completed and was moved into place

@@ -249,6 +249,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         for module in (self.classifier, self.speaker_head, self.top_adapter):
             if module is not None:
                 module.requires_grad_(True)
+        self._frozen_backbone = self.backbone_is_frozen  # forward's cheap check (refreshed here only)
 
     @property
     def backbone_is_frozen(self) -> bool:
@@ -441,7 +442,8 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
                 Speaker ids in `[0, num_speakers)`, -100 to ignore; gives `speaker_loss` (not added to `loss`).
             backbone_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_frames, hidden_size)`, *optional*):
                 Precomputed backbone frames ([`encode_frames`]) instead of `input_values`; only valid while the
-                backbone is frozen.
+                backbone is frozen (checked in training mode against the trainability [`apply_trainability`] set;
+                call it again after changing `requires_grad` by hand).
             frame_mask (`torch.LongTensor` of shape `(batch_size, num_frames)`, *optional*):
                 Valid frames of `backbone_hidden_states` (all when `None`).
             return_dict (`bool`, *optional*):
@@ -453,7 +455,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         if backbone_hidden_states is None:
             hidden_states, frame_mask = self.encode_frames(input_values, attention_mask)  # (B, T, H), (B, T)
         else:
-            if self.training and not self.backbone_is_frozen:
+            if self.training and not getattr(self, "_frozen_backbone", self.backbone_is_frozen):
                 raise ValueError(
                     "`backbone_hidden_states` skips the backbone, but some backbone weights train (PEFT or "
                     "`freeze_backbone=False`); pass `input_values` instead."

@@ -1,0 +1,63 @@
+"""The benchmark harness (benchmarks/_common.py, benchmarks/run_benchmarks.py): measurements and the report."""
+
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def common():
+    sys.path.insert(0, str(BENCH))
+    return load("_common")
+
+
+def test_growth_exponent_of_power_laws(common):
+    sizes = [64, 256, 1024]
+    assert common.fit_growth(sizes, [3 * s**2 for s in sizes]) == pytest.approx(2.0)
+    assert common.fit_growth(sizes, [0.5 * s for s in sizes]) == pytest.approx(1.0)
+
+
+def test_peak_memory_sees_a_large_allocation_and_not_a_small_one(common):
+    import numpy as np
+
+    big = common.peak_memory_bytes(lambda: np.ones(64 * 2**20 // 8).sum())
+    small = common.peak_memory_bytes(lambda: sum(range(1000)))
+    assert big >= 60 * 2**20 and small < 16 * 2**20
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        common.peak_memory_bytes(lambda: 1 / 0)
+
+
+def test_record_ratio_and_report(common, tmp_path, monkeypatch):
+    runner = load("run_benchmarks")
+    records = [
+        common.result("1. losses", "fast", ours=1.0, reference=4.0, reference_name="ref", target="<= 1.3x", met=True),
+        common.result("1. losses", "slow", ours=3.0, reference=1.0, reference_name="ref", target="<= 1.3x", met=False),
+        common.result("6. inference", "info", ours=2.0, reference=1.0, reference_name="direct call"),
+    ]
+    assert [r["ratio"] for r in records] == [0.25, 3.0, 2.0]
+    fake = types.ModuleType("bench_fake")
+    fake.run = lambda quick=False: records
+    monkeypatch.setitem(sys.modules, "bench_fake", fake)
+    monkeypatch.setattr(runner, "discover", lambda: ["fake"])
+    out = tmp_path / "latest.json"
+    assert runner.main(["--quick", "--only", "fake", "--output", str(out), "--readme", "false"]) == 0
+    saved = json.loads(out.read_text())
+    assert saved["records"] == json.loads(json.dumps(records)) and saved["quick"] is True
+    report = runner.markdown_report(saved["machine"], records, {}, {"fake": 1.0}, quick=True)
+    assert "## Targets: 1 of 2 met" in report and "**not met**" in report and "| 6. inference |" not in report
+    with pytest.raises(SystemExit):
+        runner.main(["--only", "nope", "--output", str(out), "--readme", "false"])
