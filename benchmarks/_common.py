@@ -121,3 +121,18 @@ def result(group: str, name: str, *, ours: float | None = None, reference: float
         ratio = ours / reference
     return {"group": group, "name": name, "ours": ours, "reference": reference, "reference_name": reference_name,
             "unit": unit, "ratio": ratio, "target": target, "met": met, "details": details or {}}
+
+
+def markdown_table(records: Sequence[dict]) -> str:
+    """The records of one benchmark module as a Markdown table (for running a module on its own)."""
+
+    def fmt(value) -> str:
+        return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| group | name | ours | reference | ratio | target | met |", "|---|---|---|---|---|---|---|"]
+    for r in records:
+        met = {True: "met", False: "NOT met", None: "-"}[r["met"]]
+        reference = f"{fmt(r['reference'])} {r['unit']} ({r['reference_name'] or '-'})"
+        lines.append(f"| {r['group']} | {r['name']} | {fmt(r['ours'])} {r['unit']} | {reference} | {fmt(r['ratio'])} "
+                     f"| {r['target'] or '-'} | {met} |")
+    return "\n".join(lines)

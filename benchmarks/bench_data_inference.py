@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import result, side_by_side, timeit  # noqa: E402
+from _common import result, side_by_side, timeit, markdown_table  # noqa: E402
 
 G_CACHE = "3. embedding cache"
 G_AUDIO = "4. audio input"
@@ -605,18 +605,6 @@ def run(quick: bool = False) -> list[dict]:
     return records
 
 
-def _markdown(records: list[dict]) -> str:
-    lines = ["| group | name | ours | reference | ratio | target | met |", "|---|---|---|---|---|---|---|"]
-    for r in records:
-        def fmt(v):
-            return "-" if v is None else f"{v:.4g}"
-
-        met = {True: "met", False: "NOT met", None: "-"}[r["met"]]
-        lines.append(f"| {r['group']} | {r['name']} | {fmt(r['ours'])} {r['unit']} | {fmt(r['reference'])} "
-                     f"{r['unit']} ({r['reference_name']}) | {fmt(r['ratio'])} | {r['target']} | {met} |")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its records as a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -624,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     records = run(quick=args.quick)
-    print(_markdown(records))
+    print(markdown_table(records))
     print(f"\n({time.perf_counter() - start:.1f} s)")
     return 0
 

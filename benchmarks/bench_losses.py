@@ -44,7 +44,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import fit_growth, peak_memory_bytes, result, side_by_side  # noqa: E402
+from _common import fit_growth, peak_memory_bytes, result, side_by_side, markdown_table  # noqa: E402
 
 
 GROUP_LOSSES = "1. losses"
@@ -427,26 +427,12 @@ def run(quick: bool = False) -> list[dict]:
     return bench_supcon(quick) + bench_triplets(quick) + bench_mdd(quick)
 
 
-def _markdown(records: list[dict]) -> str:
-    """The records as a Markdown table."""
-    lines = ["| group | name | ours | reference | ratio | unit | reference name | target | met |",
-             "|---|---|---|---|---|---|---|---|---|"]
-
-    def fmt(value: Any) -> str:
-        return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    for r in records:
-        lines.append(f"| {r['group']} | {r['name']} | {fmt(r['ours'])} | {fmt(r['reference'])} | {fmt(r['ratio'])} | "
-                     f"{r['unit']} | {r['reference_name']} | {r['target']} | {fmt(r['met'])} |")
-    return "\n".join(lines)
-
-
 def main() -> int:
     """Command line: run and print the Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (~30 s)")
     args = parser.parse_args()
-    print(_markdown(run(quick=args.quick)))
+    print(markdown_table(run(quick=args.quick)))
     return 0
 
 

@@ -49,7 +49,7 @@ from scipy import sparse
 
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import fit_growth, result, timeit  # noqa: E402
+from _common import fit_growth, result, timeit, markdown_table  # noqa: E402
 
 
 GROUP = "2. speaker graph"
@@ -350,19 +350,6 @@ def run(quick: bool = False) -> list[dict]:
     return records
 
 
-def _markdown(records: list[dict]) -> str:
-    lines = ["| group | name | ours | reference | ratio | target | met |", "|---|---|---|---|---|---|---|"]
-
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.4g}"
-
-    for r in records:
-        met = {True: "met", False: "NOT met", None: "-"}[r["met"]]
-        lines.append(f"| {r['group']} | {r['name']} | {fmt(r['ours'])} {r['unit']} | {fmt(r['reference'])} "
-                     f"{r['unit']} ({r['reference_name'] or '-'}) | {fmt(r['ratio'])} | {r['target']} | {met} |")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its records as a Markdown table (and the details underneath)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -370,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     records = run(quick=args.quick)
-    print(_markdown(records))
+    print(markdown_table(records))
     print()
     for r in records:
         print(f"- {r['name']}: {r['details']}")

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import result  # noqa: E402
+from _common import result, markdown_table  # noqa: E402
 
 GROUP = "5. training throughput"
 TARGET = ">= 0.85x the hand-written loop's samples/s"
@@ -450,17 +450,8 @@ def run(quick: bool = False) -> list[dict]:
     return records
 
 
-def _markdown(records: list[dict]) -> str:
-    lines = ["| group | name | ours | reference | ratio | target | met |", "|---|---|---|---|---|---|---|"]
-    for r in records:
-        fmt = (lambda v: "-" if v is None else f"{v:.4g}")
-        lines.append(f"| {r['group']} | {r['name']} | {fmt(r['ours'])} {r['unit']} | {fmt(r['reference'])} "
-                     f"({r['reference_name']}) | {fmt(r['ratio'])}x | {r['target']} | {r['met']} |")  # fmt: skip
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--ddp-worker":
         _ddp_worker(sys.argv[2], int(sys.argv[3]))
         sys.exit(0)
-    print(_markdown(run(quick="--quick" in sys.argv)))
+    print(markdown_table(run(quick="--quick" in sys.argv)))
