@@ -16,6 +16,11 @@ import numpy as np
 
 TARGET_SAMPLING_RATE = 16_000
 
+MIN_DURATION_MS = 240.0
+"""Shortest audio the models take: one phoneme window (SAPA section 3.1). Shorter audio is zero-padded to it by
+:func:`pad_to_min_duration` (with a warning) in the pipeline, ``hf_cser.inference.predict`` and the SAPA, CTL-MTNet
+and log-mel feature extractors, instead of crashing the backbone's convolutions or poolings."""
+
 
 class BadAudioError(ValueError):
     """Raised for audio that cannot be used: unreadable, empty, non-finite or silent.
@@ -113,6 +118,43 @@ def prepare_waveform(
             source, "silent", f"{source}: the audio is all zeros (digital silence); remove it from the data."
         )
     return np.ascontiguousarray(resample(x, int(sampling_rate), int(target_sampling_rate)), dtype=np.float32)
+
+
+def pad_to_min_duration(
+    waveform: np.ndarray,
+    sampling_rate: int = TARGET_SAMPLING_RATE,
+    min_duration_ms: float = MIN_DURATION_MS,
+    source: str = "<array>",
+) -> np.ndarray:
+    """Right-pad a 1-D waveform with zeros (silence) to at least ``min_duration_ms``, with a warning naming it.
+
+    Audio shorter than one phoneme window (240 ms) carries at most one syllable: it is accepted (a short "yes" is a
+    valid utterance) but padded, so that every backbone gets enough samples for its convolutions, and the warning
+    says that a prediction on it is unreliable. Longer audio is returned unchanged.
+
+    Args:
+        waveform (`np.ndarray` of shape `(time,)`): mono audio.
+        sampling_rate (`int`, *optional*, defaults to 16000): rate of ``waveform``.
+        min_duration_ms (`float`, *optional*, defaults to 240): the shortest duration returned.
+        source (`str`, *optional*): name used in the warning (a file path or an utterance index).
+
+    Raises:
+        BadAudioError: empty audio (zero samples) is an error, never padded into pure silence.
+    """
+    x = np.asarray(waveform)
+    min_samples = int(round(min_duration_ms * sampling_rate / 1000.0))
+    if x.ndim != 1 or x.shape[0] >= min_samples:
+        return waveform
+    if x.shape[0] == 0:
+        raise BadAudioError(source, "empty", f"{source}: the audio has zero samples; remove it or re-export it.")
+    from transformers.utils import logging
+
+    logging.get_logger(__name__).warning(
+        f"{source}: the audio lasts {1000.0 * x.shape[0] / sampling_rate:.1f} ms, shorter than one "
+        f"{min_duration_ms:.0f} ms phoneme window; it is zero-padded to {min_duration_ms:.0f} ms. Predictions on "
+        "such short audio are unreliable: drop it or pass longer segments."
+    )
+    return np.pad(x, (0, min_samples - x.shape[0]))
 
 
 def split_waveform_batch(raw_speech) -> tuple[list[np.ndarray], bool]:

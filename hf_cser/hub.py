@@ -1,4 +1,4 @@
-"""Push a trained hf_cser model folder to the Hugging Face Hub.
+"""Push a trained hf_cser model folder to the Hugging Face Hub, and check that a model folder can be loaded.
 
 The folder written by a training script (``save_pretrained`` of the model and the feature extractor plus the
 README.md of :func:`hf_cser.model_card.save_model_card`) is uploaded in one commit. Only what a user of the model
@@ -6,6 +6,9 @@ needs is sent (weights as safetensors, JSON configs, the card, text files); trai
 ``training_args.bin``, ``optimizer.pt``, ``checkpoint-*/`` folders and TensorBoard ``runs/`` stay local.
 
 Example:
+
+:func:`check_model_folder` turns a missing weight file or weights whose shapes do not match ``config.json`` into an
+error naming the folder, the file and the fix (``hf_cser.inference.load_audio_classifier`` runs it first).
 
 ```python
 >>> from hf_cser.hub import push_to_hub
@@ -55,6 +58,92 @@ def _required_files(output_dir: str) -> list[tuple[str, str]]:
             ("README.md", "`hf_cser.model_card.save_model_card(render_model_card(...), output_dir)`")
         )
     return missing
+
+
+class ModelWeightsMismatchError(ValueError):
+    """The weight file of a model folder does not fit the model its ``config.json`` describes."""
+
+
+WEIGHTS_FILES: tuple[str, ...] = ("model.safetensors", "model.safetensors.index.json")
+
+
+def _weight_shapes(folder: str) -> tuple[str, dict[str, tuple[int, ...]]]:
+    """(the weight file name, ``{tensor name: shape}``) read from the safetensors headers only (no tensor data)."""
+    import json
+
+    from safetensors import safe_open
+
+    index = os.path.join(folder, WEIGHTS_FILES[1])
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        name = WEIGHTS_FILES[1]
+    else:
+        shards, name = [WEIGHTS_FILES[0]], WEIGHTS_FILES[0]
+    shapes = {}
+    for shard in shards:
+        with safe_open(os.path.join(folder, shard), framework="pt") as f:
+            for key in f.keys():
+                shapes[key] = tuple(f.get_slice(key).get_shape())
+    return name, shapes
+
+
+def check_model_folder(folder: str | os.PathLike, model_class=None, max_listed: int = 5) -> None:
+    """Check that a saved model folder can be loaded: ``config.json`` and the safetensors weights exist, and every
+    weight has the shape the config implies.
+
+    transformers reports a missing weight file without saying how to write it, and a shape mismatch as
+    ``RuntimeError: You set ignore_mismatched_sizes to False`` after a long table; this check names the folder, the
+    file, the first mismatched tensors and the fix. The model is built on the ``meta`` device (no memory, no
+    weights read): only the safetensors headers are compared.
+
+    Args:
+        folder (`str` or `os.PathLike`): the model folder.
+        model_class (*optional*): the class whose ``from_config`` builds the model; defaults to
+            `AutoModelForAudioClassification`.
+        max_listed (`int`, *optional*, defaults to 5): mismatched tensors named in the message.
+
+    Raises:
+        IncompleteModelFolderError: ``config.json`` or the weight file is missing.
+        ModelWeightsMismatchError: a tensor of the weight file has another shape than the config's model.
+    """
+    import torch
+    from transformers import AutoConfig
+
+    folder = os.fspath(folder)
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise IncompleteModelFolderError(
+            f"'{folder}' has no config.json; it is not a saved model. Write it with `model.save_pretrained(folder)`, "
+            "or give the `--output_dir` of a finished training run."
+        )
+    if not any(os.path.isfile(os.path.join(folder, name)) for name in WEIGHTS_FILES):
+        adapter_only = os.path.isfile(os.path.join(folder, "adapter_model.safetensors"))
+        hint = (
+            " It holds adapter_model.safetensors only: build the model from its pretrained backbone and call "
+            "`load_adapter_weights(folder)`."
+            if adapter_only
+            else ""
+        )
+        raise IncompleteModelFolderError(
+            f"'{folder}' has config.json but no weights (model.safetensors); the run that wrote it did not finish "
+            "or the file was deleted. Save the model with `model.save_pretrained(folder)`, or resume training from "
+            f"the folder's last `checkpoint-*`.{hint}"
+        )
+    if model_class is None:
+        from transformers import AutoModelForAudioClassification as model_class
+    config = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in model_class.from_config(config).state_dict().items()}
+    file_name, found = _weight_shapes(folder)
+    mismatched = [(k, shape, expected[k]) for k, shape in found.items() if k in expected and expected[k] != shape]
+    if mismatched:
+        listed = "; ".join(f"{k}: file {list(a)} vs config {list(b)}" for k, a, b in mismatched[:max_listed])
+        raise ModelWeightsMismatchError(
+            f"'{os.path.join(folder, file_name)}' does not match '{os.path.join(folder, 'config.json')}': "
+            f"{len(mismatched)} tensor(s) have another shape ({listed}). The config.json was edited or belongs to "
+            "another model: restore the config.json saved with these weights, or re-save the model with "
+            "`model.save_pretrained(folder)`."
+        )
 
 
 def files_to_upload(
@@ -144,4 +233,12 @@ def push_to_hub(
     )
 
 
-__all__ = ["SKIPPED_DIRS", "UPLOAD_PATTERNS", "IncompleteModelFolderError", "files_to_upload", "push_to_hub"]
+__all__ = [
+    "SKIPPED_DIRS",
+    "UPLOAD_PATTERNS",
+    "IncompleteModelFolderError",
+    "ModelWeightsMismatchError",
+    "check_model_folder",
+    "files_to_upload",
+    "push_to_hub",
+]

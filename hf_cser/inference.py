@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from transformers.utils import logging
 
-from .audio import BadAudioCounter, BadAudioError, load_audio, prepare_waveform
+from .audio import BadAudioCounter, BadAudioError, load_audio, pad_to_min_duration, prepare_waveform
 from .labels import EMOTIONS, normalize_emotion
 
 logger = logging.get_logger(__name__)
@@ -69,13 +69,22 @@ def load_audio_classifier(model_dir_or_id: str | os.PathLike, device: str | None
         device (`str`, *optional*): ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; defaults to CUDA when available.
 
     Raises:
-        ModelNotFoundError: the folder is missing or incomplete, or the id cannot be loaded.
+        ModelNotFoundError: the folder is missing or incomplete (no config.json, preprocessor_config.json or
+            model.safetensors), or the id cannot be loaded.
+        hf_cser.hub.ModelWeightsMismatchError: the weights do not have the shapes ``config.json`` implies.
     """
     import torch
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+    from .hub import IncompleteModelFolderError, check_model_folder
+
     model_path = os.path.expanduser(os.fspath(model_dir_or_id))
     _check_model_location(model_path)
+    if os.path.isdir(model_path):
+        try:
+            check_model_folder(model_path, AutoModelForAudioClassification)
+        except IncompleteModelFolderError as err:
+            raise ModelNotFoundError(str(err)) from err
     try:
         model = AutoModelForAudioClassification.from_pretrained(model_path)
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_path)
@@ -103,7 +112,16 @@ def _accepts_any_keyword(function) -> bool:
 
 def _as_waveform(item: Any, sampling_rate: int, *, skip_bad_audio: bool = False, counter=None) -> np.ndarray | None:
     """One input (a path, an array at ``sampling_rate``, or ``{"array", "sampling_rate"}`` / ``{"path"}``) as mono
-    float32 at ``sampling_rate``; ``None`` for skipped bad audio."""
+    float32 at ``sampling_rate``, zero-padded (with a warning) to one 240 ms phoneme window when shorter; ``None`` for
+    skipped bad audio."""
+    waveform = _decode_input(item, sampling_rate, skip_bad_audio=skip_bad_audio, counter=counter)
+    if waveform is None:
+        return None
+    source = item if isinstance(item, (str, os.PathLike)) else item.get("path") if isinstance(item, Mapping) else None
+    return pad_to_min_duration(waveform, sampling_rate, source=os.fspath(source) if source else "<array>")
+
+
+def _decode_input(item: Any, sampling_rate: int, *, skip_bad_audio: bool = False, counter=None) -> np.ndarray | None:
     if isinstance(item, (str, os.PathLike)):
         return load_audio(item, sampling_rate, skip_bad_audio=skip_bad_audio, counter=counter)
     source, rate = "<array>", sampling_rate

@@ -25,15 +25,41 @@ import os
 from typing import Any
 
 import numpy as np
+from transformers import AutoModelForAudioClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 from transformers.utils import logging
 
-from .audio import load_audio, prepare_waveform
+from .audio import MIN_DURATION_MS, load_audio, pad_to_min_duration, prepare_waveform
 
 logger = logging.get_logger(__name__)
 
 TASK = "audio-classification"
+
+
+class CheckedAutoModelForAudioClassification(AutoModelForAudioClassification):
+    """`AutoModelForAudioClassification` that checks a local model folder first (`hf_cser.hub.check_model_folder`).
+
+    `pipeline("audio-classification", model=folder)` loads models through this class, so that a folder without
+    `model.safetensors`, or whose weights do not have the shapes its `config.json` implies, fails with an error naming
+    the folder, the file and the fix (inside transformers' "Could not load model" error) instead of a bare
+    "no file named ..." or "ignore_mismatched_sizes" message. Hub ids and `ignore_mismatched_sizes=True` are passed
+    through unchecked.
+    """
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        from .hub import check_model_folder
+
+        name = pretrained_model_name_or_path
+        if (
+            isinstance(name, (str, os.PathLike))
+            and os.path.isdir(name)
+            and not kwargs.get("subfolder")
+            and not kwargs.get("ignore_mismatched_sizes")
+        ):
+            check_model_folder(name, AutoModelForAudioClassification)
+        return super().from_pretrained(name, *model_args, **kwargs)
 
 
 class SoundfileAudioClassificationPipeline(AudioClassificationPipeline):
@@ -46,6 +72,10 @@ class SoundfileAudioClassificationPipeline(AudioClassificationPipeline):
           integer arrays are scaled to [-1, 1].
         - `dict` with `"raw"` or `"array"` and `"sampling_rate"` (the `datasets` audio format): resampled as needed.
 
+    Audio shorter than one phoneme window (the feature extractor's `window_ms`, else 240 ms) is zero-padded to it
+    with a warning (`hf_cser.audio.pad_to_min_duration`); empty, NaN/inf and all-zero audio raise
+    `hf_cser.audio.BadAudioError` naming the input and the fix.
+
     Every key of the feature extractor's output that the model's `forward` accepts is passed on (for
     [`SapaForEmotionClassification`]: `input_values`, `attention_mask`, `window_centers`, `window_mask`).
     """
@@ -53,8 +83,6 @@ class SoundfileAudioClassificationPipeline(AudioClassificationPipeline):
     def check_model_type(self, supported_models):
         # The parent checks against transformers' own model names only; models registered with
         # `AutoModelForAudioClassification.register` (hf_cser's) are supported too.
-        from transformers import AutoModelForAudioClassification
-
         if isinstance(supported_models, dict):
             names: list[str] = []
             for value in supported_models.values():
@@ -88,16 +116,20 @@ class SoundfileAudioClassificationPipeline(AudioClassificationPipeline):
             array = inputs["raw"] if inputs.get("raw") is not None else inputs["array"]
             if hasattr(array, "detach"):
                 array = array.detach().cpu().numpy()
-            return prepare_waveform(np.asarray(array), int(inputs["sampling_rate"]), target)
+            source = f"{type(self).__name__} input (dict array)"
+            return prepare_waveform(np.asarray(array), int(inputs["sampling_rate"]), target, source=source)
         if isinstance(inputs, np.ndarray):
-            return prepare_waveform(inputs, target, target)
+            return prepare_waveform(inputs, target, target, source=f"{type(self).__name__} input (numpy array)")
         raise TypeError(
             f"{type(self).__name__} takes a file path, bytes, a numpy array, a torch tensor or a "
             f'{{"array", "sampling_rate"}} dict, got {type(inputs).__name__}.'
         )
 
     def preprocess(self, inputs):
-        waveform = self._to_waveform(inputs)
+        source = os.fspath(inputs) if isinstance(inputs, (str, os.PathLike)) else f"{type(self).__name__} input"
+        rate = int(self.feature_extractor.sampling_rate)
+        window_ms = float(getattr(self.feature_extractor, "window_ms", MIN_DURATION_MS))
+        waveform = pad_to_min_duration(self._to_waveform(inputs), rate, window_ms, source=source)
         processed = self.feature_extractor(
             waveform, sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt"
         )
@@ -112,15 +144,21 @@ class SoundfileAudioClassificationPipeline(AudioClassificationPipeline):
 
 
 def register_audio_classification_pipeline() -> None:
-    """Make `pipeline("audio-classification", ...)` build a [`SoundfileAudioClassificationPipeline`] (no-op when
-    already done). The task keeps transformers' default model and model classes."""
+    """Make `pipeline("audio-classification", ...)` build a [`SoundfileAudioClassificationPipeline`] and load models
+    with [`CheckedAutoModelForAudioClassification`] (no-op when already done). The task keeps transformers' default
+    model."""
     task = dict(PIPELINE_REGISTRY.supported_tasks[TASK])
     if task.get("impl") is SoundfileAudioClassificationPipeline:
         return
     task["impl"] = SoundfileAudioClassificationPipeline
+    task["pt"] = (CheckedAutoModelForAudioClassification,)
     PIPELINE_REGISTRY.supported_tasks[TASK] = task
 
 
 register_audio_classification_pipeline()
 
-__all__ = ["SoundfileAudioClassificationPipeline", "register_audio_classification_pipeline"]
+__all__ = [
+    "CheckedAutoModelForAudioClassification",
+    "SoundfileAudioClassificationPipeline",
+    "register_audio_classification_pipeline",
+]

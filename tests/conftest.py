@@ -3,6 +3,19 @@
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_feature_caches(tmp_path_factory):
+    """Frozen-feature caches (SAPA windows, zero-shot frames) go to a temporary `HF_DATASETS_CACHE`, for this
+    process and the script subprocesses it starts, never to the user's `~/.cache`."""
+    import datasets
+
+    root = tmp_path_factory.mktemp("hf_datasets_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_DATASETS_CACHE", str(root))
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", root)
+        yield root
+
+
 def build_tiny_sapa_model(max_windows: int = 24, seed: int = 0):
     """A SAPA model small enough for unit tests: a 1-layer WavLM (32 wide) and a 1-layer GE2E (16 wide)."""
     import torch

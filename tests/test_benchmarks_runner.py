@@ -68,3 +68,11 @@ def test_module_markdown_table(common):
                              met=False)]
     table = common.markdown_table(records).splitlines()
     assert table[2] == "| 2. speaker graph | N=5 | 0.5 s | 1 s (dense) | 0.5 | <5 s | NOT met |"
+
+
+def test_data_benchmark_refuses_unknown_groups(common, capsys):
+    bench = load("bench_data_inference")
+    assert bench.GROUPS == ("3", "4", "6")
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--groups", "4,7"])
+    assert "unknown group(s) ['7']" in capsys.readouterr().err

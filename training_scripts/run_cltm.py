@@ -19,6 +19,10 @@ in flight). Writes to `--output_dir`:
     accelerate launch training_scripts/run_cltm.py --task ser --data corpus:esd:/data/ESD --eval_split test \\
         --model audio --backbone utter-project/mHuBERT-147 --n_grid 250,500,1000
 
+The output folder is checked (writable, free space) before any data is loaded; every audio file is decoded once first
+(a bad file raises naming it; `--skip_bad_audio` drops and counts it: `bad_audio_skipped` in `cltm_result.json`);
+every run refuses to train if an evaluation speaker or file of its cell is in its training rows.
+
 The default task model is a small MLP on cached log-mel statistics, z-normalised per speaker for SER
 (`--speaker_normalization auto`): the 5-language SER CLTM with 10 seeds (600 runs) takes about 5 CPU-minutes (18 min
 wall on the 2-core machine while shared). `--model audio --backbone ID_OR_FOLDER` fine-tunes any speech classifier
@@ -62,6 +66,8 @@ class ProtocolArguments:
     ci_threshold: float = field(default=1.0, metadata={"help": "Dynamic-interval rule: minimum median CI_min."})
     se_method: str = field(default="jackknife", metadata={"help": "CLTM standard errors: jackknife | per_seed."})
     nan_policy: str = field(default="drop", metadata={"help": "Diagnostics with undefined rows: drop|omit|raise."})
+    skip_bad_audio: bool = field(default=False, metadata={"help": "Drop (and count) unreadable / empty / silent "
+                                                                  "audio files instead of failing on the first one."})
 
 
 @dataclass
@@ -166,7 +172,10 @@ def main(argv=None):
         select_dynamic_interval,
         speaker_normalize,
     )
+    from hf_cser.audio import BadAudioCounter
+    from hf_cser.data import drop_bad_audio
     from hf_cser.data.specs import load_data_spec
+    from hf_cser.trainers.checkpointing import check_output_dir
     from hf_cser.trainers.launch import cpu_only_distributed_launch
 
     parser = HfArgumentParser((ProtocolArguments, ModelArguments, OutputArguments))
@@ -177,11 +186,17 @@ def main(argv=None):
     state = PartialState(cpu=cpu_only_distributed_launch())
     task = get_task(args.task)
     output_dir = out_args.output_dir or os.path.join("outputs", f"cltm_{args.task}")
+    check_output_dir(output_dir)  # before any data loading: fails fast, naming the folder
     seeds = parse_ints(args.seeds, "seeds")
     families = load_language_families(out_args.families, level=out_args.family_level)
 
     with state.main_process_first():
         data = load_data_spec(args.data, synthetic_dir=out_args.synthetic_dir, num_proc=out_args.num_proc)
+        counter = BadAudioCounter()
+        data = {name: drop_bad_audio(split, skip_bad_audio=args.skip_bad_audio, counter=counter, desc=name)
+                for name, split in data.items()}  # fmt: skip
+        if counter.total:
+            logger.warning(counter.summary())
         table = CorpusTable.from_dataset_dict(data)
         all_languages = list(dict.fromkeys(table.language.tolist()))
         languages = [v.strip() for v in args.languages.split(",") if v.strip()] or all_languages
@@ -206,6 +221,7 @@ def main(argv=None):
         "task": args.task, "data": args.data, "protocol": asdict(protocol),
         "model": {k: v for k, v in asdict(model_args).items() if k not in ("feature_cache_dir", "num_threads")},
         "speaker_normalization": resolve_speaker_normalization(model_args.speaker_normalization, args.task),
+        **({"skip_bad_audio": True} if args.skip_bad_audio else {}),  # absent when off: older folders resume
     }
     log_path = os.path.join(output_dir, "cltm_runs.csv")
     if state.is_main_process:
@@ -247,7 +263,8 @@ def main(argv=None):
     result.to_csv(os.path.join(output_dir, "cltm_matrix_se.csv"), which="matrix_se")
     result.to_csv(os.path.join(output_dir, "cltm_gains.csv"), which="cross_gain")
     summary = {"task": args.task, "metric": task.metric, "data": args.data, "n": n, "interval": [n, 2 * n],
-               "seeds": seeds, "languages": languages, "num_processes": state.num_processes, **result.to_dict()}
+               "seeds": seeds, "languages": languages, "num_processes": state.num_processes,
+               "bad_audio_skipped": counter.total, **result.to_dict()}
     with open(os.path.join(output_dir, "cltm_result.json"), "w") as f:
         json.dump(summary, f, indent=2)
     with open(os.path.join(output_dir, "cltm_diagnostics.json"), "w") as f:

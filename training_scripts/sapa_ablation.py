@@ -10,7 +10,9 @@ built once and then read from their caches), writes ``ablation_runs.csv`` (one r
     python training_scripts/sapa_ablation.py --seeds 0 1 2 -- --train_data corpus:msp-podcast:/data/MSP \\
         --eval_data corpus:biic-podcast:/data/BIIC --content_encoder microsoft/wavlm-base-plus
 
-Arguments after ``--`` go to every ``train_sapa.py`` run unchanged.
+Arguments after ``--`` go to every ``train_sapa.py`` run unchanged. An interrupted ablation resumes when run again:
+finished runs are read back from ``ablation_runs.csv``, and an unfinished run resumes from the last checkpoint in its
+``<variant>_seed<seed>`` folder (``train_sapa.py``'s automatic resume).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import train_sapa  # noqa: E402  (the script next to this one)
+
+from hf_cser.trainers.checkpointing import check_output_dir  # noqa: E402
 
 VARIANTS = ("sapa", "only_s", "only_p", "sapa_only_s", "sapa_only_p")
 PAPER_NAMES = {
@@ -93,7 +97,7 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--output_dir", default="outputs/sapa_ablation")
     args = parser.parse_args(own)
-    os.makedirs(args.output_dir, exist_ok=True)
+    check_output_dir(args.output_dir)  # unusable folder / full disk: fail before the first run
     runs_file = os.path.join(args.output_dir, "ablation_runs.csv")
     fields = ["variant", "seed", "target_uar", "target_war", "target_macro_f1", "source_uar", "output_dir"]
     done = {}

@@ -21,6 +21,15 @@ MFCCs are computed once per corpus and cached (`--feature_cache_dir`, default `O
 (mean and std of UAR and WAR), and `model/`, the last run's model as a Hub-style folder (weights, config, feature
 extractor, model card) that loads with `AutoModelForAudioClassification` and `pipeline("audio-classification")`.
 UAR = unweighted average recall (mean per-class recall), WAR = accuracy (paper 002's text swaps the two names).
+
+Crash safety: each seed / fold trains in `OUTPUT_DIR/runs/<run>/` with Trainer checkpoints (`--save_strategy`,
+`--save_steps`: model, optimizer, scheduler, RNG and random-crop generator states); a restarted command skips the runs
+that finished (`run_result.json`) and resumes an interrupted one from its last checkpoint (`--resume_from_checkpoint
+PATH` for a given checkpoint of that run, `none` to start it from scratch). The output folder is checked (writable,
+free space) before any data is loaded; every audio file is decoded once before training (a bad file raises naming
+it, or with `--skip_bad_audio` is dropped and counted in `bad_audio_skipped`); leakage guards refuse target files or
+speakers in the source training / validation / selection data, labelled "unlabelled" target data, and test folds
+sharing files (or, with speaker folds, speakers) with their training folds.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -39,14 +49,22 @@ import numpy as np
 from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
+from hf_cser.audio import BadAudioCounter
+from hf_cser.data import check_target_disjoint, drop_bad_audio
+from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
 from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
-from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer
+from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer, strip_label_columns
 
 logger = logging.getLogger("train_ctl_mtnet")
 
 TASKS = ("single_corpus", "cross_corpus")
 RUN_FIELDS = ["task", "source", "target", "mdd", "seed", "fold", "uar", "war", "macro_f1", "num_test", "world_size"]
-SUMMARY_FIELDS = ["task", "source", "target", "mdd", "runs", "uar_mean", "uar_std", "war_mean", "war_std"]
+SUMMARY_FIELDS = ["task", "source", "target", "mdd", "runs", "uar_mean", "uar_std", "war_mean", "war_std",
+                  "bad_audio_skipped"]
+RUN_RESULT_NAME = "run_result.json"
+"""Written (atomically) in a run's folder when it finished: a restarted command skips that run."""
+FINAL_MODEL_DIR = "final_model"
+"""Sub-folder of the grid's last run holding its trained model (for `OUTPUT_DIR/model` after a resume)."""
 
 
 @dataclass
@@ -80,6 +98,10 @@ class ProtocolArguments:
     )
     synthetic_dir: str | None = field(default=None, metadata={"help": "Folder of the default synthetic corpus."})
     num_proc: int = field(default=2, metadata={"help": "Processes for generating the synthetic corpus."})
+    skip_bad_audio: bool = field(
+        default=False, metadata={"help": "Drop (and count) unreadable / empty / silent audio files before training "
+                                 "instead of failing on the first one."}
+    )
     save_model: bool = field(default=True, metadata={"help": "Save the last run's model to OUTPUT_DIR/model."})
 
 
@@ -113,11 +135,53 @@ def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
         tmp = f"{cache}.{os.getpid()}.tmp.npz"  # one per process: ranks of a distributed launch write alike
         np.savez(tmp, features=np.concatenate(features), offsets=offsets)
         os.replace(tmp, cache)
-    columns = {name: list(dataset[name]) for name in ("emotion", "speaker", "language")}
+    present = [name for name in ("emotion", "speaker", "language") if name in dataset.column_names]
+    columns = {name: list(dataset[name]) for name in present}  # unlabelled target data has no `emotion`
     return [
         {"input_features": f, "audio": p, **{name: values[i] for name, values in columns.items()}}
         for i, (f, p) in enumerate(zip(features, paths, strict=True))
     ]
+
+
+def load_checked(spec: str, protocol: ProtocolArguments, counter: BadAudioCounter):
+    """Load a data spec and decode every audio file once (`drop_bad_audio`): bad files raise naming the file, or are
+    dropped and counted in `counter` with `--skip_bad_audio`."""
+    from hf_cser.data.specs import load_data_spec
+
+    data = load_data_spec(spec, synthetic_dir=protocol.synthetic_dir, num_proc=protocol.num_proc)
+    return {name: drop_bad_audio(split, skip_bad_audio=protocol.skip_bad_audio, counter=counter, desc=f"{spec} {name}")
+            for name, split in data.items()}  # fmt: skip
+
+
+def finished_run(run_dir: str) -> dict | None:
+    """The result row of a finished run (its `run_result.json`), or `None`."""
+    path = os.path.join(run_dir, RUN_RESULT_NAME)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def train_run(trainer, run_dir: str, base_args, last: bool) -> None:
+    """Train (resuming from the run's last checkpoint, or `--resume_from_checkpoint`); the grid's last run also keeps
+    its model in `run_dir/final_model`."""
+    trainer.train(resume_from_checkpoint=resolve_run_resume(run_dir, base_args.resume_from_checkpoint,
+                                                            world_size=trainer.args.world_size))
+    if last and trainer.is_world_process_zero():
+        trainer.model.save_pretrained(os.path.join(run_dir, FINAL_MODEL_DIR))
+
+
+def finish_run(run_dir: str, row: dict, is_main: bool) -> None:
+    """Record a finished run (atomically) and drop its checkpoints."""
+    if not is_main:
+        return
+    tmp = os.path.join(run_dir, f"{RUN_RESULT_NAME}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(row, f)
+    os.replace(tmp, os.path.join(run_dir, RUN_RESULT_NAME))
+    for name in os.listdir(run_dir):
+        if name.startswith("checkpoint-"):
+            shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
 
 
 def evaluate_rows(trainer, rows: list[dict]) -> dict:
@@ -171,90 +235,113 @@ def build_model(model_args: ModelArguments, head: str, use_mdd: bool):
     return CtlMtNetForEmotionClassification(config)
 
 
-def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, seeds):
+def _protocol_rows(rows: list[dict], index, with_speakers: bool) -> dict:
+    """The columns of some feature rows that the leakage guard compares (`check_target_disjoint`)."""
+    columns = {"audio": [rows[i]["audio"] for i in index]}
+    if with_speakers:
+        columns["speaker"] = [rows[i]["speaker"] for i in index]
+    return columns
+
+
+def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, seeds, counter):
     from datasets import concatenate_datasets
 
     from hf_cser.data.folds import make_folds
-    from hf_cser.data.specs import load_data_spec
 
-    data = load_data_spec(protocol.data, synthetic_dir=protocol.synthetic_dir, num_proc=protocol.num_proc)
+    data = load_checked(protocol.data, protocol, counter)
     pooled = concatenate_datasets([split for split in data.values() if len(split)])
     rows = feature_rows(pooled, extractor, cache_dir)
     folds = make_folds(
         protocol.fold_by, protocol.num_folds, protocol.fold_seed,
         speakers=[r["speaker"] for r in rows], labels=[r["emotion"] for r in rows],
     )  # fmt: skip
-    for seed in seeds:
-        for fold, (train_index, test_index) in enumerate(folds):
-            set_seed(seed)
-            args = dataclasses.replace(
-                base_args, output_dir=os.path.join(base_args.output_dir, "runs", f"seed{seed}_fold{fold}"), seed=seed,
-                eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-            )  # fmt: skip
-            trainer = CtlMtNetTrainer(
-                model=build_model(model_args, "capsule", False), args=args,
-                train_dataset=[rows[i] for i in train_index],
-            )  # fmt: skip
-            trainer.train()
-            report = evaluate_rows(trainer, [rows[i] for i in test_index])
-            yield trainer, {
-                "task": "single_corpus", "source": protocol.data, "target": protocol.data, "mdd": False,
-                "seed": seed, "fold": fold, "uar": report["uar"], "war": report["war"],
-                "macro_f1": report["macro_f1"], "num_test": report["num_samples"], "world_size": args.world_size,
-            }  # fmt: skip
+    for fold, (train_index, test_index) in enumerate(folds):  # utterance folds share speakers by design
+        by_speaker = protocol.fold_by == "speaker"
+        check_target_disjoint(_protocol_rows(rows, test_index, by_speaker), target_name=f"fold {fold} test set",
+                              train=_protocol_rows(rows, train_index, by_speaker))  # fmt: skip
+    grid = [(seed, fold) for seed in seeds for fold in range(len(folds))]
+    for seed, fold in grid:
+        train_index, test_index = folds[fold]
+        run_dir = os.path.join(base_args.output_dir, "runs", f"seed{seed}_fold{fold}")
+        done = finished_run(run_dir)
+        if done is not None:
+            logger.info(f"seed {seed} fold {fold}: finished in an earlier run ({run_dir}), skipped")
+            yield run_dir, done
+            continue
+        set_seed(seed)
+        args = dataclasses.replace(
+            base_args, output_dir=run_dir, seed=seed, eval_strategy="no", load_best_model_at_end=False,
+        )  # fmt: skip
+        trainer = CtlMtNetTrainer(
+            model=build_model(model_args, "capsule", False), args=args,
+            train_dataset=[rows[i] for i in train_index],
+        )  # fmt: skip
+        train_run(trainer, run_dir, base_args, last=(seed, fold) == grid[-1])
+        report = evaluate_rows(trainer, [rows[i] for i in test_index])
+        row = {
+            "task": "single_corpus", "source": protocol.data, "target": protocol.data, "mdd": False,
+            "seed": seed, "fold": fold, "uar": report["uar"], "war": report["war"],
+            "macro_f1": report["macro_f1"], "num_test": report["num_samples"], "world_size": args.world_size,
+        }  # fmt: skip
+        finish_run(run_dir, row, trainer.is_world_process_zero())
+        yield run_dir, row
 
 
-def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, seeds):
+def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, seeds, counter):
     from datasets import concatenate_datasets
-
-    from hf_cser.data.specs import load_data_spec
 
     if not protocol.source or not protocol.target:
         raise ValueError("`--task cross_corpus` needs `--source` and `--target` data specs.")
-    source = load_data_spec(protocol.source, synthetic_dir=protocol.synthetic_dir, num_proc=protocol.num_proc)
-    target = load_data_spec(protocol.target, synthetic_dir=protocol.synthetic_dir, num_proc=protocol.num_proc)
-    source_files = {p for split in source.values() for p in split["audio"]}
-    shared = source_files & {p for split in target.values() for p in split["audio"]}
-    if shared:
-        raise ValueError(
-            f"Source {protocol.source!r} and target {protocol.target!r} share {len(shared)} audio files (e.g. "
-            f"{sorted(shared)[0]}); cross-corpus evaluation needs disjoint corpora."
-        )
+    source = load_checked(protocol.source, protocol, counter)
+    target = load_checked(protocol.target, protocol, counter)
+    validation_set = source["validation"] if len(source.get("validation", [])) else None
+    selection = validation_set is not None and base_args.eval_strategy != "no"
+    whole = concatenate_datasets([split for split in target.values() if len(split)])
+    # transductive (the paper's setting): the whole target corpus is adapted to (without labels) and evaluated
+    unlabelled = strip_label_columns(whole if protocol.transductive else target["train"])
+    # no target file or speaker in the source training, validation or selection data (MFCCs have no corpus
+    # statistics to leak through); the target data seen by MDD carries no label
+    check_target_disjoint(whole, target_name=f"target corpus {protocol.target!r}", train=source["train"],
+                          validation=validation_set, selection=validation_set if selection else None,
+                          unlabelled=unlabelled)  # fmt: skip
     train = feature_rows(source["train"], extractor, cache_dir)
-    validation = feature_rows(source["validation"], extractor, cache_dir) if len(source.get("validation", [])) else []
-    if protocol.transductive:  # the paper's setting: the whole target corpus is adapted to and evaluated
-        whole = concatenate_datasets([split for split in target.values() if len(split)])
-        target_train = test = feature_rows(whole, extractor, cache_dir)
-    else:
-        target_train = feature_rows(target["train"], extractor, cache_dir)
-        test = feature_rows(target["test"], extractor, cache_dir)
+    validation = feature_rows(validation_set, extractor, cache_dir) if validation_set is not None else []
+    target_train = feature_rows(unlabelled, extractor, cache_dir)
+    test = feature_rows(whole if protocol.transductive else target["test"], extractor, cache_dir)
     use_mdd = not protocol.no_mdd
     for seed in seeds:
+        run_dir = os.path.join(base_args.output_dir, "runs", f"seed{seed}")
+        done = finished_run(run_dir)
+        if done is not None:
+            logger.info(f"seed {seed}: finished in an earlier run ({run_dir}), skipped")
+            yield run_dir, done
+            continue
         set_seed(seed)
-        selection = bool(validation) and base_args.eval_strategy != "no"
         args = dataclasses.replace(
-            base_args, output_dir=os.path.join(base_args.output_dir, "runs", f"seed{seed}"), seed=seed,
-            **({} if selection else {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}),
+            base_args, output_dir=run_dir, seed=seed,
+            **({} if selection else {"eval_strategy": "no", "load_best_model_at_end": False}),
         )  # fmt: skip
         trainer = CtlMtNetTrainer(
             model=build_model(model_args, "linear", use_mdd), args=args, train_dataset=train,
             target_dataset=target_train if use_mdd else None, eval_dataset=validation if selection else None,
         )  # fmt: skip
-        trainer.train()
+        train_run(trainer, run_dir, base_args, last=seed == seeds[-1])
         report = evaluate_rows(trainer, test)
-        yield trainer, {
+        row = {
             "task": "cross_corpus", "source": protocol.source, "target": protocol.target, "mdd": use_mdd,
             "seed": seed, "fold": "-", "uar": report["uar"], "war": report["war"], "macro_f1": report["macro_f1"],
             "num_test": report["num_samples"], "world_size": args.world_size,
         }  # fmt: skip
+        finish_run(run_dir, row, trainer.is_world_process_zero())
+        yield run_dir, row
 
 
-def save_final_model(trainer, extractor, protocol, summary, output_dir: str, seeds: list[int]) -> str:
+def save_final_model(model, train_args, extractor, protocol, summary, output_dir: str, seeds: list[int]) -> str:
     from hf_cser.data.specs import describe_data_spec, is_synthetic_spec, parse_data_spec
     from hf_cser.model_card import render_model_card, save_model_card
 
     model_dir = os.path.join(output_dir, "model")
-    trainer.save_model(model_dir)
+    model.save_pretrained(model_dir)
     extractor.save_pretrained(model_dir)
     train_spec = protocol.data if protocol.task == "single_corpus" else protocol.source
     specs = [train_spec] + ([protocol.target] if protocol.task == "cross_corpus" else [])
@@ -269,7 +356,7 @@ def save_final_model(trainer, extractor, protocol, summary, output_dir: str, see
             "uar": row["uar_mean"] / 100.0, "war": row["war_mean"] / 100.0,
         }  # fmt: skip
     languages = sorted({code for s in specs for code in (parse_data_spec(s).languages or ())})
-    config = trainer.model.config
+    config = model.config
     card = render_model_card(
         "ctl_mtnet",
         model_id=os.path.basename(os.path.abspath(output_dir)) or "ctl-mtnet",
@@ -277,8 +364,8 @@ def save_final_model(trainer, extractor, protocol, summary, output_dir: str, see
         languages=languages,
         eval_results=eval_results,
         training_args={
-            "learning_rate": trainer.args.learning_rate, "epochs": trainer.args.num_train_epochs,
-            "batch_size": trainer.args.per_device_train_batch_size, "max_train_frames": trainer.args.max_train_frames,
+            "learning_rate": train_args.learning_rate, "epochs": train_args.num_train_epochs,
+            "batch_size": train_args.per_device_train_batch_size, "max_train_frames": train_args.max_train_frames,
         },  # fmt: skip
         hyperparameters={
             "head": config.head, "use_mdd": config.use_mdd, "mdd_margin (gamma)": config.mdd_margin,
@@ -306,15 +393,17 @@ def main(argv=None):
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=base_args.get_process_log_level()
     )
     seeds = parse_seeds(protocol.seeds)
-    os.makedirs(base_args.output_dir, exist_ok=True)
+    check_output_dir(base_args.output_dir)  # before any data loading: fails fast, naming the folder
     cache_dir = protocol.feature_cache_dir or os.path.join(base_args.output_dir, "mfcc_cache")
     extractor = CtlMtNetFeatureExtractor()
     runner = single_corpus_runs if protocol.task == "single_corpus" else cross_corpus_runs
-    runs, trainer = [], None
-    for trainer, run in runner(model_args, protocol, base_args, extractor, cache_dir, seeds):
+    runs, run_dir, counter = [], None, BadAudioCounter()
+    for run_dir, run in runner(model_args, protocol, base_args, extractor, cache_dir, seeds, counter):
         runs.append(run)
         logger.info(f"run {run}")
-    summary = summarize(runs)
+    if counter.total:
+        logger.warning(counter.summary())
+    summary = [dict(row, bad_audio_skipped=counter.total) for row in summarize(runs)]
     data_note = protocol.data if protocol.task == "single_corpus" else f"{protocol.source} -> {protocol.target}"
     note = (
         f"CTL-MTNet, {protocol.task}"
@@ -334,8 +423,11 @@ def main(argv=None):
         table = markdown_table(summary, runs, note)
         with open(os.path.join(base_args.output_dir, "ctl_mtnet_results.md"), "w") as f:
             f.write(table + "\n")
-        if protocol.save_model and trainer is not None:
-            save_final_model(trainer, extractor, protocol, summary, base_args.output_dir, seeds)
+        if protocol.save_model and run_dir is not None:
+            from hf_cser.models.ctl_mtnet import CtlMtNetForEmotionClassification
+
+            model = CtlMtNetForEmotionClassification.from_pretrained(os.path.join(run_dir, FINAL_MODEL_DIR))
+            save_final_model(model, base_args, extractor, protocol, summary, base_args.output_dir, seeds)
         print(table)
         print(json.dumps({"runs": len(runs), "summary": summary}))
     return summary

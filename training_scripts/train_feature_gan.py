@@ -24,6 +24,14 @@ records the `world_size`). `--grid` runs in a single process.
 
 Stages 2 and 3 work on frozen features h computed once per run from the stage-1 folder (and the frozen text encoder's
 transcript embeddings t), so they take seconds.
+
+Crash safety: each stage checkpoints into `<stage folder>/checkpoints/` (stage 1 every epoch with the Trainer, stages
+2 and 3 every `--save_steps` steps: weights, optimizers, step, shuffling order, noise / mixup generators and global
+RNG states, safetensors + JSON) and resumes from the last checkpoint automatically (`--resume_from_checkpoint none`:
+from scratch); checkpoints are removed once a stage finished. The Table 3 grid appends every finished run at once and
+reuses finished stage folders. The output folder is checked before any data is loaded; every audio file is decoded
+once first (`--skip_bad_audio` drops and counts bad files: `bad_audio_skipped` in `results.json`); the test split's
+files and speakers must be absent from the training split (and its log-mel statistics) and the validation split.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.labels import EMOTIONS
 from hf_cser.metrics import compute_ser_metrics
+from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
 from hf_cser.models.feature_gan import (
     FeatureGanConfig,
     FeatureGanForEmotionClassification,
@@ -120,6 +129,10 @@ class DataArguments:
     feature_cache_dir: str | None = field(
         default=None, metadata={"help": "Cache of the audio inputs (default: $HF_HOME/hf_cser/feature_gan_cache)."}
     )
+    skip_bad_audio: bool = field(
+        default=False, metadata={"help": "Drop (and count) unreadable / empty / silent audio files before training "
+                                 "instead of failing on the first one."}
+    )
 
 
 @dataclass
@@ -129,6 +142,12 @@ class RunArguments:
     baseline_path: str | None = field(default=None, metadata={"help": "Stage-1 folder (OUTPUT/stage1_baseline)."})
     generator_path: str | None = field(default=None, metadata={"help": "Stage-2 folder (OUTPUT/stage2_generator)."})
     seed: int = field(default=42)
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A `checkpoint-<step>` folder of the stage being trained; default: resume "
+                                "each stage from the last checkpoint in its `checkpoints/` folder; 'none': scratch."}
+    )
+    save_steps: int = field(default=500, metadata={"help": "Stages 2 and 3: checkpoint every N steps (0: never); "
+                                                           "stage 1 checkpoints every epoch."})
     stage1_epochs: int = field(default=25)
     stage1_learning_rate: float = field(default=1e-3, metadata={"help": "Ours for the scratch encoder; paper 1e-4."})
     stage1_batch_size: int = field(default=32)
@@ -167,6 +186,7 @@ class PreparedData:
     text_hidden_size: int
     description: str
     language_codes: list[str]
+    bad_audio_skipped: int = 0
 
     def examples(self, split: str) -> list[dict]:
         return [
@@ -213,12 +233,12 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
     """Un-normalised log-mel frames (default encoder) or the backbone extractor's `input_values`, cached on disk."""
     from tqdm.auto import tqdm
 
-    from hf_cser.audio import load_audio
+    from hf_cser.audio import load_audio, pad_to_min_duration
 
     raw_log_mel = isinstance(feature_extractor, LogMelFeatureExtractor)
     settings = feature_extractor.to_dict()
     settings.pop("mean", None), settings.pop("std", None)
-    key = _fingerprint(paths, settings, [os.path.getsize(p) for p in paths[:50]], raw_log_mel)
+    key = _fingerprint(paths, settings, [os.path.getsize(p) for p in paths[:50]], raw_log_mel, "pad240")
     path = os.path.join(cache_dir, f"inputs_{key}.pt")
     if os.path.isfile(path):
         return [t.numpy() for t in torch.load(path, weights_only=True)]
@@ -226,6 +246,8 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
     for p in tqdm(paths, desc=f"audio inputs ({desc})", disable=len(paths) < 50):
         wave = load_audio(p, int(feature_extractor.sampling_rate))
         if raw_log_mel:
+            # as the extractor's __call__ (pipeline inference): clips under 240 ms are zero-padded, with a warning
+            wave = pad_to_min_duration(wave, int(feature_extractor.sampling_rate), source=p)
             out.append(feature_extractor.log_mel(wave).astype(np.float32))
         else:
             out.append(np.asarray(feature_extractor(wave, sampling_rate=feature_extractor.sampling_rate)
@@ -241,10 +263,23 @@ def prepare_data(model_args: ModelArguments, data_args: DataArguments, feature_e
     """Load the data spec, compute (cached) audio inputs and the frozen text embeddings of every split."""
     from hf_cser.data.specs import available_languages, describe_data_spec, load_data_spec
 
+    from hf_cser.audio import BadAudioCounter
+    from hf_cser.data import check_target_disjoint, drop_bad_audio
+
     dataset = load_data_spec(data_args.data, synthetic_dir=data_args.synthetic_dir)
     missing = [s for s in SPLITS if s not in dataset or len(dataset[s]) == 0]
     if missing:
         raise ValueError(f"`--data {data_args.data}` has no rows in split(s) {missing}; train/validation/test needed.")
+    counter = BadAudioCounter()
+    dataset = {s: drop_bad_audio(dataset[s], skip_bad_audio=data_args.skip_bad_audio, counter=counter, desc=s)
+               for s in SPLITS}  # fmt: skip
+    if counter.total:
+        logger.warning(counter.summary())
+    # within-corpus protocol: the test speakers and files never reach training, the log-mel statistics (fitted on
+    # train) or model selection (validation)
+    check_target_disjoint(dataset["test"], target_name=f"test split of `--data {data_args.data}`",
+                          train=dataset["train"], validation=dataset["validation"], normalization=dataset["train"],
+                          selection=dataset["validation"])  # fmt: skip
     cache_dir = data_args.feature_cache_dir or os.path.join(
         os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hf_cser", "feature_gan_cache"
     )
@@ -277,6 +312,7 @@ def prepare_data(model_args: ModelArguments, data_args: DataArguments, feature_e
         text_hidden_size=encoder.hidden_size,
         description=describe_data_spec(data_args.data),
         language_codes=available_languages(dataset),
+        bad_audio_skipped=counter.total,
     )
 
 
@@ -319,8 +355,12 @@ def _round(value, digits: int = 3):
 
 
 def _write_json(path: str, value) -> None:
-    with open(path, "w") as f:
+    """Write JSON to a temporary file, then move it into place (a crash never leaves half a file)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
         json.dump(value, f, indent=2, default=float)
+    os.replace(tmp, path)
+
 
 
 # ============================================================================================ stages
@@ -346,8 +386,9 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         model = FeatureGanForEmotionClassification(config)
     else:
         model = FeatureGanForEmotionClassification.from_backbone(model_args.backbone, **common)
+    checkpoint_dir = os.path.join(folder, "checkpoints")
     args = FeatureGanTrainingArguments(
-        output_dir=os.path.join(folder, "checkpoints"),
+        output_dir=checkpoint_dir,
         num_train_epochs=run_args.stage1_epochs,
         learning_rate=run_args.stage1_learning_rate,
         per_device_train_batch_size=run_args.stage1_batch_size,
@@ -363,7 +404,6 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         class_weighted_loss=run_args.class_weighted_loss,
         disable_tqdm=run_args.disable_tqdm,
         dataloader_num_workers=0,
-        save_only_model=True,
     )
     trainer = FeatureGanBaselineTrainer(
         model=model,
@@ -374,9 +414,11 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         compute_metrics=make_compute_metrics(),
     )
     start = time.time()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint,
+                                                            world_size=args.world_size))
     model = trainer.model
-    results = {"train_seconds": time.time() - start, "world_size": args.world_size}
+    results = {"train_seconds": time.time() - start, "world_size": args.world_size,
+               "bad_audio_skipped": data.bad_audio_skipped}  # fmt: skip
     for split in ("validation", "test"):  # every process predicts (gathered under DDP)
         logits = trainer.predict(data.examples(split)).predictions
         logits = torch.as_tensor(logits[0] if isinstance(logits, tuple) else logits)
@@ -385,8 +427,6 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         return results  # the main process alone writes the folder
     model.save_pretrained(folder)
     data.feature_extractor.save_pretrained(folder)
-    shutil.rmtree(os.path.join(folder, "checkpoints"), ignore_errors=True)
-    _write_json(os.path.join(folder, "results.json"), results)
     _write_json(os.path.join(folder, "log_history.json"), trainer.state.log_history)
     save_card(folder, 1, "aligned baseline", data,
               {f"{s} (stage 1)": _eval_entry(results[s], s) for s in ("validation", "test")},
@@ -396,6 +436,8 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
               {"epochs": run_args.stage1_epochs, "learning_rate": run_args.stage1_learning_rate,
                "batch_size": run_args.stage1_batch_size, "seed": seed},
               [model_args.backbone if model_args.backbone != "auto" else "", data.text_encoder_name])  # fmt: skip
+    _write_json(os.path.join(folder, "results.json"), results)  # last: marks the stage finished (grid resume)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return results
 
 
@@ -439,10 +481,14 @@ def run_stage2(data: PreparedData, store: FeatureStore, baseline_dir: str, model
         seed=seed,
         disable_tqdm=run_args.disable_tqdm,
         logging_steps=20,
+        output_dir=os.path.join(folder, "checkpoints"),
+        save_steps=run_args.save_steps,
     )
     trainer = FeatureInfoGanTrainer(gan, args, h["train"], data.labels["train"], data.text_embeds["train"])
     start = time.time()
-    history = trainer.train()
+    history = trainer.train(
+        resume_from_checkpoint=resolve_run_resume(args.output_dir, run_args.resume_from_checkpoint)
+    )
     report = {
         "train_seconds": time.time() - start,
         "generated_train": trainer.evaluate_mutual_information(seed=seed),
@@ -456,7 +502,6 @@ def run_stage2(data: PreparedData, store: FeatureStore, baseline_dir: str, model
                                                run_args.gan_batch_size, model_args.contrastive_temperature),
     }  # fmt: skip
     gan.save_pretrained(folder)
-    _write_json(os.path.join(folder, "mutual_information.json"), report)
     _write_json(os.path.join(folder, "log_history.json"), history)
     mi = report["generated_train"]
     table = "| | head accuracy | I(c; h_hat) bound | InfoNCE bound I(t; h_hat) |\n|---|---|---|---|\n" + "\n".join(
@@ -468,13 +513,18 @@ def run_stage2(data: PreparedData, store: FeatureStore, baseline_dir: str, model
                                                    "discriminator_hidden_sizes", "mi_label_weight", "mi_text_weight",
                                                    "mi_temperature", "mixup_alpha")},
               args.to_dict(), [], mutual_information=table)  # fmt: skip
+    _write_json(os.path.join(folder, "mutual_information.json"), report)  # last: marks the stage finished
+    shutil.rmtree(args.output_dir, ignore_errors=True)
     return report
 
 
 def run_stage3(data: PreparedData, store: FeatureStore, baseline_dir: str, generator_dir: str | None,
                model_args: ModelArguments, run_args: RunArguments, folder: str | None, seed: int,
-               modality: str = "audio", augmentation: str = "match") -> dict:  # fmt: skip
-    """Fine-tune only the classifier on real (+ generated) features; save to `folder` when given."""
+               modality: str = "audio", augmentation: str = "match", checkpoint_dir: str | None = None) -> dict:
+    """Fine-tune only the classifier on real (+ generated) features; save to `folder` when given. Checkpoints go to
+    `checkpoint_dir` (default `folder/checkpoints`; none when both are `None`) and are removed when it finishes."""
+    if checkpoint_dir is None and folder is not None:
+        checkpoint_dir = os.path.join(folder, "checkpoints")
     set_seed(seed)
     overrides = {"modality": modality, "freeze_backbone": True}
     if modality == "audio_text":
@@ -493,12 +543,16 @@ def run_stage3(data: PreparedData, store: FeatureStore, baseline_dir: str, gener
         class_weighted_loss=run_args.class_weighted_loss,
         seed=seed,
         disable_tqdm=True,
+        output_dir=checkpoint_dir,
+        save_steps=run_args.save_steps if checkpoint_dir else 0,
     )
     eval_text = text["validation"] if modality == "audio_text" else None
     trainer = FeatureGanClassifierTrainer(model, args, train_set, h["validation"], data.labels["validation"],
                                           eval_text)
-    trainer.train()
-    results = {"num_train": int(train_set.labels.numel()), "num_generated": int(train_set.is_generated.sum())}
+    trainer.train(resume_from_checkpoint=resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint)
+                  if checkpoint_dir else None)  # fmt: skip
+    results = {"num_train": int(train_set.labels.numel()), "num_generated": int(train_set.is_generated.sum()),
+               "bad_audio_skipped": data.bad_audio_skipped}  # fmt: skip
     for split in ("validation", "test"):
         split_text = text[split] if modality == "audio_text" else None
         results[split] = _metrics(data.labels[split], trainer.predict(h[split], split_text), data.languages[split])
@@ -518,6 +572,8 @@ def run_stage3(data: PreparedData, store: FeatureStore, baseline_dir: str, gener
                   {"augmentation": augmentation, "modality": modality, "num_generated": results["num_generated"]},
                   args.to_dict(), [model_args.backbone if model_args.backbone != "auto" else "",
                                    data.text_encoder_name], modality=modality)  # fmt: skip
+    if checkpoint_dir:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return results
 
 
@@ -567,7 +623,15 @@ GRID_VARIANTS = {
 }
 
 
+def _grid_checkpoints(base: str, variant: str, classifier: str) -> str:
+    """Checkpoint folder of one stage-3 run of the grid."""
+    return os.path.join(base, "checkpoints", "stage3_" + _fingerprint(variant, classifier))
+
+
 def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArguments) -> dict:
+    """Table 3 grid. Every finished classifier run is appended to `grid/feature_gan_runs.csv` at once and finished
+    stage-1 / stage-2 folders are reused, so a restarted command redoes no finished work (and an interrupted stage
+    resumes from its last checkpoint)."""
     seeds = [int(s) for s in run_args.seeds.split(",") if s.strip()]
     root = os.path.join(run_args.output_dir, "grid")
     os.makedirs(root, exist_ok=True)
@@ -579,69 +643,70 @@ def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArgume
     done = {(r["variant"], r["seed"], r["classifier"]) for r in rows}
     fields = ["variant", "seed", "classifier", "uar", "war", "macro_f1", "val_uar", "gen_head_accuracy",
               "gen_mi_text_bound"]  # fmt: skip
+
+    def record(variant: str, seed: int, classifier: str, res: dict, gen_mi: dict) -> None:
+        row = {"variant": variant, "seed": seed, "classifier": classifier, "uar": res["test"]["uar"],
+               "war": res["test"]["war"], "macro_f1": res["test"]["macro_f1"],
+               "val_uar": res["validation"]["uar"], "gen_head_accuracy": gen_mi.get("head_accuracy", ""),
+               "gen_mi_text_bound": gen_mi.get("mi_text_bound", "")}  # fmt: skip
+        new_rows = [row]
+        if classifier in ("audio+text, augmented", "audio+text, real only"):
+            new_rows.append(dict(row, classifier=classifier + " (audio-only input)",
+                                 uar=res["test_audio_only"]["uar"], war=res["test_audio_only"]["war"],
+                                 macro_f1=res["test_audio_only"]["macro_f1"]))  # fmt: skip
+        write_header = not os.path.isfile(csv_path)
+        with open(csv_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            if write_header:
+                writer.writeheader()
+            writer.writerows(new_rows)
+            f.flush()
+            os.fsync(f.fileno())
+        rows.extend({k: str(v) for k, v in r.items()} for r in new_rows)
+
     store = FeatureStore(data)
-    mi_reports = {}
     for seed in seeds:
         for aligned in (True, False):
             s1 = os.path.join(root, f"seed{seed}", "aligned" if aligned else "unaligned", STAGE_DIRS[1])
-            if not os.path.isfile(os.path.join(s1, "config.json")):
+            if not os.path.isfile(os.path.join(s1, "results.json")):  # written last: the stage finished
                 margs = dataclasses.replace(model_args, cross_modal_alignment=aligned)
                 run_stage1(data, margs, run_args, s1, seed)
         for variant, (aligned, overrides) in GRID_VARIANTS.items():
             base = os.path.join(root, f"seed{seed}", "aligned" if aligned else "unaligned")
             s1 = os.path.join(base, STAGE_DIRS[1])
-            results: dict[str, dict] = {}
-            gen_mi = {}
             if overrides is None:
                 if (variant, str(seed), "stage-1 head") not in done:
                     stage1 = json.load(open(os.path.join(s1, "results.json")))
-                    results["stage-1 head"] = {"test": stage1["test"], "validation": stage1["validation"]}
+                    record(variant, seed, "stage-1 head", stage1, {})
                 for classifier, modality in (("fine-tuned, real only", "audio"),
                                              ("audio+text, real only", "audio_text")):  # fmt: skip
                     if (variant, str(seed), classifier) in done or (modality == "audio_text" and not aligned):
                         continue
-                    results[classifier] = run_stage3(data, store, s1, None, model_args, run_args, None, seed,
-                                                     modality, "none")  # fmt: skip
+                    record(variant, seed, classifier,
+                           run_stage3(data, store, s1, None, model_args, run_args, None, seed, modality, "none",
+                                      _grid_checkpoints(base, variant, classifier)), {})  # fmt: skip
             else:
                 tag = "full" if not overrides else "_".join(sorted(overrides))
                 s2 = os.path.join(base, f"{STAGE_DIRS[2]}_{tag}")
-                if not os.path.isfile(os.path.join(s2, "config.json")):
+                if not os.path.isfile(os.path.join(s2, "mutual_information.json")):  # written last
                     run_stage2(data, store, s1, dataclasses.replace(model_args, **overrides), run_args, s2, seed)
                 report = json.load(open(os.path.join(s2, "mutual_information.json")))
                 gen_mi = report["generated_train"]
-                mi_reports[(variant, seed)] = report
                 for classifier, modality in (("augmented", "audio"), ("audio+text, augmented", "audio_text")):
                     if (variant, str(seed), classifier) in done or (modality == "audio_text" and overrides):
                         continue
-                    results[classifier] = run_stage3(data, store, s1, s2, model_args, run_args, None, seed, modality,
-                                                     run_args.augmentation)  # fmt: skip
-                if run_args.tsne and seed == seeds[0] and not overrides:
+                    record(variant, seed, classifier,
+                           run_stage3(data, store, s1, s2, model_args, run_args, None, seed, modality,
+                                      run_args.augmentation, _grid_checkpoints(base, variant, classifier)),
+                           gen_mi)  # fmt: skip
+                name = f"tsne_real_vs_generated_{'aligned' if aligned else 'unaligned'}.png"
+                if run_args.tsne and seed == seeds[0] and not overrides and not os.path.isfile(
+                        os.path.join(root, name)):
                     gan = FeatureGanGeneratorModel.from_pretrained(s2)
                     h = store.get(s1)
                     fake = generate_features(gan, data.labels["test"], data.text_embeds["test"], seed=seed).cpu()
-                    name = f"tsne_real_vs_generated_{'aligned' if aligned else 'unaligned'}.png"
                     plot_real_vs_generated(h["test"], data.labels["test"], fake, data.labels["test"],
                                            os.path.join(root, name))
-            new_rows = []
-            for classifier, res in results.items():
-                row = {"variant": variant, "seed": seed, "classifier": classifier, "uar": res["test"]["uar"],
-                       "war": res["test"]["war"], "macro_f1": res["test"]["macro_f1"],
-                       "val_uar": res["validation"]["uar"], "gen_head_accuracy": gen_mi.get("head_accuracy", ""),
-                       "gen_mi_text_bound": gen_mi.get("mi_text_bound", "")}  # fmt: skip
-                new_rows.append(row)
-                if classifier == "audio+text, augmented" or classifier == "audio+text, real only":
-                    extra = dict(row, classifier=classifier + " (audio-only input)",
-                                 uar=res["test_audio_only"]["uar"], war=res["test_audio_only"]["war"],
-                                 macro_f1=res["test_audio_only"]["macro_f1"])  # fmt: skip
-                    new_rows.append(extra)
-            if new_rows:
-                write_header = not os.path.isfile(csv_path)
-                with open(csv_path, "a", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=fields)
-                    if write_header:
-                        writer.writeheader()
-                    writer.writerows(new_rows)
-                rows += [{k: str(v) for k, v in r.items()} for r in new_rows]
     table = summarize_grid(rows)
     with open(os.path.join(root, "feature_gan_table.md"), "w") as f:
         f.write(table)
@@ -718,8 +783,7 @@ def main(argv=None) -> dict:
         raise ValueError(f"`--stage` must be 'all', '1', '2' or '3', got {run_args.stage!r}.")
     if run_args.modality not in ("audio", "audio_text", "both"):
         raise ValueError(f"`--modality` must be 'audio', 'audio_text' or 'both', got {run_args.modality!r}.")
-    out = run_args.output_dir
-    os.makedirs(out, exist_ok=True)
+    out = check_output_dir(run_args.output_dir)  # before any data loading: fails fast, naming the folder
     baseline_dir = run_args.baseline_path or os.path.join(out, STAGE_DIRS[1])
     generator_dir = run_args.generator_path or os.path.join(out, STAGE_DIRS[2])
     feature_extractor = None
@@ -767,12 +831,14 @@ def main(argv=None) -> dict:
             results[f"stage3_{modality}"] = run_stage3(data, store, baseline_dir, generator_dir, model_args, run_args,
                                                        folder, run_args.seed, modality, run_args.augmentation)
             results[f"stage3_{modality}_without_augmentation"] = run_stage3(
-                data, store, baseline_dir, None, model_args, run_args, None, run_args.seed, modality, "none"
+                data, store, baseline_dir, None, model_args, run_args, None, run_args.seed, modality, "none",
+                os.path.join(out, "checkpoints", f"stage3_{modality}_without_augmentation"),
             )
         if run_args.push_to_hub:
             from hf_cser.hub import push_to_hub
 
             push_to_hub(os.path.join(out, STAGE_DIRS[3]), run_args.hub_model_id or Path(out).name)
+    results["bad_audio_skipped"] = data.bad_audio_skipped
     _write_json(os.path.join(out, "results.json"), results)
     summary = {
         key: {split: round(value[split]["uar"], 4) for split in ("validation", "test") if split in value}

@@ -17,6 +17,25 @@ target) -> frozen encoders (content: a speech backbone; speaker: GE2E) -> window
 evaluation on the source test and target test splits -> analyses (Table 1, Fig. 1, Tables 2/3, Table 5) -> model
 folder with card. The target's labels are used only for the final evaluation and the diagnostic analyses, never for
 training or model selection. The last line printed is a JSON object with the source and target UAR / WAR / macro-F1.
+
+Run safety:
+
+- ``--output_dir`` is checked first (created, written to, enough free space: `HF_CSER_MIN_FREE_MB`, default 200): an
+  unusable folder or a full disk fails before any data is loaded, with the path in the message.
+- Leakage guard: the target test split's audio files and speakers must be absent from the source train split (which
+  also builds the speaker-style graphs) and the validation split (early stopping and model selection), else
+  `hf_cser.data.TargetLeakageError`.
+- Every audio file is decoded once before training: a bad file raises `hf_cser.audio.BadAudioError` naming it, or,
+  with ``--skip_bad_audio``, is dropped and counted (``bad_audio_skipped`` in the summary and results.json).
+- Checkpoints hold the weights, optimizer, scheduler, RNG states (one per process) and the trainer state (early
+  stopping included); the batch order depends only on the seed and the epoch, so a resumed run continues exactly where
+  the checkpoint left off. Checkpoint every N steps with ``--save_strategy steps --save_steps N`` and, since the best
+  checkpoint is reloaded at the end, ``--eval_strategy steps --eval_steps N``. Rerunning the same command resumes
+  automatically from the last complete ``checkpoint-*`` in ``--output_dir`` (e.g. after a crash or a killed job);
+  ``--resume_from_checkpoint PATH`` picks a checkpoint, ``--resume_from_checkpoint none`` starts from scratch::
+
+      accelerate launch training_scripts/train_sapa.py --save_strategy steps --save_steps 200 \\
+          --eval_strategy steps --eval_steps 200 --output_dir outputs/sapa   # killed? run it again: it resumes
 """
 
 from __future__ import annotations
@@ -33,7 +52,10 @@ import transformers
 from transformers import HfArgumentParser, set_seed
 
 import hf_cser
+from hf_cser.audio import BadAudioCounter
+from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
+from hf_cser.trainers.checkpointing import check_output_dir, resolve_resume_checkpoint
 
 logger = logging.getLogger("train_sapa")
 
@@ -102,6 +124,14 @@ class DataArguments:
     anchor_rule: str = field(
         default="relative", metadata={"help": "Anchor phoneme rule for Table 3: relative | top_k | threshold."}
     )
+    skip_bad_audio: bool = field(
+        default=False,
+        metadata={
+            "help": "Every audio file is decoded once before training. False: the first bad file (missing, "
+            "unreadable, empty, NaN/inf, silent) stops the run before training, naming it. True: bad files are "
+            "dropped and counted; the count is logged at the end and written as `bad_audio_skipped`."
+        },
+    )
 
 
 def resolve_tau_quantile(data_args) -> float | None:
@@ -154,23 +184,6 @@ def resolve_encoders(model_args, data_args, train_dict):
 
         speaker = convert_resemblyzer_checkpoint().name_or_path
     return content, speaker
-
-
-def check_no_leak(train_dict, target_test):
-    """Fail loudly if target utterances or speakers are part of the source training or validation data."""
-    target_speakers = set(target_test["speaker"])
-    target_audio = set(target_test["audio"])
-    for split in ("train", "validation"):
-        if split not in train_dict:
-            continue
-        shared_speakers = target_speakers & set(train_dict[split]["speaker"])
-        shared_audio = target_audio & set(train_dict[split]["audio"])
-        if shared_speakers or shared_audio:
-            raise ValueError(
-                f"Target leakage: the source `{split}` split shares {len(shared_speakers)} speaker(s) (e.g. "
-                f"{sorted(shared_speakers)[:3]}) and {len(shared_audio)} audio file(s) with the target test split. "
-                "Use disjoint data for `--train_data` and `--eval_data`."
-            )
 
 
 def utterance_speaker_embeddings(rows) -> np.ndarray:
@@ -272,6 +285,12 @@ def main(argv=None):
     if training_args.output_dir is None:
         training_args.output_dir = DEFAULT_OUTPUT_DIR
     configure_logging(training_args)
+    # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
+    check_output_dir(training_args.output_dir)
+    resume = resolve_resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint,
+                                       world_size=training_args.world_size)
+    if resume is not None:
+        logger.warning(f"Resuming training from checkpoint '{resume}'.")
     set_seed(training_args.seed)
 
     from hf_cser.data.specs import describe_data_spec, is_synthetic_spec, load_data_spec
@@ -280,21 +299,28 @@ def main(argv=None):
     from hf_cser.models.sapa import SapaFeatureExtractor, SapaForEmotionClassification
     from hf_cser.models.sapa.feature_cache import compute_window_features
 
-    os.makedirs(training_args.output_dir, exist_ok=True)
-    if not os.access(training_args.output_dir, os.W_OK):
-        raise PermissionError(f"`--output_dir` {training_args.output_dir} is not writable; choose another folder.")
-
+    bad_audio = BadAudioCounter()
     # ---- data, encoders and cached window features: once, on the main process first ----
     with training_args.main_process_first(desc="data, encoders and window features"):
         load = dict(synthetic_dir=data_args.synthetic_dir, num_proc=data_args.num_proc)
         train_dict = load_data_spec(data_args.train_data, seed=training_args.seed, **load)
         target_test = load_data_spec(data_args.eval_data, seed=training_args.seed, **load)["test"]
+        # every file decoded once, before any feature or training: a bad file raises here (or is dropped, counted)
+        train_dict = {split: drop_bad_audio(rows, skip_bad_audio=data_args.skip_bad_audio, counter=bad_audio,
+                                            desc=f"checking --train_data {split} audio")
+                      for split, rows in train_dict.items()}
+        target_test = drop_bad_audio(target_test, skip_bad_audio=data_args.skip_bad_audio, counter=bad_audio,
+                                     desc="checking --eval_data test audio")
         for split in ("train", "validation"):
             if split not in train_dict or len(train_dict[split]) == 0:
                 raise ValueError(f"`--train_data` {data_args.train_data!r} has no `{split}` rows.")
         if len(target_test) == 0:
             raise ValueError(f"`--eval_data` {data_args.eval_data!r} has no `test` rows.")
-        check_no_leak(train_dict, target_test)
+        # the train split also builds the speaker-style graphs (the only statistics fitted on data); the validation
+        # split drives early stopping and model selection
+        check_target_disjoint(target_test, target_name=f"--eval_data {data_args.eval_data!r} test split",
+                              train=train_dict["train"], validation=train_dict["validation"],
+                              normalization=train_dict["train"], selection=train_dict["validation"])
         source_languages = sorted(set(train_dict["train"]["language"]))
         target_languages = sorted(set(target_test["language"]) - set(source_languages))
 
@@ -344,7 +370,7 @@ def main(argv=None):
         target_languages=target_languages,
         compute_metrics=make_compute_metrics(),
     )
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("train", train_result.metrics)
 
     # ---- evaluation: source validation (selection), source test, target test (zero-shot) ----
@@ -361,9 +387,14 @@ def main(argv=None):
         "source": None if source_report is None else {k: source_report[k] for k in ("uar", "war", "macro_f1")},
         "target": {k: target_report[k] for k in ("uar", "war", "macro_f1")},
         "target_per_language": target_report.get("per_language", {}),
+        "bad_audio_skipped": bad_audio.total,
     }
+    (logger.warning if bad_audio.total else logger.info)(f"bad audio: {bad_audio.summary()}")
     results.update(source_test=source_report, target_test=target_report, summary=summary,
-                   world_size=training_args.world_size)
+                   world_size=training_args.world_size, resumed_from_checkpoint=resume,
+                   bad_audio_skipped=bad_audio.total,
+                   bad_audio={"by_reason": dict(bad_audio.counts), "examples": bad_audio.examples,
+                              "summary": bad_audio.summary()})
 
     if trainer.is_world_process_zero():
         trainer.save_model(training_args.output_dir)

@@ -11,8 +11,24 @@ results table (`zero_shot_runs.csv`, one row per run, appended as runs finish so
     accelerate launch training_scripts/train_zero_shot.py --data corpus:emodb:/data/emodb ... (a DatasetDict with
         all five languages: pass a manifest CSV or a saved DatasetDict folder that merges the corpora)
 
-The target language's data never enters training, the sampler, the speaker map or model selection (checked by
-`hf_cser.data.protocol.check_no_target_leakage` and the trainer's leak guard); only upper_bound trains on it.
+The target language's data never enters training, the sampler, the speaker map, the frame-normalisation statistics
+or model selection (checked per run by `hf_cser.data.protocol.check_no_target_leakage` on languages and speakers,
+`hf_cser.data.check_target_disjoint` on the target test split's audio files and speakers, and the trainer's leak
+guard); only upper_bound trains on the target language (never on its test speakers).
+
+Run safety:
+
+- ``--output_dir`` is checked first (created, written to, enough free space: `HF_CSER_MIN_FREE_MB`, default 200): an
+  unusable folder or a full disk fails before any data is loaded, with the path in the message.
+- Every audio file is decoded once before training: a bad file raises `hf_cser.audio.BadAudioError` naming it, or,
+  with ``--skip_bad_audio``, is dropped and counted (``bad_audio_skipped`` in zero_shot_summary.json).
+- Every run has its own folder ``<output_dir>/<src>_to_<tgt>/<system>/seed<seed>``; with ``--save_strategy steps
+  --save_steps N`` (and ``--eval_strategy steps --eval_steps N`` when ``--load_best_model_at_end``) it checkpoints
+  every N steps (weights, optimizer, scheduler, RNG states, trainer state; the sampler's batches depend only on the
+  seed and the epoch, the GRL schedule restarts at the checkpoint's step). Rerunning the same command skips the
+  finished runs and resumes an unfinished one from the last complete ``checkpoint-*`` of its folder;
+  ``--resume_from_checkpoint <run folder>/checkpoint-K`` picks a checkpoint for that run,
+  ``--resume_from_checkpoint none`` restarts unfinished runs from scratch.
 """
 
 from __future__ import annotations
@@ -31,6 +47,7 @@ from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
+from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
 
 logger = logging.getLogger("train_zero_shot")
 
@@ -79,6 +96,13 @@ class ModelArguments:
         default=True,
         metadata={"help": "With a frozen backbone (no LoRA/adapters/gating), compute its frames once per utterance."},
     )
+    frame_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "On-disk cache of the frozen backbone's frames, keyed by a fingerprint of the backbone weights, "
+            "settings and audio files (default: $HF_DATASETS_CACHE/hf_cser_zero_shot_frames)."
+        },
+    )
 
 
 @dataclass
@@ -91,6 +115,14 @@ class ProtocolArguments:
     synthetic_dir: str | None = field(default=None, metadata={"help": "Folder of the default synthetic corpus."})
     num_proc: int = field(default=2, metadata={"help": "Processes for generating the synthetic corpus."})
     tsne: bool = field(default=True, metadata={"help": "t-SNE plot of the proposed system's embeddings."})
+    skip_bad_audio: bool = field(
+        default=False,
+        metadata={
+            "help": "Every audio file is decoded once before training. False: the first bad file (missing, "
+            "unreadable, empty, NaN/inf, silent) stops the run before training, naming it. True: bad files are "
+            "dropped and counted; the count is logged at the end and written as `bad_audio_skipped`."
+        },
+    )
 
 
 def parse_list(text: str, allowed, name: str) -> list[str]:
@@ -297,6 +329,27 @@ def identical_run_key(setting, system: str, seed: int, backbone: str) -> tuple:
     return (system, tuple(sorted(training_languages(setting, system))), setting.target, seed, backbone)
 
 
+def run_folder(output_dir: str, setting, system: str, seed: int) -> str:
+    """The folder of one run of the grid (checkpoints, then the finished model)."""
+    return os.path.join(output_dir, setting.name.replace("->", "_to_"), system, f"seed{seed}")
+
+
+def run_resume_checkpoint(run_dir: str, requested: str | None, run_dirs, world_size: int = 1) -> str | None:
+    """
+    The checkpoint one run of the grid resumes from (`hf_cser.trainers.checkpointing.resolve_resume_checkpoint` per
+    run folder).
+
+    Args:
+        run_dir (`str`): the run's folder.
+        requested (`str`, *optional*): ``--resume_from_checkpoint``. ``None``, ``last`` or ``true``: the last complete
+            checkpoint of this run's folder, if any; ``none``: from scratch; a checkpoint folder: used by the run whose
+            folder holds it, the other runs resume automatically.
+        run_dirs (`Iterable[str]`): the folders of every run of the grid, to refuse a checkpoint that belongs to none.
+        world_size (`int`, *optional*, defaults to 1): processes of the run (a complete checkpoint has one RNG state
+            per process).
+    """
+    return resolve_run_resume(run_dir, requested, run_dirs=run_dirs, world_size=world_size)
+
 def append_run(path: str, run: dict) -> None:
     """Append one run to the results CSV (header first when the file is new), flushed to disk at once."""
     new_file = not os.path.exists(path)
@@ -317,7 +370,17 @@ def read_finished(path: str) -> dict:
 
 
 def main(argv=None):
-    from hf_cser.data import PAPER_SETTINGS, SYSTEMS, build_zero_shot_splits, check_no_target_leakage
+    from datasets import DatasetDict
+
+    from hf_cser.audio import BadAudioCounter
+    from hf_cser.data import (
+        PAPER_SETTINGS,
+        SYSTEMS,
+        build_zero_shot_splits,
+        check_no_target_leakage,
+        check_target_disjoint,
+        drop_bad_audio,
+    )
     from hf_cser.data.protocol import get_paper_setting
     from hf_cser.data.schema import with_decoded_audio
     from hf_cser.data.specs import load_data_spec
@@ -341,11 +404,19 @@ def main(argv=None):
     settings = [get_paper_setting(n) for n in parse_list(protocol_args.settings, list(names), "settings")]
     systems = parse_list(protocol_args.systems, list(SYSTEMS), "systems")
     seeds = [int(s) for s in protocol_args.seeds.split(",") if s.strip()]
-    os.makedirs(base_args.output_dir, exist_ok=True)
+    # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
+    check_output_dir(base_args.output_dir)
+    run_dirs = [run_folder(base_args.output_dir, st, sy, se) for st in settings for sy in systems for se in seeds]
+    run_resume_checkpoint(run_dirs[0], base_args.resume_from_checkpoint, run_dirs, base_args.world_size)  # fail now
 
+    bad_audio = BadAudioCounter()
     with base_args.main_process_first(desc="data and backbone"):
         data = load_data_spec(protocol_args.data, synthetic_dir=protocol_args.synthetic_dir,
                               num_proc=protocol_args.num_proc)
+        # every file decoded once, before any frame or training: a bad file raises here (or is dropped, counted)
+        data = DatasetDict({split: drop_bad_audio(rows, skip_bad_audio=protocol_args.skip_bad_audio,
+                                                  counter=bad_audio, desc=f"checking {split} audio")
+                            for split, rows in data.items()})
         backbone = resolve_backbone(model_args, protocol_args)
 
     runs_file = os.path.join(base_args.output_dir, "zero_shot_runs.csv")
@@ -376,7 +447,7 @@ def main(argv=None):
                 splits, speaker_map = build_zero_shot_splits(data, setting, system)
                 upper = system == "upper_bound"
                 scl_on, adv_on = SYSTEM_LOSSES[system]
-                run_dir = os.path.join(base_args.output_dir, setting.name.replace("->", "_to_"), system, f"seed{seed}")
+                run_dir = run_folder(base_args.output_dir, setting, system, seed)
                 args = dataclasses.replace(
                     base_args,
                     output_dir=run_dir,
@@ -397,6 +468,7 @@ def main(argv=None):
                         backbone, num_speakers=len(speaker_map), **peft_options(model_args)
                     )
                 train_languages = sorted(set(splits["train"]["language"]))
+                normalization_rows = splits["train"]  # frame statistics: training rows only, never the target's
                 check_no_target_leakage(
                     setting, system, train=splits["train"], validation=splits["validation"], speaker_map=speaker_map,
                     selection_languages=sorted(set(splits["validation"]["language"])),
@@ -404,33 +476,46 @@ def main(argv=None):
                     normalization_languages=train_languages if model_args.normalize_frames else None,
                     target_speakers=sorted(set(splits["test"]["speaker"])) if system != "upper_bound" else None,
                 )
+                if not upper:  # the target test split's audio and speakers: not in any component of the run
+                    check_target_disjoint(
+                        splits["test"], target_name=f"{setting.target} test split", train=splits["train"],
+                        validation=splits["validation"], selection=splits["validation"],
+                        normalization=normalization_rows if model_args.normalize_frames else None,
+                    )
                 cached = model_args.cache_backbone_frames and model.backbone_is_frozen
                 frames = frames_of.get(run_backbone)
                 if frames is None and (cached or model_args.normalize_frames):
                     # the frozen pretrained backbone's frames of every utterance (PEFT starts as the identity, so
                     # they are also the starting point of a PEFT run's statistics)
-                    frames = encode_backbone_frames(
-                        model if model.backbone_is_frozen else frozen_copy(run_backbone),
-                        [p for split in data.values() for p in split["audio"]],
-                        max_length=max_length, progress=not base_args.disable_tqdm,
-                    )
+                    with base_args.main_process_first(desc="backbone frames"):  # the other ranks read the cache
+                        frames = encode_backbone_frames(
+                            model if model.backbone_is_frozen else frozen_copy(run_backbone),
+                            [p for split in data.values() for p in split["audio"]],
+                            max_length=max_length, progress=not base_args.disable_tqdm,
+                            cache_dir=model_args.frame_cache_dir,
+                        )
                     frames_of[run_backbone] = frames
                 if model_args.normalize_frames:  # training rows only: never the target's
-                    model.set_frame_normalization(*frame_statistics(frames, splits["train"]["audio"]))
+                    model.set_frame_normalization(*frame_statistics(frames, normalization_rows["audio"]))
                 languages = train_languages
                 if cached:
                     keep = ["audio", "emotion", "language", "speaker"]  # no phoneme lists to read per row
                     train, validation, test = (splits[k].select_columns(keep) for k in ("train", "validation", "test"))
                     collator = ZeroShotFrameCollator(frames=frames, speaker_map=speaker_map, languages=languages)
                 else:
-                    train, validation, test = (with_decoded_audio(splits[k]) for k in ("train", "validation", "test"))
+                    keep = ["audio", "emotion", "language", "speaker"]  # format only what the collator reads
+                    train, validation, test = (with_decoded_audio(splits[k], columns=keep)
+                                               for k in ("train", "validation", "test"))
                     collator = ZeroShotDataCollator(
                         speaker_map=speaker_map, languages=languages, max_length=max_length
                     )
                 trainer = ZeroShotTrainer(model=model, args=args, data_collator=collator, train_dataset=train,
                                           eval_dataset=validation if len(validation) else None,
                                           speaker_map=speaker_map)
-                trainer.train()
+                resume = run_resume_checkpoint(run_dir, base_args.resume_from_checkpoint, run_dirs, args.world_size)
+                if resume is not None:
+                    logger.warning(f"{setting.name} / {system} / seed {seed}: resuming from checkpoint '{resume}'.")
+                trainer.train(resume_from_checkpoint=resume)
                 output = trainer.predict(test, metric_key_prefix="target")
                 logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
                 report = compute_ser_metrics(test["emotion"], np.asarray(logits).argmax(-1), test["language"])
@@ -452,13 +537,15 @@ def main(argv=None):
                                   f"{setting.name}: proposed (validation + target test)", seed=seed)
     rows = summarize(runs)
     table = markdown_table(rows, seeds, protocol_args.data)
+    (logger.warning if bad_audio.total else logger.info)(f"bad audio: {bad_audio.summary()}")
     if base_args.process_index == 0:
         with open(os.path.join(base_args.output_dir, "zero_shot_table.md"), "w") as f:
             f.write(table + "\n")
         with open(os.path.join(base_args.output_dir, "zero_shot_summary.json"), "w") as f:
-            json.dump({"rows": rows, "seeds": seeds, "data": protocol_args.data}, f, indent=2)
+            json.dump({"rows": rows, "seeds": seeds, "data": protocol_args.data,
+                       "bad_audio_skipped": bad_audio.total, "bad_audio": bad_audio.summary()}, f, indent=2)
         print(table)
-        print(json.dumps({"runs": len(runs), "rows": rows}))
+        print(json.dumps({"runs": len(runs), "rows": rows, "bad_audio_skipped": bad_audio.total}))
     return rows
 
 

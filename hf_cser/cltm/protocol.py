@@ -84,6 +84,8 @@ class CorpusTable:
             ds = dataset_dict[split]
             if len(ds) == 0:
                 continue
+            if getattr(ds, "_indices", None) is not None:  # a `select`ed view (e.g. bad audio dropped)
+                ds = ds.flatten_indices()
             for name in ("audio", "language", "speaker", "gender", "emotion"):
                 columns[name].extend(ds.data.column(name).to_pylist())
             columns["split"].extend([split] * len(ds))
@@ -526,11 +528,21 @@ class CltmRunner:
             return np.concatenate([d_i, self.subset(spec.donor, "D", spec.n, spec.seed)])
         raise ValueError(f"Unknown run kind {spec.kind!r}.")
 
+    def _rows(self, index: np.ndarray) -> dict[str, list[str]]:
+        return {"audio": self.table.path[index].tolist(), "speaker": self.table.speaker[index].tolist()}
+
     def run(self, spec: RunSpec) -> dict[str, Any]:
-        """Train and score one run; returns its CSV row."""
+        """Train and score one run; returns its CSV row. Raises :class:`~hf_cser.data.TargetLeakageError` if an
+        evaluation speaker or file of the cell is in its training data (the task models select nothing and fit
+        their input statistics on the training rows only)."""
+        from ..data.protocol import check_target_disjoint
+
         start = time.perf_counter()
         train = self.training_indices(spec)
         evaluation = self.partition(spec.target, spec.seed).eval_indices
+        check_target_disjoint(self._rows(evaluation), train=self._rows(train),
+                              target_name=f"{spec.target} evaluation set (run {spec.kind} {spec.target}"
+                              f"{'+' + spec.donor if spec.donor else ''}, N={spec.n}, seed {spec.seed})")
         labels, num_classes = self.task.training_labels(self.table, train)
         model = self.model_factory()
         model.fit(self.inputs[train], labels, num_classes, spec.seed)

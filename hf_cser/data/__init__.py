@@ -19,6 +19,7 @@ from .protocol import (
     ZeroShotSetting,
     build_zero_shot_splits,
     check_no_target_leakage,
+    check_target_disjoint,
     training_languages,
 )
 from .sampler import HierarchicalLanguageEmotionSampler
@@ -26,6 +27,7 @@ from .schema import (
     SPLITS,
     build_dataset_dict,
     corpus_features,
+    drop_bad_audio,
     make_record,
     save_dataset_dict,
     speaker_independent_split,
@@ -52,8 +54,10 @@ __all__ = [
     "build_dataset_dict",
     "build_zero_shot_splits",
     "check_no_target_leakage",
+    "check_target_disjoint",
     "centred_windows",
     "corpus_features",
+    "drop_bad_audio",
     "get_load_report",
     "list_corpora",
     "load_corpus",

@@ -338,13 +338,16 @@ def validate_alignment(
         where = f"{source}: phone {i} {p['phone']!r} [{p['start']:.3f}, {p['end']:.3f}] s"
         if p["end"] < p["start"]:
             if mode == "raise":
-                raise ValueError(f"{where} ends before it starts.")
+                raise ValueError(f"{where} ends before it starts; fix the alignment, or pass `mode='clip'` to drop it")
             counter["dropped_inverted"] += 1
             continue
         if duration is not None:
             if p["start"] < -tolerance or p["end"] > duration + tolerance:
                 if mode == "raise":
-                    raise ValueError(f"{where} lies outside the audio [0, {duration:.3f}] s.")
+                    raise ValueError(
+                        f"{where} lies outside the audio [0, {duration:.3f}] s; re-align this audio file (is it the "
+                        "right alignment?), or pass `mode='clip'` to clip the interval."
+                    )
                 if p["start"] >= duration or p["end"] <= 0:
                     counter["dropped_outside"] += 1
                     continue
@@ -352,7 +355,10 @@ def validate_alignment(
             p["start"], p["end"] = max(p["start"], 0.0), min(p["end"], duration)
         if prev_end is not None and p["start"] < prev_end - tolerance:
             if mode == "raise":
-                raise ValueError(f"{where} overlaps the previous phone, which ends at {prev_end:.3f} s.")
+                raise ValueError(
+                    f"{where} overlaps the previous phone, which ends at {prev_end:.3f} s; fix the alignment, or pass "
+                    "`mode='clip'` to trim the overlap."
+                )
             if p["end"] <= prev_end:
                 counter["dropped_overlap"] += 1
                 continue

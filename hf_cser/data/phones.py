@@ -479,7 +479,9 @@ def voiced_energy_peaks(
     zcr = np.mean(signs[:, 1:] != signs[:, :-1], axis=1)
     smooth = max(1, int(round(smooth_ms / hop_ms)))
     kernel = np.hanning(smooth + 2)[1:-1] if smooth > 1 else np.ones(1)
-    envelope = np.convolve(rms, kernel / kernel.sum(), mode="same")
+    # `mode="same"` of the full convolution, cut to `len(rms)` even when the audio has fewer frames than the kernel
+    offset = (kernel.size - 1) // 2
+    envelope = np.convolve(rms, kernel / kernel.sum(), mode="full")[offset : offset + rms.size]
     eps = 1e-10
     db = 20 * np.log10(envelope + eps)
     frame_db = 20 * np.log10(rms + eps)

@@ -172,9 +172,59 @@ def decode_audio_batch(
     return out
 
 
-def with_decoded_audio(dataset, sampling_rate: int = TARGET_SAMPLING_RATE):
-    """Return ``dataset`` (a `Dataset` or `DatasetDict`) with lazy soundfile decoding of ``audio`` on access."""
+def with_decoded_audio(dataset, sampling_rate: int = TARGET_SAMPLING_RATE, columns: Sequence[str] | None = None):
+    """Return ``dataset`` (a `Dataset` or `DatasetDict`) with lazy soundfile decoding of ``audio`` on access.
+
+    Args:
+        dataset (`datasets.Dataset` or `datasets.DatasetDict`): rows in the hf_cser schema.
+        sampling_rate (`int`, *optional*, defaults to 16000): rate the audio is decoded (and resampled) to.
+        columns (`Sequence[str]`, *optional*): the only columns an access returns (e.g. ``["audio", "emotion",
+            "language", "speaker"]`` for the zero-shot collator). datasets formats every returned column of every
+            row read, so leaving out the unused ones (long ``phonemes`` lists, transcripts) makes reads cheaper.
+            `None` (default): every column.
+
+    Raises:
+        KeyError: a name in `columns` that is not a column of `dataset` (or of one of its splits).
+    """
     from functools import partial
 
     transform = partial(decode_audio_batch, sampling_rate=sampling_rate)
-    return dataset.with_transform(transform)
+    if columns is None:
+        return dataset.with_transform(transform)
+    columns = list(columns)
+    split_columns = dataset.column_names  # a list, or {split: list} for a DatasetDict
+    for split, names in (split_columns.items() if isinstance(split_columns, dict) else [(None, split_columns)]):
+        missing = [c for c in columns if c not in names]
+        if missing:
+            where = f"split {split!r} of the dataset" if split is not None else "the dataset"
+            raise KeyError(f"`columns` names {missing}, which {where} does not have (columns: {names}).")
+    return dataset.with_transform(transform, columns=columns)
+
+
+def drop_bad_audio(dataset, *, skip_bad_audio: bool = True, counter: BadAudioCounter | None = None,
+                   sampling_rate: int = TARGET_SAMPLING_RATE, desc: str = "checking audio"):
+    """
+    Decode every ``audio`` path of ``dataset`` once, before any training, and return the rows whose audio is usable.
+
+    With ``skip_bad_audio=True`` bad files (missing, unreadable, empty, NaN/inf, silent) are dropped and counted in
+    ``counter`` (log ``counter.summary()`` at the end of the run); with ``False`` the first bad file raises
+    :class:`~hf_cser.audio.BadAudioError` naming it and the fix. Either way a training run cannot die mid-epoch on
+    one bad file. A dataset without an ``audio`` column is returned unchanged.
+    """
+    if "audio" not in dataset.column_names:
+        return dataset
+    counter = counter if counter is not None else BadAudioCounter()
+    keep = []
+    from tqdm.auto import tqdm
+
+    paths = dataset.with_format(None)["audio"]
+    for i, path in enumerate(tqdm(paths, desc=desc, disable=len(paths) < 1000)):
+        if isinstance(path, dict):  # an already-decoded or Audio(decode=False) cell
+            path = path.get("path")
+        if load_audio(path, sampling_rate, skip_bad_audio=skip_bad_audio, counter=counter) is not None:
+            keep.append(i)
+    if len(keep) == len(paths):
+        return dataset
+    if not keep:
+        raise ValueError(f"every audio file of the data is bad ({counter.summary()}); check the corpus folder.")
+    return dataset.select(keep)

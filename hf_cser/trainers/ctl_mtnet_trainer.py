@@ -15,6 +15,7 @@ drops every label column of the target data before training, and the collator re
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,8 @@ logger = logging.get_logger(__name__)
 LABEL_COLUMNS: tuple[str, ...] = ("labels", "label", "emotion")
 """Columns that may hold emotion labels; all of them are removed from the target data."""
 CTL_MTNET_AUXILIARY_KEYS = ("target_input_features", "target_attention_mask")
+CROP_RNG_NAME = "crop_rng_state.safetensors"
+"""File of a checkpoint holding the random-crop generator's state (one per process: ``crop_rng_state_<rank>``)."""
 
 # Used when neither the training arguments nor the model config set a value (CtlMtNetConfig's defaults).
 _OBJECTIVE_DEFAULTS = {"mdd_weight": 1.0, "mdd_margin": 1.5, "grl_coefficient": 0.1, "grl_schedule": "warm_start"}
@@ -172,6 +175,9 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
       ``grl_coeff``; interval means, ``eval_``-prefixed during evaluation.
     - **Model selection**: on `eval_dataset`, which must be labelled **source** data (the target is never used).
     - **Crops**: `args.max_train_frames` trains on random windows of the utterances (source and target).
+    - **Checkpoints**: besides the Trainer's model / optimizer / scheduler / RNG state, each checkpoint holds the
+      random-crop generator's state (``crop_rng_state.safetensors``), so a resumed run crops as an uninterrupted one
+      and ends with the same weights.
 
     Args:
         model (`CtlMtNetForEmotionClassification`): with ``use_mdd=True`` when a target dataset is given.
@@ -259,6 +265,23 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
         self._push_grl_coefficient()
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)
+
+    def _crop_rng_file(self, checkpoint: str) -> str:
+        suffix = f"_{self.args.process_index}" if self.args.world_size > 1 else ""
+        return os.path.join(checkpoint, CROP_RNG_NAME.replace(".safetensors", f"{suffix}.safetensors"))
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        from safetensors.torch import save_file
+
+        super()._save_rng_state(output_dir)
+        save_file({"crop_generator": self._crop_generator.get_state()}, self._crop_rng_file(output_dir))
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        from safetensors.torch import load_file
+
+        super()._load_rng_state(checkpoint)
+        if checkpoint is not None and os.path.isfile(self._crop_rng_file(checkpoint)):
+            self._crop_generator.set_state(load_file(self._crop_rng_file(checkpoint))["crop_generator"])
 
     def _push_grl_coefficient(self) -> None:
         model = self.model

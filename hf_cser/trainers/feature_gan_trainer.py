@@ -14,8 +14,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
-from collections.abc import Sequence
+import os
+import random
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -168,6 +172,107 @@ def compute_pooled_features(
     return torch.cat(out) if out else torch.zeros(0, model.config.hidden_size)
 
 
+# =============================================================================================== checkpoints of
+# the custom loops (stages 2 and 3): tensors in safetensors, optimizer states with `torch.save` (plain tensors and
+# numbers, loaded with `weights_only=True`), everything else in JSON; written to a temporary folder and moved into
+# place with `os.replace`, `trainer_state.json` last, so an interrupted save is never taken for a checkpoint.
+
+LOOP_TENSORS_NAME = "loop_state.safetensors"
+LOOP_OPTIMIZERS_NAME = "optimizers.pt"
+LOOP_STATE_NAME = "trainer_state.json"
+
+
+def capture_global_rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """torch's CPU RNG (a tensor), numpy's and Python's global RNG states (JSON-ready)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    tensors = {"rng.torch": torch.random.get_rng_state(), "rng.numpy": torch.from_numpy(np_state[1].astype(np.int64))}
+    state = {"numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+             "python": [py_state[0], list(py_state[1]), py_state[2]]}  # fmt: skip
+    return tensors, state
+
+
+def restore_global_rng_state(tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_global_rng_state`."""
+    torch.random.set_rng_state(tensors["rng.torch"])
+    name, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_loop_checkpoint(
+    output_dir: str,
+    step: int,
+    tensors: Mapping[str, torch.Tensor],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    state: Mapping[str, Any],
+    save_total_limit: int | None = 1,
+) -> str:
+    """
+    Write ``output_dir/checkpoint-<step>`` atomically: ``tensors`` (model weights, generator states, ...) plus the
+    global RNG states in ``loop_state.safetensors``, the optimizer states in ``optimizers.pt`` and ``state`` (JSON:
+    step, epoch, log history, ...) in ``trainer_state.json``. Older checkpoints beyond ``save_total_limit`` are
+    removed. Returns the checkpoint folder.
+    """
+    from safetensors.torch import save_file
+
+    os.makedirs(output_dir, exist_ok=True)
+    final = os.path.join(output_dir, f"checkpoint-{step}")
+    tmp = os.path.join(output_dir, f".tmp-checkpoint-{step}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    rng_tensors, rng_state = capture_global_rng_state()
+    all_tensors = {k: v.detach().cpu().contiguous().clone() for k, v in {**tensors, **rng_tensors}.items()}
+    save_file(all_tensors, os.path.join(tmp, LOOP_TENSORS_NAME))
+    torch.save({k: o.state_dict() for k, o in optimizers.items()}, os.path.join(tmp, LOOP_OPTIMIZERS_NAME))
+    with open(os.path.join(tmp, LOOP_STATE_NAME), "w") as f:
+        json.dump({**state, "global_rng": rng_state}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    if os.path.isdir(final):
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    if save_total_limit:
+        steps = sorted(
+            int(name[len("checkpoint-"):]) for name in os.listdir(output_dir)
+            if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit()
+        )  # fmt: skip
+        for old in steps[:-save_total_limit]:
+            shutil.rmtree(os.path.join(output_dir, f"checkpoint-{old}"), ignore_errors=True)
+    return final
+
+
+def load_loop_checkpoint(
+    checkpoint: str, optimizers: Mapping[str, torch.optim.Optimizer]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a :func:`save_loop_checkpoint` folder: load the optimizer states into ``optimizers``, restore the global
+    RNG states and return ``(tensors, state)``."""
+    from safetensors.torch import load_file
+
+    path = os.path.join(checkpoint, LOOP_STATE_NAME)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"'{checkpoint}' is not a complete checkpoint (no {LOOP_STATE_NAME}).")
+    with open(path) as f:
+        state = json.load(f)
+    tensors = load_file(os.path.join(checkpoint, LOOP_TENSORS_NAME))
+    saved = torch.load(os.path.join(checkpoint, LOOP_OPTIMIZERS_NAME), map_location="cpu", weights_only=True)
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(saved[name])
+    restore_global_rng_state(tensors, state.pop("global_rng"))
+    return tensors, state
+
+
+def _prefixed(prefix: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in state_dict.items()}
+
+
+def _unprefixed(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+
+
 # =============================================================================================== stage 2
 
 
@@ -186,6 +291,9 @@ class FeatureInfoGanTrainingArguments:
         logging_steps (`int`, *optional*, defaults to 50): log every this many G steps.
         seed (`int`, *optional*, defaults to 0): seed of the shuffling, z and the mixup weights.
         disable_tqdm (`bool`, *optional*, defaults to `False`): hide the progress bar.
+        output_dir (`str`, *optional*): where ``checkpoint-<step>`` folders are written (none without it).
+        save_steps (`int`, *optional*, defaults to 0): checkpoint every this many G steps (0: never).
+        save_total_limit (`int`, *optional*, defaults to 1): checkpoints kept.
     """
 
     num_train_epochs: int = 300
@@ -197,8 +305,12 @@ class FeatureInfoGanTrainingArguments:
     logging_steps: int = 50
     seed: int = 0
     disable_tqdm: bool = False
+    output_dir: str | None = None
+    save_steps: int = 0
+    save_total_limit: int = 1
 
     def __post_init__(self):
+        _check_save_settings(self)
         for name in ("num_train_epochs", "per_device_train_batch_size", "discriminator_steps", "logging_steps"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -210,6 +322,15 @@ class FeatureInfoGanTrainingArguments:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_save_settings(args) -> None:
+    if int(args.save_steps) != args.save_steps or args.save_steps < 0:
+        raise ValueError(f"`save_steps` must be an integer >= 0, got {args.save_steps!r}.")
+    if args.save_steps and not args.output_dir:
+        raise ValueError("`save_steps` > 0 needs an `output_dir` for the checkpoints.")
+    if args.save_total_limit is not None and args.save_total_limit < 1:
+        raise ValueError(f"`save_total_limit` must be >= 1 or None, got {args.save_total_limit!r}.")
 
 
 def _check_feature_set(features: torch.Tensor, labels: torch.Tensor, text_embeds: torch.Tensor | None) -> None:
@@ -370,8 +491,14 @@ class FeatureInfoGanTrainer:
     def _noise(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(batch_size, self.model.config.noise_size, generator=generator).to(self.features.device)
 
-    def train(self) -> list[dict[str, float]]:
-        """Run the alternating D / G steps; returns (and keeps) the log history."""
+    def train(self, resume_from_checkpoint: str | None = None) -> list[dict[str, float]]:
+        """Run the alternating D / G steps; returns (and keeps) the log history.
+
+        With ``args.save_steps`` a checkpoint (G, D, both optimizers, the step, the epoch's shuffling order, the
+        noise generator, the mixup RNG, the logging interval and the global RNGs) is written every that many G steps;
+        ``resume_from_checkpoint`` (a ``checkpoint-<step>`` folder) continues from one and ends with the same
+        weights as an uninterrupted run.
+        """
         from tqdm.auto import tqdm
 
         args, model = self.args, self.model
@@ -382,10 +509,24 @@ class FeatureInfoGanTrainer:
         n, batch_size = self.features.shape[0], min(args.per_device_train_batch_size, self.features.shape[0])
         steps_per_epoch = max(1, n // batch_size)
         interval: dict[str, list[float]] = {}
-        progress = tqdm(total=args.num_train_epochs * steps_per_epoch, desc="InfoGAN", disable=args.disable_tqdm)
-        for epoch in range(args.num_train_epochs):
-            order = torch.randperm(n, generator=generator).to(self.features.device)
-            for step in range(steps_per_epoch):
+        start_epoch, start_step, order = 0, 0, None
+        if resume_from_checkpoint is not None:
+            tensors, state = load_loop_checkpoint(resume_from_checkpoint, self._optimizers())
+            model.generator.load_state_dict(_unprefixed("generator", tensors))
+            model.discriminator.load_state_dict(_unprefixed("discriminator", tensors))
+            generator.set_state(tensors["noise_generator"])
+            order = tensors["order"].to(self.features.device)
+            self._mixup_rng.bit_generator.state = state["mixup_rng"]
+            self.global_step, self.log_history = state["global_step"], state["log_history"]
+            interval = state["interval"]
+            start_epoch, start_step = state["epoch"], state["step"] + 1
+            logger.info(f"InfoGAN: resumed from '{resume_from_checkpoint}' (G step {self.global_step}).")
+        progress = tqdm(total=args.num_train_epochs * steps_per_epoch, desc="InfoGAN", disable=args.disable_tqdm,
+                        initial=self.global_step)  # fmt: skip
+        for epoch in range(start_epoch, args.num_train_epochs):
+            if order is None or epoch != start_epoch:
+                order = torch.randperm(n, generator=generator).to(self.features.device)
+            for step in range(start_step if epoch == start_epoch else 0, steps_per_epoch):
                 index = order[step * batch_size : (step + 1) * batch_size]
                 real, labels = self.features[index], self.labels[index]
                 text = self.text_embeds[index] if self.text_embeds is not None else None
@@ -401,11 +542,22 @@ class FeatureInfoGanTrainer:
                 if self.global_step % args.logging_steps == 0:
                     self._log(interval, epoch + (step + 1) / steps_per_epoch)
                     interval = {}
+                if args.save_steps and self.global_step % args.save_steps == 0:
+                    tensors = {**_prefixed("generator", model.generator.state_dict()),
+                               **_prefixed("discriminator", model.discriminator.state_dict()),
+                               "noise_generator": generator.get_state(), "order": order}  # fmt: skip
+                    state = {"global_step": self.global_step, "epoch": epoch, "step": step, "interval": interval,
+                             "log_history": self.log_history, "mixup_rng": self._mixup_rng.bit_generator.state}
+                    save_loop_checkpoint(args.output_dir, self.global_step, tensors, self._optimizers(), state,
+                                         args.save_total_limit)  # fmt: skip
         if interval:
             self._log(interval, float(args.num_train_epochs))
         progress.close()
         model.eval()
         return self.log_history
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
 
     def _generator_step(self, real, labels, cond_text, text, generator) -> dict[str, float]:
         # G sees t only when conditioned on it; L_I_t is still measured (not optimised) otherwise
@@ -610,6 +762,9 @@ class FeatureGanClassifierTrainingArguments:
             validation UAR (0: never); the best epoch's classifier is kept.
         seed (`int`, *optional*, defaults to 0).
         disable_tqdm (`bool`, *optional*, defaults to `False`).
+        output_dir (`str`, *optional*): where ``checkpoint-<step>`` folders are written (none without it).
+        save_steps (`int`, *optional*, defaults to 0): checkpoint every this many optimizer steps (0: never).
+        save_total_limit (`int`, *optional*, defaults to 1): checkpoints kept.
     """
 
     num_train_epochs: int = 100
@@ -620,8 +775,12 @@ class FeatureGanClassifierTrainingArguments:
     early_stopping_patience: int = 20
     seed: int = 0
     disable_tqdm: bool = False
+    output_dir: str | None = None
+    save_steps: int = 0
+    save_total_limit: int = 1
 
     def __post_init__(self):
+        _check_save_settings(self)
         for name in ("num_train_epochs", "per_device_train_batch_size"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -688,7 +847,14 @@ class FeatureGanClassifierTrainer:
         predictions = self.predict(features, text_embeds).argmax(-1)
         return compute_ser_metrics(labels.cpu().numpy(), predictions.numpy(), label_names=names, with_confusion=False)
 
-    def train(self) -> list[dict[str, float]]:
+    def train(self, resume_from_checkpoint: str | None = None) -> list[dict[str, float]]:
+        """Fine-tune the classifier; returns the per-epoch log history.
+
+        With ``args.save_steps`` a checkpoint (the classifier, the best epoch's classifier, the optimizer, the epoch,
+        its shuffling order and losses so far, the shuffling generator, early-stopping counters and the global RNGs)
+        is written every that many optimizer steps; ``resume_from_checkpoint`` continues from one and ends with the
+        same weights as an uninterrupted run.
+        """
         from tqdm.auto import tqdm
 
         args, model, data = self.args, self.model, self.train_set
@@ -702,11 +868,22 @@ class FeatureGanClassifierTrainer:
         optimizer = torch.optim.Adam(self.head.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
         n, batch_size = data.labels.numel(), args.per_device_train_batch_size
         best_uar, best_state, stale = -1.0, copy.deepcopy(self.head.state_dict()), 0
-        for epoch in tqdm(range(args.num_train_epochs), desc="classifier", disable=args.disable_tqdm):
+        start_epoch, start_batch, order, losses, global_step = 0, 0, None, [], 0
+        if resume_from_checkpoint is not None:
+            tensors, state = load_loop_checkpoint(resume_from_checkpoint, {"classifier": optimizer})
+            self.head.load_state_dict(_unprefixed("head", tensors))
+            best_state = _unprefixed("best", tensors)
+            generator.set_state(tensors["shuffle_generator"])
+            order = tensors["order"]
+            best_uar, stale, losses = state["best_uar"], state["stale"], state["losses"]
+            start_epoch, start_batch, global_step = state["epoch"], state["next_start"], state["global_step"]
+            self.log_history = state["log_history"]
+            logger.info(f"classifier: resumed from '{resume_from_checkpoint}' (step {global_step}).")
+        for epoch in tqdm(range(start_epoch, args.num_train_epochs), desc="classifier", disable=args.disable_tqdm):
             model.train()
-            order = torch.randperm(n, generator=generator)
-            losses = []
-            for start in range(0, n, batch_size):
+            if order is None or epoch != start_epoch:
+                order, losses = torch.randperm(n, generator=generator), []
+            for start in range(start_batch if epoch == start_epoch else 0, n, batch_size):
                 index = order[start : start + batch_size]
                 text = data.text_embeds[index].to(device) if data.text_embeds is not None else None
                 logits = model.classify_features(data.features[index].to(device), text)
@@ -715,6 +892,15 @@ class FeatureGanClassifierTrainer:
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
+                global_step += 1
+                if args.save_steps and global_step % args.save_steps == 0:
+                    tensors = {**_prefixed("head", self.head.state_dict()), **_prefixed("best", best_state),
+                               "shuffle_generator": generator.get_state(), "order": order}  # fmt: skip
+                    state = {"global_step": global_step, "epoch": epoch, "next_start": start + batch_size,
+                             "losses": losses, "best_uar": best_uar, "stale": stale,
+                             "log_history": self.log_history}  # fmt: skip
+                    save_loop_checkpoint(args.output_dir, global_step, tensors, {"classifier": optimizer}, state,
+                                         args.save_total_limit)  # fmt: skip
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
             if self.eval_features is not None:
                 metrics = self.evaluate()
@@ -732,7 +918,6 @@ class FeatureGanClassifierTrainer:
         model.eval()
         return self.log_history
 
-
 __all__ = [
     "AUGMENTATION_MODES",
     "AugmentedFeatureSet",
@@ -749,4 +934,6 @@ __all__ = [
     "inverse_frequency_class_weights",
     "mutual_information_report",
     "plan_generation",
+    "save_loop_checkpoint",
+    "load_loop_checkpoint",
 ]

@@ -25,6 +25,7 @@ from transformers.utils import logging
 
 from ..losses import PhonemeTripletLoss, SpeakerTripletLoss
 from ..metrics import make_compute_metrics
+from .checkpointing import SamplerEpochCallback
 from .loss_logging import LossComponentLoggingMixin
 from .sapa_config import FUSED_VARIANTS, SAPA_VARIANTS, SapaTrainingArguments
 
@@ -278,6 +279,7 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
         if compute_metrics is None:
             compute_metrics = make_compute_metrics()
         callbacks = list(callbacks or [])
+        callbacks.append(SamplerEpochCallback())  # a resumed epoch draws the same batches as an uninterrupted one
         if args.early_stopping_patience is not None and not any(
             isinstance(cb, EarlyStoppingCallback) or cb is EarlyStoppingCallback for cb in callbacks
         ):

@@ -1,4 +1,4 @@
-"""Frozen-backbone fast path of the zero-shot trainer: backbone frames computed once, then read from memory.
+"""Frozen-backbone fast path of the zero-shot trainer: backbone frames computed once, then read from a cache.
 
 When no backbone weight trains (no PEFT, ``freeze_backbone=True``), the backbone's output frames of an utterance are
 the same at every step, so :func:`encode_backbone_frames` computes them once per utterance and
@@ -6,10 +6,20 @@ the same at every step, so :func:`encode_backbone_frames` computes them once per
 ``ZeroShotSerForEmotionClassification.forward``. What still trains (the model's ``top_adapter``, the heads, the
 objective) sees exactly what it would see from waveforms, at a fraction of the cost. :func:`frame_statistics` gives
 the per-dimension mean / std of the frames of the **training** utterances for ``model.set_frame_normalization``.
+
+The frames are also written to disk (``<cache_dir>/<fingerprint>.safetensors``, no pickle), keyed by
+:func:`backbone_frame_fingerprint`: a hash of the backbone's weights and config, the encoding settings, the audio
+files (path, size, modification time) and :data:`FRAME_CACHE_FORMAT_VERSION`. A later run with the same backbone,
+settings and files reads them back without running the backbone; any change gives another fingerprint, so the frames
+are recomputed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +28,96 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
+from transformers.utils import logging
 
+from ..cache import default_cache_root, file_identities, hash_json, hash_module_weights, settings_of
 from .zero_shot_trainer import ZeroShotDataCollator
+
+logger = logging.get_logger(__name__)
+
+FRAME_CACHE_FORMAT_VERSION = "zero-shot-backbone-frames-v1"
+"""Bumped whenever the way frames are computed or stored changes, which invalidates every frame cache."""
+
+
+def default_frame_cache_dir() -> str:
+    """``$HF_DATASETS_CACHE/hf_cser_zero_shot_frames`` (the root of the SAPA window-feature cache's sibling)."""
+    return default_cache_root("hf_cser_zero_shot_frames")
+
+
+def _unique_paths(paths: Iterable[str]) -> list[str]:
+    """The distinct paths, sorted: the cache content depends on the set of files, not on their order."""
+    return sorted(set(str(p) for p in paths))
+
+
+def backbone_frame_fingerprint(
+    model,
+    paths: Iterable[str],
+    *,
+    max_length: int | None = None,
+    batch_size: int = 8,
+    dtype: torch.dtype = torch.float32,
+) -> str:
+    """Fingerprint of the cached backbone frames of `paths` (what :func:`encode_backbone_frames` keys its cache by).
+
+    A SHA-256 over :data:`FRAME_CACHE_FORMAT_VERSION`, the backbone's weights (every tensor of its `state_dict`) and
+    config, the encoding settings (16 kHz input, `max_length`, `batch_size`, which decides the padding of a batch,
+    `dtype`) and each distinct file's path, size and modification time. The head, adapter and frame normalisation of
+    the model are not part of it (the frames are the backbone's output). The device is not part of it either: frames
+    computed on a GPU are reused on the CPU and vice versa.
+    """
+    from ..audio import TARGET_SAMPLING_RATE
+
+    digest = hashlib.sha256(FRAME_CACHE_FORMAT_VERSION.encode())
+    hash_module_weights(digest, model.backbone)
+    settings = {
+        "backbone_config": settings_of(model.backbone.config),
+        "sampling_rate": TARGET_SAMPLING_RATE,
+        "max_length": max_length,
+        "batch_size": batch_size,
+        "dtype": str(dtype),
+        "files": file_identities(_unique_paths(paths)),
+    }
+    hash_json(digest, settings)
+    return digest.hexdigest()[:32]
+
+
+def _read_frame_cache(path: str, fingerprint: str, paths: Sequence[str], dtype: torch.dtype):
+    """The frames stored in `path`, or `None` (with a warning naming the file) when it is unreadable or does not hold
+    exactly the frames of `paths` under `fingerprint`."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata() or {}
+            if metadata.get("fingerprint") != fingerprint or metadata.get("format") != FRAME_CACHE_FORMAT_VERSION:
+                raise ValueError("its header names another fingerprint or format")
+            if json.loads(metadata.get("paths", "null")) != list(paths):
+                raise ValueError("its header lists other audio files")
+            frames = {p: f.get_tensor(str(i)) for i, p in enumerate(paths)}
+        if any(t.dim() != 2 or t.dtype != dtype for t in frames.values()):
+            raise ValueError(f"a tensor is not a 2-D {dtype} (frames x hidden)")
+        return frames
+    except Exception as error:  # a truncated / garbled file, a foreign file: recompute rather than crash
+        logger.warning(f"Ignoring the frame cache {path} ({type(error).__name__}: {error}); recomputing the frames.")
+        return None
+
+
+def _write_frame_cache(path: str, frames: Mapping[str, torch.Tensor], paths: Sequence[str], fingerprint: str):
+    """Write `frames` to `path` atomically (a temporary file in the same folder, then `os.replace`)."""
+    from safetensors.torch import save_file
+
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
+    os.close(handle)
+    try:
+        metadata = {"format": FRAME_CACHE_FORMAT_VERSION, "fingerprint": fingerprint, "paths": json.dumps(list(paths))}
+        save_file({str(i): frames[p].contiguous() for i, p in enumerate(paths)}, tmp, metadata=metadata)
+        os.replace(tmp, path)  # readers see the old file or the whole new one, never a partial one
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 @torch.no_grad()
@@ -31,12 +129,19 @@ def encode_backbone_frames(
     batch_size: int = 8,
     progress: bool = True,
     dtype: torch.dtype = torch.float32,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Backbone output frames of each audio file, `{path: (num_frames, hidden_size)}` (valid frames only).
 
     The model runs in `eval()` mode (no dropout) and is put back in its previous mode. Files are read with
     :func:`hf_cser.audio.load_audio` (16 kHz mono) and cropped to `max_length` samples like the waveform collator.
     Utterances are batched by length (less padding); the frames of each one are those of its valid samples.
+
+    With `use_cache` (default) the frames are also stored in `<cache_dir>/<fingerprint>.safetensors`
+    (:func:`backbone_frame_fingerprint`) and read back, without running the backbone, by a later call with the same
+    backbone weights and config, settings and audio files (same paths, sizes and modification times). A cache file
+    that cannot be read is ignored with a warning and rewritten.
 
     Args:
         model (`ZeroShotSerForEmotionClassification`): a model whose backbone is frozen (`backbone_is_frozen`).
@@ -45,6 +150,10 @@ def encode_backbone_frames(
         batch_size (`int`, *optional*, defaults to 8): utterances per backbone call.
         progress (`bool`, *optional*, defaults to `True`): a tqdm progress bar.
         dtype (`torch.dtype`, *optional*, defaults to `torch.float32`): storage type of the frames.
+        cache_dir (`str` or `os.PathLike`, *optional*): folder of the frame caches; [`default_frame_cache_dir`]
+            (`$HF_DATASETS_CACHE/hf_cser_zero_shot_frames`) when `None`.
+        use_cache (`bool`, *optional*, defaults to `True`): read and write the on-disk cache; `False` keeps the
+            frames in memory only.
 
     Raises:
         ValueError: when backbone weights train (their frames would change during training).
@@ -56,12 +165,23 @@ def encode_backbone_frames(
             "The backbone has trainable weights (PEFT or `freeze_backbone=False`), so its frames change during "
             "training and cannot be cached; train from waveforms instead."
         )
-    unique = list(dict.fromkeys(str(p) for p in paths))
+    unique = _unique_paths(paths)
+    cache_file = None
+    if use_cache:
+        fingerprint = backbone_frame_fingerprint(model, unique, max_length=max_length, batch_size=batch_size,
+                                                 dtype=dtype)
+        root = os.fspath(cache_dir) if cache_dir is not None else default_frame_cache_dir()
+        cache_file = os.path.join(root, f"{fingerprint}.safetensors")
+        if os.path.exists(cache_file):
+            frames = _read_frame_cache(cache_file, fingerprint, unique, dtype)
+            if frames is not None:
+                logger.info(f"Loaded the backbone frames of {len(unique)} files from {cache_file}.")
+                return frames
     waves = {}
     for path in tqdm(unique, desc="Reading audio", disable=not progress, unit="file"):
         wav = load_audio(path)
         waves[path] = wav[:max_length] if max_length is not None else wav
-    order = sorted(unique, key=lambda p: len(waves[p]))
+    order = sorted(unique, key=lambda p: len(waves[p]))  # stable: equal lengths stay in path order
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -81,6 +201,12 @@ def encode_backbone_frames(
                 frames[path] = valid.to("cpu", dtype).clone()
     finally:
         model.train(was_training)
+    if cache_file is not None:
+        try:
+            _write_frame_cache(cache_file, frames, unique, fingerprint)
+            logger.info(f"Wrote the backbone frames of {len(unique)} files to {cache_file}.")
+        except OSError as error:  # a full or read-only disk costs the reuse, not the run
+            logger.warning(f"Could not write the frame cache {cache_file} ({error}); the frames stay in memory.")
     return frames
 
 
@@ -150,4 +276,11 @@ class ZeroShotFrameCollator(ZeroShotDataCollator):
         return self._add_targets({"backbone_hidden_states": hidden, "frame_mask": frame_mask}, rows)
 
 
-__all__ = ["ZeroShotFrameCollator", "encode_backbone_frames", "frame_statistics"]
+__all__ = [
+    "FRAME_CACHE_FORMAT_VERSION",
+    "ZeroShotFrameCollator",
+    "backbone_frame_fingerprint",
+    "default_frame_cache_dir",
+    "encode_backbone_frames",
+    "frame_statistics",
+]

@@ -32,6 +32,7 @@ from ..data.protocol import TargetLeakageError
 from ..data.sampler import HierarchicalLanguageEmotionSampler
 from ..losses import GrlScheduler, LanguageAwareSupConLoss
 from ..metrics import make_compute_metrics
+from .checkpointing import SamplerEpochCallback
 from .loss_logging import LossComponentLoggingMixin
 from .sapa_trainer import _dataset_languages
 from .zero_shot_config import ZeroShotTrainingArguments
@@ -307,7 +308,8 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
             data_collator = ZeroShotDataCollator(speaker_map=self.speaker_map, languages=train_languages)
         if compute_metrics is None:
             compute_metrics = make_compute_metrics()
-        callbacks = [*(callbacks or []), GrlScheduleCallback(self)]
+        # SamplerEpochCallback: a resumed epoch draws the same batches as an uninterrupted one
+        callbacks = [*(callbacks or []), GrlScheduleCallback(self), SamplerEpochCallback()]
 
         super().__init__(
             model=model,

@@ -126,3 +126,14 @@ def test_voiced_energy_peaks_finds_voiced_bursts_only():
     windows = centred_windows(wav, peaks, sr, window_ms=120)
     assert windows.shape == (3, 1920)
     assert voiced_energy_peaks(np.zeros(0), sr).shape == (0,)
+
+
+@pytest.mark.parametrize("num_samples", [1, 40, 100, 200, 400])
+def test_voiced_energy_peaks_on_audio_shorter_than_the_smoothing_kernel(num_samples):
+    """Fewer frames than the 5-frame smoothing kernel used to crash (IndexError / broadcast error): now at most one
+    peak, inside the audio."""
+    sr = 16_000
+    wav = 0.4 * np.sin(2 * np.pi * 150 * np.arange(num_samples) / sr)
+    peaks = voiced_energy_peaks(wav, sr)
+    assert peaks.ndim == 1 and peaks.size <= 1
+    assert np.all((peaks >= 0) & (peaks <= num_samples / sr + 0.01))

@@ -180,3 +180,53 @@ def test_target_speakers_under_another_language_and_unknown_map_speakers(clean):
         check_no_target_leakage(
             EN_DE, "baseline2", train=clean["train"], speaker_map={**clean["speaker_map"], "de_test_1": 99}
         )
+
+
+# ---- check_target_disjoint: the leakage guard shared by the cross-corpus scripts ----
+
+def _rows(audio, speakers, corpus=None, **extra):
+    from datasets import Dataset
+
+    data = {"audio": list(audio), "speaker": list(speakers), **extra}
+    if corpus is not None:
+        data["corpus"] = [corpus] * len(data["audio"])
+    return Dataset.from_dict(data)
+
+
+TARGET = dict(audio=["/t/a.wav", "/t/b.wav"], speakers=["t1", "t2"])
+
+
+@pytest.mark.parametrize("component", ["train", "validation", "normalization", "selection"])
+def test_target_disjoint_names_the_component_the_files_and_speakers(component):
+    from hf_cser.data import check_target_disjoint
+
+    target = _rows(TARGET["audio"], TARGET["speakers"])
+    clean = _rows(["/s/x.wav"], ["s1"])
+    check_target_disjoint(target, **{component: clean})  # disjoint: no error
+    leaked_audio = _rows(["/s/x.wav", "/t/b.wav"], ["s1", "s9"])
+    with pytest.raises(TargetLeakageError, match=rf"{component}.*1 audio file\(s\).*'/t/b.wav'"):
+        check_target_disjoint(target, **{component: leaked_audio})
+    leaked_speaker = _rows(["/s/y.wav"], ["t2"])
+    with pytest.raises(TargetLeakageError, match=rf"{component}.*1 speaker\(s\).*'t2'.*disjoint speakers"):
+        check_target_disjoint(target, **{component: leaked_speaker})
+
+
+def test_target_disjoint_compares_speakers_within_a_corpus():
+    from hf_cser.data import check_target_disjoint
+
+    target = _rows(TARGET["audio"], TARGET["speakers"], corpus="iemocap")
+    # the same speaker name in another corpus is another person
+    check_target_disjoint(target, train=_rows(["/s/x.wav"], ["t1"], corpus="esd"))
+    with pytest.raises(TargetLeakageError, match="1 speaker"):
+        check_target_disjoint(target, train=_rows(["/s/x.wav"], ["t1"], corpus="iemocap"))
+
+
+def test_unlabelled_target_data_must_not_carry_labels():
+    from hf_cser.data import check_target_disjoint
+
+    target = _rows(TARGET["audio"], TARGET["speakers"])
+    # adaptation data may be the target's own audio, as long as it has no labels
+    check_target_disjoint(target, unlabelled=_rows(TARGET["audio"], TARGET["speakers"]))
+    check_target_disjoint(target, unlabelled=_rows(TARGET["audio"], TARGET["speakers"], labels=[-100, -100]))
+    with pytest.raises(TargetLeakageError, match=r"`emotion` column.*remove_columns\('emotion'\)"):
+        check_target_disjoint(target, unlabelled=_rows(TARGET["audio"], TARGET["speakers"], emotion=[0, 3]))

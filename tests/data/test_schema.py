@@ -65,3 +65,31 @@ def test_dataset_dict_and_lazy_decoding(tmp_path):
     assert row["phonemes"][0]["phone"] == "a"
     decoded = with_decoded_audio(dd["train"])
     assert decoded["speaker"] == ["c_1"]  # a column read does not try to decode audio
+
+
+def test_drop_bad_audio_keeps_good_rows_counts_bad_ones_or_raises(tmp_path):
+    from datasets import Dataset
+
+    from hf_cser.audio import BadAudioCounter, BadAudioError
+    from hf_cser.data import drop_bad_audio
+
+    good = [tmp_path / f"good{i}.wav" for i in range(3)]
+    for i, p in enumerate(good):
+        sf.write(p, np.random.default_rng(i).normal(0, 0.1, 1600).astype("float32"), 16000)
+    silent, truncated = tmp_path / "silent.wav", tmp_path / "truncated.wav"
+    sf.write(silent, np.zeros(1600, "float32"), 16000)
+    truncated.write_bytes(good[0].read_bytes()[:10])
+    paths = [str(good[0]), str(silent), str(good[1]), str(truncated), str(tmp_path / "missing.wav"), str(good[2])]
+    ds = Dataset.from_dict({"audio": paths, "index": list(range(len(paths)))})
+
+    counter = BadAudioCounter()
+    kept = drop_bad_audio(ds, counter=counter)
+    assert kept["index"] == [0, 2, 5]
+    assert dict(counter.counts) == {"silent": 1, "unreadable": 1, "missing": 1}
+    assert str(truncated) in counter.summary()
+    with pytest.raises(BadAudioError, match="silent.wav.*all zeros"):
+        drop_bad_audio(ds, skip_bad_audio=False)
+    clean = ds.select([0, 2, 5])
+    assert drop_bad_audio(clean) is clean  # nothing bad: the same dataset, no copy
+    with pytest.raises(ValueError, match="every audio file of the data is bad"):
+        drop_bad_audio(ds.select([1, 3]))

@@ -195,8 +195,9 @@ def test_layer_selection_int_and_weighted():
     assert len(hidden_states) == 3
     for k in range(3):
         frames, _ = ContentEncoder(backbone, layer=k)(waves)
-        torch.testing.assert_close(frames, hidden_states[k], rtol=0, atol=0)
-    torch.testing.assert_close(ContentEncoder(backbone, layer=-1)(waves)[0], hidden_states[2], rtol=0, atol=0)
+        # the reference ran under no_grad, the encoder with autograd on (another CPU kernel path): float32 rounding
+        torch.testing.assert_close(frames, hidden_states[k], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ContentEncoder(backbone, layer=-1)(waves)[0], hidden_states[2], rtol=1e-5, atol=1e-6)
     weighted = ContentEncoder(backbone, layer="weighted")
     assert [n for n, p in weighted.named_parameters() if p.requires_grad] == ["layer_weights"]
     uniform, _ = weighted(waves)

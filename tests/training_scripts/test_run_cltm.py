@@ -135,3 +135,61 @@ def test_two_process_launch_shares_the_runs(corpus8, tmp_path):
         keys = [(r["kind"], r["target"], r["donor"]) for r in csv.DictReader(f)]
     assert len(keys) == len(set(keys)) == 3 * 2 + 6  # every run once
     assert read_runs(out / "cltm_runs.csv") == read_runs(single / "cltm_runs.csv")
+
+
+def quick_args(corpus, out, cache, *extra):
+    return ["--data", str(corpus), "--seeds", "0", "--speakers_per_subset", "2", "--eval_speakers", "2",
+            "--epochs", "2", "--output_dir", str(out), "--feature_cache_dir", str(cache), "--progress", "false",
+            "--task", "ser", "--n_samples", "4", "--languages", "en,zh", *extra]
+
+
+def test_a_cell_whose_evaluation_speakers_reach_training_is_refused(corpus8, tmp_path, monkeypatch):
+    """Leakage guard of every CLTM cell: evaluation speakers / files in the training rows raise before training."""
+    from hf_cser.cltm.models import MlpTaskModel
+    from hf_cser.cltm.protocol import CltmRunner
+    from hf_cser.data import TargetLeakageError
+
+    original = CltmRunner.training_indices
+
+    def leaky(self, spec):  # the cell's first evaluation utterance joins the training rows
+        return np.concatenate([original(self, spec), self.partition(spec.target, spec.seed).eval_indices[:1]])
+
+    monkeypatch.setattr(CltmRunner, "training_indices", leaky)
+    monkeypatch.setattr(MlpTaskModel, "fit", lambda *a, **k: pytest.fail("trained on leaked rows"))
+    with pytest.raises(TargetLeakageError, match=r"train holds 1 audio file\(s\) of the \w+ evaluation set"):
+        load_script("run_cltm").main(quick_args(corpus8, tmp_path / "out", tmp_path / "features"))
+
+
+def test_bad_audio_fails_before_training_or_is_skipped_and_counted(corpus8, tmp_path, monkeypatch):
+    from hf_cser.audio import BadAudioError
+    from hf_cser.cltm.models import MlpTaskModel
+
+    from .test_train_ctl_mtnet import corrupt_copy
+
+    corpus, bad = corrupt_copy(corpus8, tmp_path / "corpus")
+    script = load_script("run_cltm")
+    with monkeypatch.context() as m:
+        m.setattr(MlpTaskModel, "fit", lambda *a, **k: pytest.fail("training started"))
+        with pytest.raises(BadAudioError, match=os.path.basename(bad)):
+            script.main(quick_args(corpus, tmp_path / "strict", tmp_path / "features"))
+    script.main(quick_args(corpus, tmp_path / "skip", tmp_path / "features", "--skip_bad_audio", "true"))
+    assert json.loads((tmp_path / "skip" / "cltm_result.json").read_text())["bad_audio_skipped"] == 1
+
+
+@pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
+def test_unusable_output_dir_fails_before_data_loading(corpus8, tmp_path, monkeypatch, problem):
+    import shutil
+
+    from hf_cser.data import specs
+    from hf_cser.trainers import checkpointing
+
+    if problem == "not_a_folder":  # running as root: a path below a regular file cannot be created
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    else:
+        out = tmp_path / "out"
+        monkeypatch.setattr(checkpointing.shutil, "disk_usage",
+                            lambda path: shutil._ntuple_diskusage(2**34, 2**34 - 2**20, 2**20))  # 1 MiB free
+    monkeypatch.setattr(specs, "load_data_spec", lambda *a, **k: pytest.fail("data loaded"))
+    with pytest.raises(checkpointing.OutputDirError, match=str(out)):
+        load_script("run_cltm").main(quick_args(corpus8, out, tmp_path / "features"))

@@ -38,3 +38,17 @@ def test_markdown_table_names_data_and_seeds(ablation):
     table = ablation.markdown_table(ablation.summarize(runs({"only_s": [0.25, 0.35]})), [0, 1], "synthetic corpus")
     assert "over 2 seeds (0, 1); data: synthetic corpus" in table
     assert "| Only-S | 30.00 +- 5.00 |" in table
+
+
+def test_unusable_output_dir_fails_before_the_first_run(ablation, tmp_path, monkeypatch):
+    from hf_cser.trainers.checkpointing import OutputDirError
+
+    def no_run(argv):
+        raise AssertionError("a run started before the output folder was checked")
+
+    monkeypatch.setattr(ablation.train_sapa, "main", no_run)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OutputDirError) as info:
+        ablation.main(["--seeds", "0", "--output_dir", str(blocker / "ablation")])
+    assert str(blocker / "ablation") in str(info.value)

@@ -77,9 +77,153 @@ def test_cross_corpus_with_and_without_mdd_and_the_saved_model(script, tiny_corp
 
 
 def test_cross_corpus_refuses_overlapping_corpora(script, tiny_corpus, tmp_path):
-    with pytest.raises(ValueError, match="share"):
+    from hf_cser.data import TargetLeakageError
+
+    with pytest.raises(TargetLeakageError, match=r"train holds \d+ audio file\(s\) of the target corpus"):
         script.main(["--task", "cross_corpus", "--source", f"synthetic@{tiny_corpus}",
                      "--target", f"synthetic:zh@{tiny_corpus}", *common(tmp_path / "x")])  # fmt: skip
+
+
+def test_cross_corpus_refuses_labelled_target_data(script, tiny_corpus, tmp_path, monkeypatch):
+    """Leakage guard: if the unlabelled target data kept its labels (here: label stripping disabled), training
+    never starts."""
+    from hf_cser.data import TargetLeakageError
+
+    monkeypatch.setattr(script, "strip_label_columns", lambda dataset: dataset)
+    monkeypatch.setattr(script.CtlMtNetTrainer, "train", no_training)
+    with pytest.raises(TargetLeakageError, match="unlabelled target data carries a `emotion` column"):
+        script.main(["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}",
+                     "--target", f"synthetic:zh@{tiny_corpus}", *common(tmp_path / "x")])  # fmt: skip
+
+
+def test_single_corpus_refuses_folds_sharing_speakers(script, tiny_corpus, tmp_path, monkeypatch):
+    from hf_cser.data import TargetLeakageError, folds
+
+    def leaky_folds(*args, **kwargs):
+        n = len(kwargs["speakers"])
+        return [(list(range(n - 4)), list(range(n - 8, n)))]  # 4 test rows also in train
+
+    monkeypatch.setattr(folds, "make_folds", leaky_folds)
+    monkeypatch.setattr(script.CtlMtNetTrainer, "train", no_training)
+    with pytest.raises(TargetLeakageError, match=r"train holds 4 audio file\(s\) of the fold 0 test set"):
+        script.main(["--task", "single_corpus", "--data", f"synthetic:en@{tiny_corpus}", *common(tmp_path / "x")])
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("training started")
+
+
+def corrupt_copy(corpus, folder, language="en", split="train"):
+    """A copy of a synthetic corpus with one wav (the first `split` file of `language`) truncated to 10 bytes;
+    returns the copy and the relative path of the bad file."""
+    import shutil
+
+    shutil.copytree(corpus, folder)
+    with open(folder / "metadata.csv") as f:
+        bad = next(r["path"] for r in csv.DictReader(f) if r["language"] == language and r["split"] == split)
+    (folder / bad).write_bytes(b"RIFF\x00\x00\x00\x00WA")
+    return folder, bad
+
+
+def test_bad_audio_fails_before_training_or_is_skipped_and_counted(script, tiny_corpus, tmp_path, monkeypatch):
+    from hf_cser.audio import BadAudioError
+
+    corpus, bad = corrupt_copy(tiny_corpus, tmp_path / "corpus")
+    args = ["--task", "single_corpus", "--data", f"synthetic:en@{corpus}", "--num_folds", "2", "--save_model",
+            "false"]  # fmt: skip
+    with monkeypatch.context() as m:
+        m.setattr(script.CtlMtNetTrainer, "train", no_training)
+        with pytest.raises(BadAudioError, match=os.path.basename(bad)):
+            script.main([*args, *common(tmp_path / "strict")])
+    (row,) = script.main([*args, "--skip_bad_audio", "true", *common(tmp_path / "skip")])
+    assert row["bad_audio_skipped"] == 1
+    assert read_csv(tmp_path / "skip" / "ctl_mtnet_summary.csv")[0]["bad_audio_skipped"] == "1"
+    assert sum(int(r["num_test"]) for r in read_csv(tmp_path / "skip" / "ctl_mtnet_runs.csv")) == 31
+
+
+@pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
+def test_unusable_output_dir_fails_before_data_loading(script, tiny_corpus, tmp_path, monkeypatch, problem):
+    from hf_cser.trainers import checkpointing
+
+    if problem == "not_a_folder":  # running as root: a path below a regular file cannot be created
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    else:
+        out = tmp_path / "out"
+        monkeypatch.setattr(checkpointing.shutil, "disk_usage", lambda path: shutil_usage(free=2**20))
+    monkeypatch.setattr(script, "load_checked", no_training)
+    with pytest.raises(checkpointing.OutputDirError, match=str(out)):
+        script.main(["--task", "single_corpus", "--data", f"synthetic:en@{tiny_corpus}", *common(out)])
+
+
+def shutil_usage(free):
+    import shutil
+
+    return shutil._ntuple_diskusage(total=10 * 2**30, used=10 * 2**30 - free, free=free)
+
+
+class Interrupted(RuntimeError):
+    pass
+
+
+def tensors(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_interrupted_run_resumes_bit_identical_and_finished_runs_are_skipped(script, tiny_corpus, tmp_path,
+                                                                              monkeypatch):  # fmt: skip
+    """Cross-corpus MDD with random crops (Trainer checkpoints + the crop generator's state): a run killed after step
+    3 resumes from checkpoint-2 (mid-epoch) and ends with the same weights and metrics as an uninterrupted run; a
+    restarted command skips runs that finished."""
+    import torch
+    from transformers import TrainerCallback
+
+    args = ["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}", "--target",
+            f"synthetic:zh@{tiny_corpus}", "--seeds", "0,1", "--save_strategy", "steps", "--save_steps", "2",
+            "--eval_strategy", "no", "--load_best_model_at_end", "false"]  # the final weights are the last ones
+
+    def run(name):
+        settings = common(tmp_path / name)
+        settings[settings.index("--max_steps") + 1] = "6"  # 2 epochs of 4 source batches
+        settings[settings.index("--max_train_frames") + 1] = "16"  # shorter than the utterances: crops are random
+        return script.main([*args, *settings])
+
+    reference = run("reference")
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if args.seed == 1 and state.global_step == 3:
+                raise Interrupted("simulated crash")
+
+    original_init = script.CtlMtNetTrainer.__init__
+
+    def crashing_init(self, *a, **k):
+        k["callbacks"] = [*(k.get("callbacks") or []), Crash()]
+        original_init(self, *a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(script.CtlMtNetTrainer, "__init__", crashing_init)
+        with pytest.raises(Interrupted):
+            run("crashed")
+    run_dirs = tmp_path / "crashed" / "runs"
+    assert (run_dirs / "seed0" / "run_result.json").is_file() and not list((run_dirs / "seed0").glob("checkpoint-*"))
+    assert sorted(p.name for p in (run_dirs / "seed1").glob("checkpoint-*")) == ["checkpoint-2"]
+    assert (run_dirs / "seed1" / "checkpoint-2" / "crop_rng_state.safetensors").is_file()
+
+    calls = []
+    original_train = script.CtlMtNetTrainer.train
+    monkeypatch.setattr(script.CtlMtNetTrainer, "train",
+                        lambda self, **k: calls.append(k) or original_train(self, **k))  # fmt: skip
+    resumed = run("crashed")
+    assert len(calls) == 1 and calls[0]["resume_from_checkpoint"].endswith("checkpoint-2")  # seed 0 was skipped
+    assert resumed == reference
+    assert read_csv(tmp_path / "crashed" / "ctl_mtnet_runs.csv") == read_csv(tmp_path / "reference" /
+                                                                             "ctl_mtnet_runs.csv")
+    expected, got = tensors(tmp_path / "reference" / "model" / "model.safetensors"), tensors(
+        tmp_path / "crashed" / "model" / "model.safetensors")
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
 
 
 def free_port():

@@ -76,7 +76,7 @@ def test_all_stages_then_resume_stage3(tiny_corpus, tiny_text_encoder, tmp_path)
     stage1_weights = (out / "stage1_baseline" / "model.safetensors").read_bytes()
     resumed = script.main([*_common(tiny_corpus, tiny_text_encoder, out, cache), "--stage", "3", "--modality",
                            "audio", "--augmentation", "balance", "--class_weighted_loss"])  # fmt: skip
-    assert set(resumed) == {"stage3_audio", "stage3_audio_without_augmentation"}
+    assert set(resumed) == {"stage3_audio", "stage3_audio_without_augmentation", "bad_audio_skipped"}
     assert resumed["stage3_audio"]["num_generated"] == 0  # the synthetic corpus is balanced: nothing to fill
     assert (out / "stage1_baseline" / "model.safetensors").read_bytes() == stage1_weights
     config = json.loads((out / "stage3_classifier" / "config.json").read_text())
@@ -129,3 +129,147 @@ def test_two_process_gloo_run(tiny_corpus, tiny_text_encoder, tmp_path):
     for stage in ("stage1_baseline", "stage2_generator", "stage3_classifier"):
         assert (out / stage / "model.safetensors").is_file(), stage
     assert not list(cache.glob("*.tmp"))  # every cache write completed and was moved into place
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("training started")
+
+
+def test_bad_audio_fails_before_training_or_is_skipped_and_counted(tiny_corpus, tiny_text_encoder, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    from hf_cser.audio import BadAudioError
+
+    from .test_train_ctl_mtnet import corrupt_copy
+
+    corpus, bad = corrupt_copy(tiny_corpus, tmp_path / "corpus")
+    script = load_script("train_feature_gan")
+    args = _common(corpus, tiny_text_encoder, tmp_path / "out", tmp_path / "cache")
+    with monkeypatch.context() as m:
+        m.setattr(script.FeatureGanBaselineTrainer, "train", no_training)
+        with pytest.raises(BadAudioError, match=os.path.basename(bad)):
+            script.main([*args, "--stage", "1"])
+    results = script.main([*args, "--stage", "1", "--skip_bad_audio", "true"])
+    assert results["bad_audio_skipped"] == 1
+    assert json.loads((tmp_path / "out" / "stage1_baseline" / "results.json").read_text())["bad_audio_skipped"] == 1
+
+
+def test_test_speakers_in_training_are_refused(tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch):
+    """Within-corpus leakage guard: a test speaker's file in the training split raises before training."""
+    from datasets import concatenate_datasets
+
+    from hf_cser.data import TargetLeakageError, specs
+
+    original = specs.load_data_spec
+
+    def leaky(*args, **kwargs):
+        data = original(*args, **kwargs)
+        data["train"] = concatenate_datasets([data["train"], data["test"].select([0])])
+        return data
+
+    monkeypatch.setattr(specs, "load_data_spec", leaky)
+    script = load_script("train_feature_gan")
+    monkeypatch.setattr(script.FeatureGanBaselineTrainer, "train", no_training)
+    with pytest.raises(TargetLeakageError, match=r"train holds 1 audio file\(s\) of the test split"):
+        script.main(_common(tiny_corpus, tiny_text_encoder, tmp_path / "out", tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
+def test_unusable_output_dir_fails_before_data_loading(tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch,
+                                                       problem):  # fmt: skip
+    import shutil
+
+    from hf_cser.trainers import checkpointing
+
+    if problem == "not_a_folder":  # running as root: a path below a regular file cannot be created
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    else:
+        out = tmp_path / "out"
+        monkeypatch.setattr(checkpointing.shutil, "disk_usage",
+                            lambda path: shutil._ntuple_diskusage(2**34, 2**34 - 2**20, 2**20))  # 1 MiB free
+    script = load_script("train_feature_gan")
+    monkeypatch.setattr(script, "prepare_data", no_training)
+    with pytest.raises(checkpointing.OutputDirError, match=str(out)):
+        script.main(_common(tiny_corpus, tiny_text_encoder, out, tmp_path / "cache"))
+
+
+def test_stage1_resumes_bit_identical_after_a_crash(tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch):
+    """Stage 1 (Trainer): killed in epoch 2, the restarted command resumes from the epoch-1 checkpoint (optimizer,
+    scheduler, RNG states) and saves the same weights as an uninterrupted run."""
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    script = load_script("train_feature_gan")
+
+    def run(name):
+        return script.main([*_common(tiny_corpus, tiny_text_encoder, tmp_path / name, tmp_path / "cache"),
+                            "--stage", "1"])  # fmt: skip
+
+    reference = run("reference")
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 6:
+                raise RuntimeError("simulated crash")
+
+    original_init = script.FeatureGanBaselineTrainer.__init__
+
+    def crashing_init(self, *a, **k):
+        k["callbacks"] = [*(k.get("callbacks") or []), Crash()]
+        original_init(self, *a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(script.FeatureGanBaselineTrainer, "__init__", crashing_init)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run("crashed")
+    checkpoints = tmp_path / "crashed" / "stage1_baseline" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.glob("checkpoint-*")) == ["checkpoint-4"]
+    resumed = run("crashed")
+    for split in ("validation", "test"):
+        assert resumed["stage1"][split] == reference["stage1"][split]
+    expected = load_file(str(tmp_path / "reference" / "stage1_baseline" / "model.safetensors"))
+    got = load_file(str(tmp_path / "crashed" / "stage1_baseline" / "model.safetensors"))
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
+    assert not checkpoints.exists()
+
+
+def test_table3_grid_resumes_without_redoing_finished_work(tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch):
+    """The Table 3 grid appends every finished classifier run at once: interrupted in its 4th stage-3 run, the
+    restarted command reuses both stage-1 folders and the finished stage-2 folder, runs only what is left and ends
+    with the same table as an uninterrupted grid."""
+    import csv
+
+    script = load_script("train_feature_gan")
+
+    def grid(name):
+        args = _common(tiny_corpus, tiny_text_encoder, tmp_path / name, tmp_path / "cache")
+        args[args.index("--stage1_epochs") + 1] = "1"
+        args[args.index("--gan_epochs") + 1], args[args.index("--classifier_epochs") + 1] = "2", "2"
+        return script.main([*args, "--grid", "table3", "--seeds", "0", "--tsne", "false"])
+
+    def runs(name):
+        with open(tmp_path / name / "grid" / "feature_gan_runs.csv") as f:
+            return sorted(tuple(r.values()) for r in csv.DictReader(f))
+
+    grid("reference")
+    calls = {"run_stage1": 0, "run_stage2": 0, "run_stage3": 0}
+    for name in calls:
+        original = getattr(script, name)
+
+        def counted(*a, _name=name, _original=original, **k):
+            if _name == "run_stage3" and crash["on"] and calls[_name] == 3:
+                raise RuntimeError("simulated crash")
+            calls[_name] += 1
+            return _original(*a, **k)
+
+        monkeypatch.setattr(script, name, counted)
+    crash = {"on": True}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        grid("crashed")
+    assert calls == {"run_stage1": 2, "run_stage2": 1, "run_stage3": 3}
+    assert len(runs("crashed")) == 5  # stage-1 head, 2 real-only classifiers (+ audio-only input row), 1 augmented
+    crash["on"] = False
+    calls.update(run_stage1=0, run_stage2=0, run_stage3=0)
+    grid("crashed")
+    assert calls == {"run_stage1": 0, "run_stage2": 3, "run_stage3": 6}  # of 2, 4 and 9 in the whole grid
+    assert runs("crashed") == runs("reference")

@@ -129,6 +129,109 @@ def test_target_leak_is_refused(tiny_corpus, tiny_backbone, tmp_path):
     assert leaked["speaker"] in str(info.value)
 
 
+def write_manifest(path, rows):
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def corpus_rows(corpus, language):
+    """The corpus's metadata rows of one language, with absolute audio paths (usable from any folder)."""
+    import csv
+
+    rows = [r for r in csv.DictReader(open(corpus / "metadata.csv")) if r["language"] == language]
+    return [{**r, "path": str(corpus / r["path"])} for r in rows]
+
+
+def test_same_seed_same_weights_and_metrics(trained, tiny_corpus, tiny_backbone, tmp_path):
+    """Determinism on CPU: a second run with the same seed and data gives bit-identical weights and metrics."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "again"
+    summary = load_script("train_sapa").main(script_args(tiny_corpus, tiny_backbone, out, trained["cache"]))
+    assert summary == trained["summary"]
+    first, second = load_file(trained["out"] / "model.safetensors"), load_file(out / "model.safetensors")
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    graphs = [json.loads((o / "analysis" / "table1_speaker_graphs.json").read_text()) for o in (trained["out"], out)]
+    assert graphs[0] == graphs[1]  # seeded Louvain: the same speaker-style clusters
+
+
+def test_unusable_output_dir_fails_before_loading_data(tiny_corpus, tiny_backbone, tmp_path, monkeypatch):
+    from hf_cser.trainers.checkpointing import OutputDirError
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was loaded before the output folder was checked")
+
+    monkeypatch.setattr("hf_cser.data.specs.load_data_spec", no_data)
+    script = load_script("train_sapa")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OutputDirError) as info:  # a folder below a regular file cannot be created
+        script.main(script_args(tiny_corpus, tiny_backbone, blocker / "out", tmp_path / "c"))
+    assert str(blocker / "out") in str(info.value)
+    monkeypatch.setenv("HF_CSER_MIN_FREE_MB", "1e15")  # a "full" disk: less free space than required
+    with pytest.raises(OutputDirError, match="MiB free") as info:
+        script.main(script_args(tiny_corpus, tiny_backbone, tmp_path / "out", tmp_path / "c"))
+    assert str(tmp_path / "out") in str(info.value)
+
+
+def test_overlapping_train_and_eval_data_is_refused(tiny_corpus, tiny_backbone, tmp_path, monkeypatch):
+    """--eval_data whose test split is the source's training audio: refused before any feature or training."""
+    from hf_cser.data import TargetLeakageError
+
+    script = load_script("train_sapa")
+    monkeypatch.setattr(script, "resolve_encoders", mock.Mock(side_effect=AssertionError("encoders were loaded")))
+    en = corpus_rows(tiny_corpus, "en")
+    overlapping = [{**r, "split": "test"} for r in en if r["split"] == "train"]
+    manifest = write_manifest(tmp_path / "overlap.csv", overlapping)
+    args = script_args(tiny_corpus, tiny_backbone, tmp_path / "o", tmp_path / "c") + ["--eval_data", str(manifest)]
+    with pytest.raises(TargetLeakageError, match="Target leakage") as info:
+        script.main(args)
+    message = str(info.value)
+    assert f"train holds {len(overlapping)} audio file(s)" in message and "--eval_data" in message
+
+
+@pytest.fixture
+def corrupt_manifest(tiny_corpus, tmp_path):
+    """The English rows of the tiny corpus with one training file replaced by a file soundfile cannot decode."""
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt not really audio")
+    rows = corpus_rows(tiny_corpus, "en")
+    victim = next(i for i, r in enumerate(rows) if r["split"] == "train")
+    rows[victim] = {**rows[victim], "path": str(broken)}
+    return write_manifest(tmp_path / "corrupt.csv", rows), broken
+
+
+def test_bad_audio_file_raises_before_training(corrupt_manifest, tiny_corpus, tiny_backbone, tmp_path, monkeypatch):
+    from hf_cser.audio import BadAudioError
+
+    manifest, broken = corrupt_manifest
+    script = load_script("train_sapa")
+    monkeypatch.setattr(script.SapaTrainer, "train", mock.Mock(side_effect=AssertionError("training started")))
+    args = script_args(tiny_corpus, tiny_backbone, tmp_path / "o", tmp_path / "c") + ["--train_data", str(manifest)]
+    with pytest.raises(BadAudioError, match="soundfile cannot decode it") as info:
+        script.main(args)
+    assert str(broken) in str(info.value)
+
+
+def test_skip_bad_audio_drops_counts_and_reports(corrupt_manifest, trained, tiny_corpus, tiny_backbone, tmp_path):
+    manifest, broken = corrupt_manifest
+    out = tmp_path / "o"
+    args = script_args(tiny_corpus, tiny_backbone, out, trained["cache"], "--run_analyses", "false",
+                       "--max_steps", "2", "--train_data", str(manifest), "--skip_bad_audio", "true")
+    summary = load_script("train_sapa").main(args)
+    assert summary["bad_audio_skipped"] == 1
+    results = json.loads((out / "results.json").read_text())
+    assert results["bad_audio_skipped"] == 1 and results["bad_audio"]["by_reason"] == {"unreadable": 1}
+    assert results["bad_audio"]["examples"]["unreadable"] == [str(broken)]
+    assert trained["summary"]["bad_audio_skipped"] == 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

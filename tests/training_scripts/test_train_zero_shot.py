@@ -2,10 +2,13 @@
 
 import csv
 import json
+import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 
@@ -147,3 +150,137 @@ def test_same_seed_same_weights_and_metrics(grid, tiny_corpus5, tiny_backbone, t
         (row_a,) = [r for r in csv.DictReader(f) if r["system"] == "proposed"]
         (row_b,) = list(csv.DictReader(g))
     assert (row_a["uar"], row_a["macro_f1"]) == (row_b["uar"], row_b["macro_f1"])
+
+
+def corpus_manifest(corpus, path, replace=None):
+    """The corpus's metadata as a manifest with absolute audio paths; ``replace``: {row index: new path}."""
+    with open(corpus / "metadata.csv") as f:
+        rows = [{**r, "path": str(corpus / r["path"])} for r in csv.DictReader(f)]
+    for index, new_path in (replace or {}).items():
+        rows[index] = {**rows[index], "path": str(new_path)}
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path, rows
+
+
+def test_unusable_output_dir_fails_before_loading_data(grid, tiny_corpus5, tiny_backbone, tmp_path, monkeypatch):
+    from hf_cser.trainers.checkpointing import OutputDirError
+
+    monkeypatch.setattr("hf_cser.data.specs.load_data_spec", mock.Mock(side_effect=AssertionError("data loaded")))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OutputDirError) as info:
+        grid["script"].main(script_args(tiny_corpus5, tiny_backbone, blocker / "out"))
+    assert str(blocker / "out") in str(info.value)
+    monkeypatch.setenv("HF_CSER_MIN_FREE_MB", "1e15")  # a "full" disk
+    with pytest.raises(OutputDirError, match="MiB free") as info:
+        grid["script"].main(script_args(tiny_corpus5, tiny_backbone, tmp_path / "out"))
+    assert str(tmp_path / "out") in str(info.value)
+
+
+def test_target_audio_relabelled_into_training_is_refused(grid, tiny_corpus5, tiny_backbone, tmp_path, monkeypatch):
+    """A target test file that reached the training rows under another language and speaker (so that language and
+    speaker checks cannot see it) is caught by its audio path, in every component it feeds."""
+    from datasets import concatenate_datasets
+
+    import hf_cser.data
+    from hf_cser.data import TargetLeakageError
+
+    build = hf_cser.data.build_zero_shot_splits
+
+    def leaky_build(data, setting, system):
+        splits, speaker_map = build(data, setting, system)
+        smuggled = splits["test"].select([0]).map(lambda row: {"language": "en", "speaker": "nobody"})
+        splits["train"] = concatenate_datasets([splits["train"], smuggled.cast(splits["train"].features)])
+        return splits, speaker_map
+
+    monkeypatch.setattr(hf_cser.data, "build_zero_shot_splits", leaky_build)
+    monkeypatch.setattr(grid["script"].ZeroShotTrainer, "train", mock.Mock(side_effect=AssertionError("trained")))
+    with pytest.raises(TargetLeakageError) as info:
+        grid["script"].main(script_args(tiny_corpus5, tiny_backbone, tmp_path / "leak", "--tsne", "false"))
+    message = str(info.value)
+    assert "train holds 1 audio file(s) of the de test split" in message
+    assert "normalization statistics holds 1 audio file(s)" in message
+
+
+def test_target_speaker_in_training_data_is_refused(grid, tiny_corpus5, tiny_backbone, tmp_path):
+    with open(tiny_corpus5 / "metadata.csv") as f:
+        rows = list(csv.DictReader(f))
+    target_speaker = next(r["speaker"] for r in rows if r["language"] == "de" and r["split"] == "test")
+    victim = next(i for i, r in enumerate(rows) if r["language"] == "en" and r["split"] == "train")
+    manifest, rows = corpus_manifest(tiny_corpus5, tmp_path / "leaky.csv")
+    rows[victim]["speaker"] = target_speaker
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    args = script_args(tiny_corpus5, tiny_backbone, tmp_path / "leak", "--tsne", "false")
+    args[args.index("--data") + 1] = str(manifest)
+    from hf_cser.data import TargetLeakageError
+
+    with pytest.raises(TargetLeakageError, match="target speaker") as info:
+        grid["script"].main(args)
+    assert target_speaker in str(info.value)
+
+
+def test_bad_audio_raises_before_training_or_is_skipped_and_counted(grid, tiny_corpus5, tiny_backbone, tmp_path,
+                                                                    monkeypatch):
+    from hf_cser.audio import BadAudioError
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt not really audio")
+    with open(tiny_corpus5 / "metadata.csv") as f:
+        victim = next(i for i, r in enumerate(csv.DictReader(f)) if r["language"] == "zh" and r["split"] == "test")
+    manifest, _ = corpus_manifest(tiny_corpus5, tmp_path / "corrupt.csv", replace={victim: broken})
+    script = grid["script"]
+    args = script_args(tiny_corpus5, tiny_backbone, tmp_path / "out", "--tsne", "false")
+    args[args.index("--data") + 1] = str(manifest)
+    args[args.index("--systems") + 1] = "baseline1"
+    with monkeypatch.context() as patch:
+        patch.setattr(script.ZeroShotTrainer, "train", mock.Mock(side_effect=AssertionError("training started")))
+        with pytest.raises(BadAudioError, match="soundfile cannot decode it") as info:
+            script.main(args)
+    assert str(broken) in str(info.value)
+
+    script.main(args + ["--skip_bad_audio", "true"])
+    summary = json.loads((tmp_path / "out" / "zero_shot_summary.json").read_text())
+    assert summary["bad_audio_skipped"] == 1 and str(broken) in summary["bad_audio"]
+
+
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(grid, tiny_corpus5, tiny_backbone, tmp_path,
+                                                                    caplog):
+    """A run of the grid with checkpoints every 3 steps, "killed" after checkpoint-3 (its folder holds only that
+    checkpoint), resumes from it when the command is rerun and ends with the uninterrupted run's weights: the
+    sampler's batches of the resumed (middle of an) epoch and the GRL warm-start schedule continue where they were."""
+    from safetensors.torch import load_file
+
+    def args_for(out):
+        args = script_args(tiny_corpus5, tiny_backbone, out, "--tsne", "false", "--save_strategy", "steps",
+                           "--save_steps", "3", "--save_total_limit", "3", "--grl_schedule", "warm_start",
+                           "--logging_steps", "1")
+        args[args.index("--systems") + 1] = "proposed"
+        args[args.index("--max_steps") + 1] = "5"
+        return args
+
+    script = grid["script"]
+    run = os.path.join("en_to_de", "proposed", "seed0")
+    script.main(args_for(tmp_path / "full"))
+    shutil.copytree(tmp_path / "full" / run / "checkpoint-3", tmp_path / "killed" / run / "checkpoint-3")
+    with caplog.at_level(logging.WARNING, logger="train_zero_shot"):
+        script.main(args_for(tmp_path / "killed"))
+    assert f"resuming from checkpoint '{tmp_path / 'killed' / run / 'checkpoint-3'}'" in caplog.text
+    a = load_file(tmp_path / "full" / run / "model.safetensors")
+    b = load_file(tmp_path / "killed" / run / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    with open(tmp_path / "full" / "zero_shot_runs.csv") as f, open(tmp_path / "killed" / "zero_shot_runs.csv") as g:
+        (row_a,), (row_b,) = list(csv.DictReader(f)), list(csv.DictReader(g))
+    assert (row_a["uar"], row_a["macro_f1"]) == (row_b["uar"], row_b["macro_f1"])
+    logs = []
+    for out in ("full", "killed"):
+        history = json.loads((tmp_path / out / run / "checkpoint-5" / "trainer_state.json").read_text())
+        logs.append([{k: v for k, v in e.items() if "runtime" not in k and "per_second" not in k}
+                     for e in history["log_history"]])
+    assert [e["step"] for e in logs[1] if "grl_coeff" in e] == [1, 2, 3, 4, 5]
+    assert logs[0] == logs[1]  # losses and GRL coefficients of steps 4 and 5 included

@@ -107,16 +107,26 @@ def no_audio_error(corpus: str, root: Path, expected: str, extensions: Sequence[
 
 
 def read_text(path: Path) -> str:
-    """Read a metadata text file whatever its encoding (UTF-8 with or without BOM, UTF-16, GB18030, Latin-1)."""
+    """Read a metadata text file (transcripts, labels, CSV) whatever its encoding.
+
+    UTF-8 (with or without BOM) and UTF-16 with a BOM are read silently. Anything else is decoded with the first of
+    GB18030 (the encoding of the ESD and CASIA releases) and Latin-1 that works, with a warning naming the file and
+    the encoding used, so that garbled transcripts can be traced to their file (fix: re-save it as UTF-8). Nothing
+    is dropped and no error is raised: Latin-1 decodes any byte.
+    """
     raw = Path(path).read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("latin-1")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        encoding, text = "gb18030", raw.decode("gb18030")
+    except UnicodeDecodeError:
+        encoding, text = "latin-1", raw.decode("latin-1")
+    logger.warning(f"{path}: not UTF-8; decoded as {encoding}. If its text looks garbled, re-save the file as UTF-8.")
+    return text
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -153,6 +163,29 @@ def order_splits(names: Iterable[str]) -> list[str]:
     return [s for s in SPLIT_ORDER if s in names] + sorted(names - set(SPLIT_ORDER))
 
 
+def warn_single_speaker_languages(by_split: dict[str, list[dict[str, Any]]], corpus: str) -> list[str]:
+    """Warn for every language with a single speaker in a speaker-independent split; return those languages.
+
+    Such a language is kept (a language with one speaker is valid data), but all of its rows land in one split, so
+    it can be trained on or evaluated on, never both; the warning names the language, the speaker and the split.
+    """
+    speakers: dict[str, set[str]] = {}
+    split_of: dict[str, str] = {}
+    for split, rows in by_split.items():
+        for row in rows:
+            speakers.setdefault(str(row["language"]), set()).add(str(row["speaker"]))
+            split_of[str(row["speaker"])] = split
+    single = sorted(language for language, names in speakers.items() if len(names) == 1)
+    for language in single:
+        (speaker,) = speakers[language]
+        logger.warning(
+            f"{corpus}: language {language!r} has a single speaker ({speaker!r}); all of its rows are in the "
+            f"{split_of[speaker]!r} split, so {language!r} cannot be both trained on and evaluated "
+            "speaker-independently. Add speakers of that language, or use it only as a zero-shot target."
+        )
+    return single
+
+
 def assemble_corpus(
     records: Sequence[dict[str, Any]],
     report: CorpusLoadReport,
@@ -180,6 +213,7 @@ def assemble_corpus(
     if splits is None:
         by_split = speaker_independent_split(records, ratios=ratios, seed=seed)
         report.split_source = f"speaker-independent (seed={seed}, ratios={list(ratios)})"
+        warn_single_speaker_languages(by_split, report.corpus)
     else:
         if len(splits) != len(records):
             raise ValueError(f"{report.corpus}: got {len(splits)} split names for {len(records)} records.")

@@ -96,7 +96,10 @@ def load_manifest(
         where = f"manifest '{csv_path}', line {line_no}"
         for name in ("path", "language", "speaker"):
             if not row[name]:
-                raise ValueError(f"{where}: column `{name}` is empty.")
+                raise ValueError(
+                    f"{where}: column `{name}` is empty; fill it in (every row needs a path, a language and a "
+                    "speaker) or delete the row."
+                )
         corpus = row.get("corpus") or "manifest"
         emotion = normalize_emotion(row["emotion"], corpus=corpus)
         if emotion is None:

@@ -27,7 +27,7 @@ import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
-from ...audio import split_waveform_batch
+from ...audio import pad_to_min_duration, split_waveform_batch
 
 logger = logging.get_logger(__name__)
 
@@ -277,7 +277,12 @@ class CtlMtNetFeatureExtractor(SequenceFeatureExtractor):
         self.max_frames = None if max_frames is None else int(max_frames)
 
     def extract(self, waveform: np.ndarray) -> np.ndarray:
-        """Features of one waveform at `self.sampling_rate`: `(num_frames, feature_size)` float32."""
+        """Features of one waveform at `self.sampling_rate`: `(num_frames, feature_size)` float32.
+
+        Audio shorter than one 240 ms phoneme window is zero-padded to it first, with a warning
+        (`hf_cser.audio.pad_to_min_duration`): the model's three poolings need at least 8 frames.
+        """
+        waveform = pad_to_min_duration(waveform, self.sampling_rate, source=f"{type(self).__name__} input")
         features = mfcc_features(
             waveform,
             self.sampling_rate,

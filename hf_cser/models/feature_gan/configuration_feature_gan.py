@@ -11,7 +11,7 @@ from transformers import PretrainedConfig
 from transformers.utils import logging
 
 from ...labels import ID2LABEL, LABEL2ID
-from ..config_utils import nested_config_to_dict
+from ..config_utils import check_backbone_model_type, nested_config_to_dict
 
 logger = logging.get_logger(__name__)
 
@@ -164,6 +164,7 @@ class FeatureGanConfig(PretrainedConfig):
                 "`backbone_config` must carry `model_type` and `hidden_size` (pass "
                 f"`AutoConfig.from_pretrained(name).to_dict()`), got keys {sorted(backbone)[:8]}..."
             )
+        check_backbone_model_type(backbone, "backbone_config")
         if not _is_int(text_hidden_size) or text_hidden_size <= 0:
             raise ValueError(f"`text_hidden_size` must be a positive integer, got {text_hidden_size!r}.")
         if pooling not in POOLING_MODES:

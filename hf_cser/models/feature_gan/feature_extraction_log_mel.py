@@ -19,7 +19,7 @@ from transformers.audio_utils import mel_filter_bank
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.utils import logging
 
-from ...audio import split_waveform_batch
+from ...audio import pad_to_min_duration, split_waveform_batch
 
 logger = logging.get_logger(__name__)
 
@@ -145,6 +145,9 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
                 "(`hf_cser.audio.prepare_waveform`)."
             )
         waveforms, _ = split_waveform_batch(raw_speech)
+        # audio shorter than one 240 ms phoneme window: zero-padded to it, with a warning naming the utterance
+        waveforms = [pad_to_min_duration(w, self.sampling_rate, source=f"{type(self).__name__}: utterance {i}")
+                     for i, w in enumerate(waveforms)]  # fmt: skip
         frames = [self.normalize(self.log_mel(w)).astype(np.float32) for w in waveforms]
         longest = max(f.shape[0] for f in frames)
         values = np.full((len(frames), longest, self.feature_size), self.padding_value, dtype=np.float32)

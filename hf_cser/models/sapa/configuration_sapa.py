@@ -9,7 +9,7 @@ from transformers import PretrainedConfig
 from transformers.utils import logging
 
 from ...labels import ID2LABEL, LABEL2ID
-from ..config_utils import nested_config_to_dict
+from ..config_utils import check_backbone_model_type, nested_config_to_dict
 
 logger = logging.get_logger(__name__)
 
@@ -139,11 +139,7 @@ class SapaConfig(PretrainedConfig):
         content = content or default_content_encoder_config()
         speaker = nested_config_to_dict(speaker_encoder_config, "speaker_encoder_config")
         speaker = speaker or default_speaker_encoder_config()
-        if "model_type" not in content:
-            raise ValueError(
-                "`content_encoder_config` needs a `model_type` (e.g. 'wavlm', 'hubert', 'wav2vec2'); pass "
-                "`AutoConfig.from_pretrained(name).to_dict()`."
-            )
+        check_backbone_model_type(content, "content_encoder_config")
         speaker.setdefault("model_type", "ge2e_speaker_encoder")
         if speaker["model_type"] != "ge2e_speaker_encoder":
             raise ValueError(

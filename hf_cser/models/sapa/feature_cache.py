@@ -22,29 +22,26 @@ import torch
 from transformers.utils import logging
 
 from ...audio import TARGET_SAMPLING_RATE, load_audio, prepare_waveform
+from ...cache import default_cache_root, hash_module_weights
 
 logger = logging.get_logger(__name__)
 
-CACHE_FORMAT_VERSION = "sapa-window-features-v1"
+CACHE_FORMAT_VERSION = "sapa-window-features-v2"  # v2: clips under 240 ms are zero-padded
 """Bumped whenever the way features are computed changes, which invalidates every cache."""
 
 FEATURE_COLUMNS = ("content_features", "speaker_features", "window_phones", "num_windows")
+ARRAY_COLUMNS = ("content_features", "speaker_features", "window_phones")
+"""Columns that :func:`compute_window_features` hands out as numpy arrays (``output_format="numpy"``)."""
 METADATA_STRING_COLUMNS = ("speaker", "language", "gender", "corpus")
 """String columns that :func:`collate_window_features` returns as lists under ``"metadata"``."""
 
 
 def default_cache_dir() -> str:
     """``$HF_DATASETS_CACHE/hf_cser_sapa_window_features`` (library default)."""
-    import datasets
-
-    return os.path.join(str(datasets.config.HF_DATASETS_CACHE), "hf_cser_sapa_window_features")
+    return default_cache_root("hf_cser_sapa_window_features")
 
 
-def _hash_module_weights(digest, module: torch.nn.Module) -> None:
-    for name, tensor in sorted(module.state_dict().items()):
-        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
+_hash_module_weights = hash_module_weights  # the former private name, kept for code that imported it
 
 
 def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
@@ -54,8 +51,8 @@ def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
     if not fingerprint:
         raise ValueError("`dataset` has no `_fingerprint`; pass a `datasets.Dataset` (not an IterableDataset).")
     digest = hashlib.sha256(CACHE_FORMAT_VERSION.encode())
-    _hash_module_weights(digest, model.content_encoder)
-    _hash_module_weights(digest, model.speaker_encoder)
+    hash_module_weights(digest, model.content_encoder)
+    hash_module_weights(digest, model.speaker_encoder)
     config = model.config
     settings = {
         "window_ms": config.window_ms,
@@ -109,6 +106,7 @@ def compute_window_features(
     batch_size: int = 16,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    output_format: str | None = "numpy",
 ):
     """Compute (or load from the cache) the frozen SAPA window features of every utterance of `dataset`.
 
@@ -127,6 +125,10 @@ def compute_window_features(
             Where caches live; [`default_cache_dir`] when `None`. Each cache is `<cache_dir>/<fingerprint>/`.
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar while computing.
+        output_format (`str`, *optional*, defaults to `"numpy"`):
+            `"numpy"`: rows hand out `content_features`, `speaker_features` and `window_phones` as numpy arrays (read
+            straight from Arrow: about 3x faster batches for [`collate_window_features`] than nested Python lists);
+            the other columns stay Python values. `None`: every column as Python lists (the former behaviour).
 
     Returns:
         `datasets.Dataset` with the scalar metadata columns of `dataset` (emotion, language, speaker, gender, corpus,
@@ -138,13 +140,22 @@ def compute_window_features(
 
     if batch_size <= 0:
         raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
+    if output_format not in ("numpy", None):
+        raise ValueError(f"`output_format` must be 'numpy' or None, got {output_format!r}.")
+
+    def load(path: str):
+        cached = Dataset.from_file(path)
+        if output_format is None:
+            return cached
+        return cached.with_format(output_format, columns=list(ARRAY_COLUMNS), output_all_columns=True)
+
     fingerprint = window_feature_fingerprint(model, feature_extractor, dataset)
     root = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
     final_dir = os.path.join(root, fingerprint)
     data_file = os.path.join(final_dir, "data.arrow")
     if os.path.exists(data_file):
         logger.info(f"Loading cached SAPA window features from {final_dir}.")
-        return Dataset.from_file(data_file)
+        return load(data_file)
 
     metadata = _metadata_columns(dataset)
     content_size = model.content_encoder.output_size
@@ -213,7 +224,7 @@ def compute_window_features(
     finally:
         model.train(was_training)
     logger.info(f"Wrote SAPA window features of {len(dataset)} utterances to {final_dir}.")
-    return Dataset.from_file(data_file)
+    return load(data_file)
 
 
 def collate_window_features(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -234,15 +245,17 @@ def collate_window_features(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]
     if any(n == 0 for n in counts):
         raise ValueError("Every row needs at least one window (`num_windows` > 0).")
     batch, max_n = len(rows), max(counts)
-    content_out = torch.zeros(batch, max_n, content[0].shape[-1])
-    speaker_out = torch.zeros(batch, max_n, speaker[0].shape[-1])
-    mask = torch.zeros(batch, max_n, dtype=torch.long)
-    phones_out = torch.full((batch, max_n), -1, dtype=torch.long)
+    # padded in numpy (the rows may be read-only views of the Arrow cache), then wrapped without a copy
+    content_np = np.zeros((batch, max_n, content[0].shape[-1]), dtype=np.float32)
+    speaker_np = np.zeros((batch, max_n, speaker[0].shape[-1]), dtype=np.float32)
+    phones_np = np.full((batch, max_n), -1, dtype=np.int64)
     for i, n in enumerate(counts):
-        content_out[i, :n] = torch.from_numpy(content[i])
-        speaker_out[i, :n] = torch.from_numpy(speaker[i])
-        phones_out[i, :n] = torch.from_numpy(phones[i])
-        mask[i, :n] = 1
+        content_np[i, :n] = content[i]
+        speaker_np[i, :n] = speaker[i]
+        phones_np[i, :n] = phones[i]
+    content_out, speaker_out = torch.from_numpy(content_np), torch.from_numpy(speaker_np)
+    phones_out = torch.from_numpy(phones_np)
+    mask = (torch.arange(max_n)[None, :] < torch.tensor(counts)[:, None]).long()  # (B, N)
     out: dict[str, Any] = {
         "content_features": content_out,
         "speaker_features": speaker_out,
@@ -257,6 +270,7 @@ def collate_window_features(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]
 
 
 __all__ = [
+    "ARRAY_COLUMNS",
     "CACHE_FORMAT_VERSION",
     "collate_window_features",
     "compute_window_features",

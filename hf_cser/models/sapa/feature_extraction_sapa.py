@@ -14,7 +14,7 @@ import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
-from ...audio import split_waveform_batch
+from ...audio import pad_to_min_duration, split_waveform_batch
 from ...data.phones import PHONE_SCHEMES, SHARED_VOWELS, WINDOW_MS_TRAINING, to_shared_phone, voiced_energy_peaks
 
 logger = logging.get_logger(__name__)
@@ -86,6 +86,10 @@ class SapaFeatureExtractor(SequenceFeatureExtractor):
     r"""
     Feature extractor of [`SapaForEmotionClassification`]: right-padded 16 kHz waveforms with their attention mask,
     plus the centres of the phoneme-centred windows the model embeds (SAPA section 3.1).
+
+    Audio shorter than one window (`window_ms`) is right-padded with zeros to one window, with a warning
+    (`hf_cser.audio.pad_to_min_duration`): its window centres are found on the real samples and its attention mask
+    covers the padded window, so the backbone never gets fewer samples than its convolutions need.
 
     Args:
         feature_size (`int`, *optional*, defaults to 1):
@@ -217,6 +221,11 @@ class SapaFeatureExtractor(SequenceFeatureExtractor):
                 w, self.sampling_rate, p, lang, max_windows=self.max_windows, phone_scheme=scheme
             )
             for w, p, lang in zip(waveforms, phonemes, languages, strict=True)
+        ]
+        # audio shorter than one window: zero-padded to one window (with a warning), the centres stay on the audio
+        waveforms = [
+            pad_to_min_duration(w, self.sampling_rate, self.window_ms, source=f"{type(self).__name__}: utterance {i}")
+            for i, w in enumerate(waveforms)
         ]
         batch = len(waveforms)
         max_samples = max(len(w) for w in waveforms)

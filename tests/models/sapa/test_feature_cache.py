@@ -45,7 +45,8 @@ def test_compute_window_features_columns_and_values(tmp_path, corpus, tiny_sapa_
     for name in ("emotion", "language", "speaker", "gender", "corpus", "content_features", "num_windows"):
         assert name in cached.column_names
     row = cached[0]
-    assert row["num_windows"] == 2 and row["window_phones"] == [3, 0]  # a, i
+    assert isinstance(row["content_features"], np.ndarray)  # numpy formatting by default
+    assert row["num_windows"] == 2 and row["window_phones"].tolist() == [3, 0]  # a, i
     content = np.asarray(row["content_features"], dtype=np.float32)
     assert content.shape == (2, 32) and np.asarray(row["speaker_features"]).shape == (2, 16)
     # the cached features are what the model computes on the decoded audio
@@ -104,3 +105,31 @@ def test_cache_hit_skips_the_encoders_and_weight_change_invalidates(
     assert len(calls) == 9
     compute_window_features(model, extractor, corpus.select([0]), cache_dir=tmp_path, progress=False)
     assert len(calls) == 10
+
+
+def test_numpy_formatted_rows_collate_to_the_same_batch_as_python_lists(tmp_path, corpus, tiny_sapa_model_factory):
+    """The default numpy formatting changes the speed, not the batch: equal to the list rows and to a hand-padded
+    reference, read the way the trainer's data loader reads them (`__getitems__`)."""
+    model = tiny_sapa_model_factory(max_windows=5)
+    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    as_numpy = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
+    as_lists = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False,
+                                       output_format=None)
+    assert isinstance(as_lists[0]["content_features"], list) and isinstance(as_numpy[0]["speaker"], str)
+    order = [2, 0, 1]
+    fast = collate_window_features(as_numpy.__getitems__(order))
+    slow = collate_window_features(as_lists.__getitems__(order))
+    assert fast["metadata"] == slow["metadata"]
+    for key in ("content_features", "speaker_features", "window_mask", "window_phones", "labels"):
+        assert fast[key].dtype == slow[key].dtype and torch.equal(fast[key], slow[key]), key
+    n = max(as_lists["num_windows"][i] for i in order)
+    for b, i in enumerate(order):
+        row = as_lists[i]
+        k = row["num_windows"]
+        expected = torch.zeros(n, 32)
+        expected[:k] = torch.tensor(row["content_features"])
+        assert torch.equal(fast["content_features"][b], expected)
+        assert fast["window_phones"][b].tolist() == row["window_phones"] + [-1] * (n - k)
+        assert fast["window_mask"][b].tolist() == [1] * k + [0] * (n - k)
+    with pytest.raises(ValueError, match="output_format"):
+        compute_window_features(model, extractor, corpus, cache_dir=tmp_path, output_format="pandas")

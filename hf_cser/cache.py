@@ -1,0 +1,67 @@
+"""Shared helpers of the on-disk caches of frozen-encoder outputs (SAPA window features, zero-shot backbone frames).
+
+A cache entry is keyed by a fingerprint: a SHA-256 over everything its content is a pure function of (the frozen
+weights, the settings, the data, and a format version). These helpers build such fingerprints
+(:func:`hash_module_weights`, :func:`hash_json`, :func:`file_identities`) and choose the default root of the caches
+(:func:`default_cache_root`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+CONFIG_KEYS_WITHOUT_EFFECT = ("transformers_version", "_name_or_path", "architectures", "processor_class")
+"""Config / feature-extractor keys that name or version an object without changing what it computes."""
+
+
+def default_cache_root(name: str) -> str:
+    """``$HF_DATASETS_CACHE/<name>``: where the library's frozen-feature caches live unless a `cache_dir` is given.
+
+    ``HF_DATASETS_CACHE`` defaults to ``$HF_HOME/datasets`` (``~/.cache/huggingface/datasets``), as in `datasets`.
+    """
+    import datasets
+
+    return os.path.join(str(datasets.config.HF_DATASETS_CACHE), name)
+
+
+def hash_module_weights(digest, module: torch.nn.Module) -> None:
+    """Feed every tensor of `module.state_dict()` (name, dtype, shape and raw bytes, in name order) to `digest`."""
+    for name, tensor in sorted(module.state_dict().items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().data)  # the raw bytes, without a copy
+
+
+def settings_of(obj: Any) -> dict[str, Any]:
+    """The settings of a config or feature extractor (its `to_dict()`), without :data:`CONFIG_KEYS_WITHOUT_EFFECT`."""
+    values = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return {key: value for key, value in values.items() if key not in CONFIG_KEYS_WITHOUT_EFFECT}
+
+
+def hash_json(digest, value: Any) -> None:
+    """Feed a canonical JSON form of `value` (sorted keys; non-JSON values as `str`) to `digest`."""
+    digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+
+
+def file_identities(paths: Iterable[str]) -> list[list[Any]]:
+    """`[path, size in bytes, modification time in ns]` of each file: a cheap identity of its content.
+
+    Raises:
+        FileNotFoundError: a missing file (named).
+    """
+    out = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"Audio file {path} does not exist; check the dataset's `audio` paths.") from error
+        out.append([str(path), int(stat.st_size), int(stat.st_mtime_ns)])
+    return out
+
+
+__all__ = ["default_cache_root", "file_identities", "hash_json", "hash_module_weights", "settings_of"]
