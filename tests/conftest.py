@@ -41,3 +41,15 @@ def build_tiny_sapa_model(max_windows: int = 24, seed: int = 0):
 def tiny_sapa_model_factory():
     """``factory(max_windows=24, seed=0)`` -> a fresh tiny `SapaForEmotionClassification` in eval mode."""
     return build_tiny_sapa_model
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny matrices: one torch thread is faster (and steadier) than two fighting over a shared CPU. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

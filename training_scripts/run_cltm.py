@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from transformers import HfArgumentParser
 
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
+
 logger = logging.getLogger("run_cltm")
 
 DEFAULT_GRIDS = {"ser": "16,32,64,128", "gender": "4,8,16,32,64,128", "sv": "16,32,64,128"}
@@ -66,8 +68,7 @@ class ProtocolArguments:
     ci_threshold: float = field(default=1.0, metadata={"help": "Dynamic-interval rule: minimum median CI_min."})
     se_method: str = field(default="jackknife", metadata={"help": "CLTM standard errors: jackknife | per_seed."})
     nan_policy: str = field(default="drop", metadata={"help": "Diagnostics with undefined rows: drop|omit|raise."})
-    skip_bad_audio: bool = field(default=False, metadata={"help": "Drop (and count) unreadable / empty / silent "
-                                                                  "audio files instead of failing on the first one."})
+    skip_bad_audio: bool = field(default=False, metadata={"help": SKIP_BAD_AUDIO_HELP})
 
 
 @dataclass

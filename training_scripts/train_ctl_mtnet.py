@@ -54,6 +54,7 @@ from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
 from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
 from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer, strip_label_columns
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_ctl_mtnet")
 
@@ -98,10 +99,7 @@ class ProtocolArguments:
     )
     synthetic_dir: str | None = field(default=None, metadata={"help": "Folder of the default synthetic corpus."})
     num_proc: int = field(default=2, metadata={"help": "Processes for generating the synthetic corpus."})
-    skip_bad_audio: bool = field(
-        default=False, metadata={"help": "Drop (and count) unreadable / empty / silent audio files before training "
-                                 "instead of failing on the first one."}
-    )
+    skip_bad_audio: bool = field(default=False, metadata={"help": SKIP_BAD_AUDIO_HELP})
     save_model: bool = field(default=True, metadata={"help": "Save the last run's model to OUTPUT_DIR/model."})
 
 

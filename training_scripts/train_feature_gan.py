@@ -79,6 +79,7 @@ from hf_cser.trainers.feature_gan_trainer import (
     generate_features,
     mutual_information_report,
 )
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_feature_gan")
 
@@ -129,10 +130,7 @@ class DataArguments:
     feature_cache_dir: str | None = field(
         default=None, metadata={"help": "Cache of the audio inputs (default: $HF_HOME/hf_cser/feature_gan_cache)."}
     )
-    skip_bad_audio: bool = field(
-        default=False, metadata={"help": "Drop (and count) unreadable / empty / silent audio files before training "
-                                 "instead of failing on the first one."}
-    )
+    skip_bad_audio: bool = field(default=False, metadata={"help": SKIP_BAD_AUDIO_HELP})
 
 
 @dataclass

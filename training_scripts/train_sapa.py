@@ -56,6 +56,7 @@ from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
 from hf_cser.trainers.checkpointing import check_output_dir, resolve_resume_checkpoint
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_sapa")
 
@@ -124,14 +125,7 @@ class DataArguments:
     anchor_rule: str = field(
         default="relative", metadata={"help": "Anchor phoneme rule for Table 3: relative | top_k | threshold."}
     )
-    skip_bad_audio: bool = field(
-        default=False,
-        metadata={
-            "help": "Every audio file is decoded once before training. False: the first bad file (missing, "
-            "unreadable, empty, NaN/inf, silent) stops the run before training, naming it. True: bad files are "
-            "dropped and counted; the count is logged at the end and written as `bad_audio_skipped`."
-        },
-    )
+    skip_bad_audio: bool = field(default=False, metadata={"help": SKIP_BAD_AUDIO_HELP})
 
 
 def resolve_tau_quantile(data_args) -> float | None:

@@ -48,6 +48,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
 from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_zero_shot")
 
@@ -115,14 +116,7 @@ class ProtocolArguments:
     synthetic_dir: str | None = field(default=None, metadata={"help": "Folder of the default synthetic corpus."})
     num_proc: int = field(default=2, metadata={"help": "Processes for generating the synthetic corpus."})
     tsne: bool = field(default=True, metadata={"help": "t-SNE plot of the proposed system's embeddings."})
-    skip_bad_audio: bool = field(
-        default=False,
-        metadata={
-            "help": "Every audio file is decoded once before training. False: the first bad file (missing, "
-            "unreadable, empty, NaN/inf, silent) stops the run before training, naming it. True: bad files are "
-            "dropped and counted; the count is logged at the end and written as `bad_audio_skipped`."
-        },
-    )
+    skip_bad_audio: bool = field(default=False, metadata={"help": SKIP_BAD_AUDIO_HELP})
 
 
 def parse_list(text: str, allowed, name: str) -> list[str]:

@@ -201,6 +201,14 @@ def with_decoded_audio(dataset, sampling_rate: int = TARGET_SAMPLING_RATE, colum
     return dataset.with_transform(transform, columns=columns)
 
 
+#: the help of the training scripts' ``--skip_bad_audio`` flag (one wording for every script)
+SKIP_BAD_AUDIO_HELP = (
+    "Every audio file is decoded once before training. False: the first bad file (missing, unreadable, empty, "
+    "NaN/inf, silent) stops the run before training, naming it. True: bad files are dropped and counted; the count "
+    "is logged at the end and written as `bad_audio_skipped`."
+)
+
+
 def drop_bad_audio(dataset, *, skip_bad_audio: bool = True, counter: BadAudioCounter | None = None,
                    sampling_rate: int = TARGET_SAMPLING_RATE, desc: str = "checking audio"):
     """

@@ -20,12 +20,7 @@ tiny_corpus = _conftest.tiny_corpus  # the training-script tests' session fixtur
 load_script = _conftest.load_script
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def same_tensors(a: Path, b: Path) -> bool:

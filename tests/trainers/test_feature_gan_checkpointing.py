@@ -21,12 +21,7 @@ from hf_cser.trainers.feature_gan_trainer import (
 from .test_feature_gan_trainer import toy_features, toy_gan
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Interrupted(RuntimeError):

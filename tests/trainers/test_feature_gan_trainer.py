@@ -29,13 +29,7 @@ from hf_cser.trainers.feature_gan_trainer import (
     plan_generation,
 )
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one thread is faster than two fighting over a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY_BACKBONE = LogMelConvEncoderConfig(num_mel_bins=8, conv_dim=[8, 12], conv_kernel=[3, 3], conv_stride=[2, 1],

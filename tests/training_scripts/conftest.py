@@ -55,3 +55,22 @@ def tiny_corpus5(tmp_path_factory):
     )
     synthesize_corpus(config, out, progress=False)
     return out
+
+
+@pytest.fixture
+def unusable_output_dir(tmp_path, monkeypatch):
+    """``make(problem)`` -> an output folder a script cannot use: ``"not_a_folder"`` (a path below a regular file:
+    tests run as root, so permissions cannot make a folder unwritable) or ``"disk_full"`` (1 MiB free, mocked)."""
+    import shutil
+
+    from hf_cser.trainers import checkpointing
+
+    def make(problem: str):
+        if problem == "not_a_folder":
+            (tmp_path / "file").write_text("x")
+            return tmp_path / "file" / "out"
+        full = shutil._ntuple_diskusage(total=2**34, used=2**34 - 2**20, free=2**20)
+        monkeypatch.setattr(checkpointing.shutil, "disk_usage", lambda path: full)
+        return tmp_path / "out"
+
+    return make

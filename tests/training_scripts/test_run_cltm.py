@@ -177,19 +177,11 @@ def test_bad_audio_fails_before_training_or_is_skipped_and_counted(corpus8, tmp_
 
 
 @pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
-def test_unusable_output_dir_fails_before_data_loading(corpus8, tmp_path, monkeypatch, problem):
-    import shutil
-
+def test_unusable_output_dir_fails_before_data_loading(corpus8, tmp_path, monkeypatch, unusable_output_dir, problem):
     from hf_cser.data import specs
     from hf_cser.trainers import checkpointing
 
-    if problem == "not_a_folder":  # running as root: a path below a regular file cannot be created
-        (tmp_path / "file").write_text("x")
-        out = tmp_path / "file" / "out"
-    else:
-        out = tmp_path / "out"
-        monkeypatch.setattr(checkpointing.shutil, "disk_usage",
-                            lambda path: shutil._ntuple_diskusage(2**34, 2**34 - 2**20, 2**20))  # 1 MiB free
+    out = unusable_output_dir(problem)
     monkeypatch.setattr(specs, "load_data_spec", lambda *a, **k: pytest.fail("data loaded"))
     with pytest.raises(checkpointing.OutputDirError, match=str(out)):
         load_script("run_cltm").main(quick_args(corpus8, out, tmp_path / "features"))

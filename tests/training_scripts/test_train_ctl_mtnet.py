@@ -142,24 +142,13 @@ def test_bad_audio_fails_before_training_or_is_skipped_and_counted(script, tiny_
 
 
 @pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
-def test_unusable_output_dir_fails_before_data_loading(script, tiny_corpus, tmp_path, monkeypatch, problem):
+def test_unusable_output_dir_fails_before_data_loading(script, tiny_corpus, unusable_output_dir, monkeypatch, problem):
     from hf_cser.trainers import checkpointing
 
-    if problem == "not_a_folder":  # running as root: a path below a regular file cannot be created
-        (tmp_path / "file").write_text("x")
-        out = tmp_path / "file" / "out"
-    else:
-        out = tmp_path / "out"
-        monkeypatch.setattr(checkpointing.shutil, "disk_usage", lambda path: shutil_usage(free=2**20))
+    out = unusable_output_dir(problem)
     monkeypatch.setattr(script, "load_checked", no_training)
     with pytest.raises(checkpointing.OutputDirError, match=str(out)):
         script.main(["--task", "single_corpus", "--data", f"synthetic:en@{tiny_corpus}", *common(out)])
-
-
-def shutil_usage(free):
-    import shutil
-
-    return shutil._ntuple_diskusage(total=10 * 2**30, used=10 * 2**30 - free, free=free)
 
 
 class Interrupted(RuntimeError):

@@ -15,12 +15,7 @@ import torch
 from .conftest import ROOT, load_script
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -175,18 +170,10 @@ def test_test_speakers_in_training_are_refused(tiny_corpus, tiny_text_encoder, t
 
 @pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
 def test_unusable_output_dir_fails_before_data_loading(tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch,
-                                                       problem):  # fmt: skip
-    import shutil
-
+                                                       unusable_output_dir, problem):  # fmt: skip
     from hf_cser.trainers import checkpointing
 
-    if problem == "not_a_folder":  # running as root: a path below a regular file cannot be created
-        (tmp_path / "file").write_text("x")
-        out = tmp_path / "file" / "out"
-    else:
-        out = tmp_path / "out"
-        monkeypatch.setattr(checkpointing.shutil, "disk_usage",
-                            lambda path: shutil._ntuple_diskusage(2**34, 2**34 - 2**20, 2**20))  # 1 MiB free
+    out = unusable_output_dir(problem)
     script = load_script("train_feature_gan")
     monkeypatch.setattr(script, "prepare_data", no_training)
     with pytest.raises(checkpointing.OutputDirError, match=str(out)):
