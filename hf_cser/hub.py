@@ -132,8 +132,9 @@ def check_model_folder(folder: str | os.PathLike, model_class=None, max_listed: 
     if model_class is None:
         from transformers import AutoModelForAudioClassification as model_class
     config = AutoConfig.from_pretrained(folder)
+    build = getattr(model_class, "from_config", None) or model_class._from_config  # Auto class or model class
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in model_class.from_config(config).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in build(config).state_dict().items()}
     file_name, found = _weight_shapes(folder)
     mismatched = [(k, shape, expected[k]) for k, shape in found.items() if k in expected and expected[k] != shape]
     if mismatched:
@@ -144,6 +145,29 @@ def check_model_folder(folder: str | os.PathLike, model_class=None, max_listed: 
             "another model: restore the config.json saved with these weights, or re-save the model with "
             "`model.save_pretrained(folder)`."
         )
+
+
+def should_check_folder(name, kwargs: dict) -> bool:
+    """Whether ``from_pretrained(name, **kwargs)`` loads a whole local folder that `check_model_folder` can check
+    (not a Hub id, a `subfolder`, an explicit `state_dict`, or `ignore_mismatched_sizes=True`). The weights are
+    compared with the folder's own ``config.json`` (what ``AutoModel*`` passes on as ``config``)."""
+    return (
+        isinstance(name, (str, os.PathLike))
+        and os.path.isdir(name)
+        and not any(kwargs.get(k) for k in ("subfolder", "ignore_mismatched_sizes", "state_dict"))
+    )
+
+
+class CheckedFolderLoadingMixin:
+    """Mixed into hf_cser's `PreTrainedModel` classes: ``from_pretrained(folder)`` (directly or through
+    ``AutoModel*``) first runs `check_model_folder`, so a folder without ``model.safetensors`` or whose weights do not
+    have the shapes of its ``config.json`` fails with an error naming the folder, the file and the fix."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        if should_check_folder(pretrained_model_name_or_path, kwargs):
+            check_model_folder(pretrained_model_name_or_path, cls)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
 def files_to_upload(

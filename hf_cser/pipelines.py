@@ -49,15 +49,10 @@ class CheckedAutoModelForAudioClassification(AutoModelForAudioClassification):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        from .hub import check_model_folder
+        from .hub import check_model_folder, should_check_folder
 
         name = pretrained_model_name_or_path
-        if (
-            isinstance(name, (str, os.PathLike))
-            and os.path.isdir(name)
-            and not kwargs.get("subfolder")
-            and not kwargs.get("ignore_mismatched_sizes")
-        ):
+        if should_check_folder(name, kwargs):
             check_model_folder(name, AutoModelForAudioClassification)
         return super().from_pretrained(name, *model_args, **kwargs)
 

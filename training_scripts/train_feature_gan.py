@@ -768,6 +768,19 @@ def summarize_mutual_information(root: str, seeds: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def finished_stage(run_args: RunArguments, folder: str, marker: str) -> dict | None:
+    """With `--stage all`, the results of a stage an earlier run of the command finished (`marker` is written last),
+    so a restarted run does not redo it; `None` when the stage must run (`--resume_from_checkpoint none` redoes it)."""
+    redo = run_args.resume_from_checkpoint is not None and run_args.resume_from_checkpoint.lower() in (
+        "none", "false", "no")
+    path = os.path.join(folder, marker)
+    if run_args.stage != "all" or redo or not os.path.isfile(path):
+        return None
+    logger.info(f"'{folder}' was finished by an earlier run: reusing it (`--resume_from_checkpoint none` redoes it)")
+    with open(path) as f:
+        return json.load(f)
+
+
 # ============================================================================================ main
 
 
@@ -811,11 +824,13 @@ def main(argv=None) -> dict:
     stages = [1, 2, 3] if run_args.stage == "all" else [int(run_args.stage)]
     store = FeatureStore(data)
     if 1 in stages:
-        results["stage1"] = run_stage1(data, model_args, run_args, baseline_dir, run_args.seed)
+        results["stage1"] = finished_stage(run_args, baseline_dir, "results.json") or run_stage1(
+            data, model_args, run_args, baseline_dir, run_args.seed)
     if _process_index() != 0:
         return results  # stages 2 and 3 (seconds, on cached features) and every file: the main process only
     if 2 in stages and run_args.augmentation != "none":
-        results["stage2"] = run_stage2(data, store, baseline_dir, model_args, run_args, generator_dir, run_args.seed)
+        results["stage2"] = finished_stage(run_args, generator_dir, "mutual_information.json") or run_stage2(
+            data, store, baseline_dir, model_args, run_args, generator_dir, run_args.seed)
     if 3 in stages:
         if run_args.augmentation != "none" and not os.path.isfile(os.path.join(generator_dir, "config.json")):
             raise FileNotFoundError(

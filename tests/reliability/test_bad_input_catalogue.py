@@ -92,12 +92,14 @@ Model folders (``test_model_folder``; tiny SAPA model built in code)
                                   (model.safetensors) ... `model.save_pretrained(folder)`" (hf_cser.inference)
     mismatched-weights-loader     raises ModelWeightsMismatchError "'<folder>/model.safetensors' does not match
                                   '<folder>/config.json': N tensor(s) ... restore the config.json ..."
-    missing-weights-automodel     raises OSError (transformers) naming the folder and model.safetensors
+    missing-weights-automodel     raises IncompleteModelFolderError, as above: hf_cser's model classes check a local
+                                  folder in ``from_pretrained`` (also through ``AutoModel*``)
     missing-weights-pipeline      raises ValueError "Could not load model <folder> ..." (transformers) that carries the
                                   hf_cser error above (the pipeline loads through
                                   CheckedAutoModelForAudioClassification)
     mismatched-weights-pipeline   raises ValueError, likewise carrying the ModelWeightsMismatchError above
-    mismatched-weights-automodel  raises RuntimeError (plain transformers class) "`ignore_mismatched_sizes`"
+    mismatched-weights-automodel  raises ModelWeightsMismatchError, as above
+    mismatched-weights-ignored    ok: ``ignore_mismatched_sizes=True`` is passed through to transformers (no check)
 
 ``pipeline("audio-classification", ...)`` (``test_pipeline``; tiny SAPA model; scores compared with the model run
 on the independently converted 16 kHz mono float32 waveform)
@@ -159,7 +161,7 @@ import soundfile as sf
 
 import hf_cser  # noqa: F401  (registers the models and the pipeline)
 from hf_cser.audio import BadAudioCounter, BadAudioError, load_audio
-from hf_cser.hub import ModelWeightsMismatchError
+from hf_cser.hub import IncompleteModelFolderError, ModelWeightsMismatchError
 from hf_cser.inference import ModelNotFoundError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -830,6 +832,17 @@ def _automodel(folder):
     return AutoModelForAudioClassification.from_pretrained(folder)
 
 
+def _is_sapa_classifier(model, case):
+    assert type(model).__name__ == "SapaForEmotionClassification"
+    assert model.config.hidden_size == 32  # the edited config.json was used, the mismatched tensors re-initialised
+
+
+def _automodel_ignoring_mismatches(folder):
+    from transformers import AutoModelForAudioClassification
+
+    return AutoModelForAudioClassification.from_pretrained(folder, ignore_mismatched_sizes=True)
+
+
 def _pipeline(folder):
     from transformers import pipeline
 
@@ -846,7 +859,9 @@ MODEL_FOLDER_ROWS = [
                                                    r"\(.*file \[16\] vs config \[32\].*restore the config.json "
                                                    r"saved with these weights"),
                  id="mismatched-weights-loader"),
-    pytest.param("missing", _automodel, raises(OSError, r"no file named model.safetensors.* directory {folder}"),
+    pytest.param("missing", _automodel,
+                 raises(IncompleteModelFolderError, r"'{folder}' has config.json but no weights \(model.safetensors\);"
+                                                    r".*`model.save_pretrained\(folder\)`"),
                  id="missing-weights-automodel"),
     pytest.param("missing", _pipeline,
                  raises(ValueError, r"(?s)Could not load model {folder}.*IncompleteModelFolderError: '{folder}' has "
@@ -856,8 +871,13 @@ MODEL_FOLDER_ROWS = [
                  raises(ValueError, r"(?s)Could not load model {folder}.*ModelWeightsMismatchError: "
                                     r"'{folder}/model.safetensors' does not match '{folder}/config.json'.*restore the "
                                     r"config.json"), id="mismatched-weights-pipeline"),
-    pytest.param("mismatched", _automodel, raises(RuntimeError, r"ignore_mismatched_sizes"),
+    pytest.param("mismatched", _automodel,
+                 raises(ModelWeightsMismatchError, r"'{folder}/model.safetensors' does not match "
+                                                   r"'{folder}/config.json'.*restore the config.json"),
                  id="mismatched-weights-automodel"),
+    pytest.param("mismatched", _automodel_ignoring_mismatches,
+                 ok(_is_sapa_classifier),
+                 id="mismatched-weights-ignored"),
 ]  # fmt: skip
 
 

@@ -260,3 +260,40 @@ def test_table3_grid_resumes_without_redoing_finished_work(tiny_corpus, tiny_tex
     grid("crashed")
     assert calls == {"run_stage1": 0, "run_stage2": 3, "run_stage3": 6}  # of 2, 4 and 9 in the whole grid
     assert runs("crashed") == runs("reference")
+
+
+def test_restarted_all_stages_run_does_not_redo_finished_stages(tiny_corpus, tiny_text_encoder, tmp_path,
+                                                                 monkeypatch):  # fmt: skip
+    """`--stage all` killed in stage 2: the same command again reuses the finished stage 1 (its weights and
+    results untouched) and trains stages 2 and 3; `--resume_from_checkpoint none` redoes stage 1."""
+    script = load_script("train_feature_gan")
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    argv = [*_common(tiny_corpus, tiny_text_encoder, out, cache), "--modality", "audio"]
+
+    class Killed(RuntimeError):
+        pass
+
+    def crash(*args, **kwargs):
+        raise Killed("stage 2 interrupted")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(script, "run_stage2", crash)
+        with pytest.raises(Killed):
+            script.main(argv)
+    stage1 = json.loads((out / "stage1_baseline" / "results.json").read_text())
+    weights = (out / "stage1_baseline" / "model.safetensors").read_bytes()
+    assert not (out / "stage2_generator" / "mutual_information.json").exists()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(script, "run_stage1", no_training)
+        results = script.main(argv)
+    assert results["stage1"] == stage1
+    assert (out / "stage1_baseline" / "model.safetensors").read_bytes() == weights
+    assert (out / "stage2_generator" / "mutual_information.json").is_file() and "stage3_audio" in results
+
+    retrained = []
+    with monkeypatch.context() as patch:
+        patch.setattr(script, "run_stage1", lambda *a, **k: retrained.append(a) or stage1)
+        patch.setattr(script, "run_stage2", lambda *a, **k: results["stage2"])
+        script.main([*argv, "--resume_from_checkpoint", "none"])
+    assert len(retrained) == 1

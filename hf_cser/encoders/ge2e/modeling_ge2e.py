@@ -17,6 +17,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
+from ...hub import CheckedFolderLoadingMixin
 from .configuration_ge2e import Ge2eSpeakerEncoderConfig
 from .feature_extraction_ge2e import Ge2eFeatureExtractor
 
@@ -56,7 +57,7 @@ class Ge2eSpeakerEncoderOutput(ModelOutput):
     last_hidden_state: torch.FloatTensor | None = None
 
 
-class Ge2eSpeakerEncoderPreTrainedModel(PreTrainedModel):
+class Ge2eSpeakerEncoderPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
     """Base class: config class, weight initialisation and the `from_pretrained` plumbing."""
 
     config_class = Ge2eSpeakerEncoderConfig

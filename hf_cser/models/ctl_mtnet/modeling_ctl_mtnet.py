@@ -33,6 +33,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
+from ...hub import CheckedFolderLoadingMixin
 from ...losses.capsule import MarginLoss, capsule_lengths, squash
 from ...losses.grl import GradientReversalLayer
 from .configuration_ctl_mtnet import CtlMtNetConfig
@@ -162,7 +163,7 @@ class DigitCapsules(nn.Module):
         return outputs
 
 
-class CtlMtNetPreTrainedModel(PreTrainedModel):
+class CtlMtNetPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
     """Base class: config class and weight initialisation."""
 
     config_class = CtlMtNetConfig

@@ -18,6 +18,7 @@ from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput, logging
 
+from ...hub import CheckedFolderLoadingMixin
 from .configuration_feature_gan import FeatureGanConfig, FeatureGanGeneratorConfig, LogMelConvEncoderConfig
 
 try:  # transformers >= 5: init helpers that respect already-loaded weights
@@ -50,7 +51,7 @@ def _mlp(in_size: int, hidden_sizes: list[int], out_size: int, slope: float | No
 # ---------------------------------------------------------------------------------------------- default backbone
 
 
-class LogMelConvEncoderModel(PreTrainedModel):
+class LogMelConvEncoderModel(CheckedFolderLoadingMixin, PreTrainedModel):
     r"""
     Small convolutional audio encoder over log-mel frames (the default backbone on the synthetic corpus, trained from
     scratch in stage 1). Input: `input_values` `(batch_size, num_frames, num_mel_bins)` from
@@ -146,7 +147,7 @@ class FeatureGanOutput(ModelOutput):
     audio_text_embeds: torch.FloatTensor | None = None
 
 
-class FeatureGanPreTrainedModel(PreTrainedModel):
+class FeatureGanPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
     """Base class: config class and initialisation of the heads (the backbone initialises itself)."""
 
     config_class = FeatureGanConfig
@@ -340,7 +341,7 @@ class FeatureGanGeneratorOutput(ModelOutput):
     discriminator_logits: torch.FloatTensor | None = None
 
 
-class FeatureGanGeneratorModel(PreTrainedModel):
+class FeatureGanGeneratorModel(CheckedFolderLoadingMixin, PreTrainedModel):
     r"""
     InfoGAN feature generator of ``papers/004`` stage 2.
 

@@ -24,6 +24,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
+from ...hub import CheckedFolderLoadingMixin
 from ...encoders.content_encoder import ContentEncoder
 from ...encoders.ge2e import Ge2eSpeakerEncoderModel
 from .configuration_sapa import SapaConfig
@@ -74,7 +75,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
 
-class SapaPreTrainedModel(PreTrainedModel):
+class SapaPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
     """Base class: config class, weight initialisation of the SAPA head and the `from_pretrained` plumbing."""
 
     config_class = SapaConfig

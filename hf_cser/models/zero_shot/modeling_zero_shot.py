@@ -19,6 +19,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
+from ...hub import CheckedFolderLoadingMixin
 from ...encoders.peft_adapters import (
     ADAPTER_MODULE_NAME,
     RowWeightGate,
@@ -145,7 +146,7 @@ def _mark_peft_modules_initialized(backbone: nn.Module) -> None:
                 child._is_hf_initialized = True
 
 
-class ZeroShotSerPreTrainedModel(PreTrainedModel):
+class ZeroShotSerPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
     """Base class: config class and weight initialisation of the heads (the backbone initialises itself)."""
 
     config_class = ZeroShotSerConfig
