@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import safetensors.numpy
 import torch
 from transformers import HfArgumentParser, set_seed
 
@@ -237,9 +238,15 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
     settings = feature_extractor.to_dict()
     settings.pop("mean", None), settings.pop("std", None)
     key = _fingerprint(paths, settings, [os.path.getsize(p) for p in paths[:50]], raw_log_mel, "pad240")
-    path = os.path.join(cache_dir, f"inputs_{key}.pt")
+    path = os.path.join(cache_dir, f"inputs_{key}.safetensors")
     if os.path.isfile(path):
-        return [t.numpy() for t in torch.load(path, weights_only=True)]
+        try:
+            tensors = safetensors.numpy.load_file(path)
+            if sorted(tensors, key=int) == [str(i) for i in range(len(paths))]:
+                return [tensors[str(i)] for i in range(len(paths))]
+            logger.warning(f"the input cache '{path}' does not hold one array per file: recomputing it")
+        except Exception as err:  # a truncated or foreign file: recompute, never crash
+            logger.warning(f"cannot read the input cache '{path}' ({err}): recomputing it")
     out = []
     for p in tqdm(paths, desc=f"audio inputs ({desc})", disable=len(paths) < 50):
         wave = load_audio(p, int(feature_extractor.sampling_rate))
@@ -252,7 +259,7 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
                                   ["input_values"][0], dtype=np.float32))  # fmt: skip
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"  # one per process: the ranks of a multi-process launch write alike
-    torch.save([torch.from_numpy(x) for x in out], tmp)
+    safetensors.numpy.save_file({str(i): np.ascontiguousarray(x) for i, x in enumerate(out)}, tmp)
     os.replace(tmp, path)
     return out
 

@@ -297,3 +297,30 @@ def test_restarted_all_stages_run_does_not_redo_finished_stages(tiny_corpus, tin
         patch.setattr(script, "run_stage2", lambda *a, **k: results["stage2"])
         script.main([*argv, "--resume_from_checkpoint", "none"])
     assert len(retrained) == 1
+
+
+def test_audio_input_cache_is_safetensors_reused_and_rebuilt_when_damaged(tiny_corpus, tmp_path, monkeypatch, caplog):
+    import logging
+    from pathlib import Path
+
+    from hf_cser import audio
+    from hf_cser.models.feature_gan import LogMelFeatureExtractor
+
+    script = load_script("train_feature_gan")
+    paths = sorted(str(p) for p in Path(tiny_corpus).rglob("*.wav"))[:3]
+    extractor = LogMelFeatureExtractor()
+    first = script._audio_inputs(paths, extractor, str(tmp_path), "test")
+    (cache,) = tmp_path.glob("inputs_*.safetensors")  # no pickle: tensors only
+    for wave_path, frames in zip(paths, first, strict=True):
+        np.testing.assert_array_equal(frames, extractor.log_mel(audio.load_audio(wave_path)))
+
+    with monkeypatch.context() as patch:  # a hit reads no audio
+        patch.setattr(audio, "load_audio", lambda *a, **k: pytest.fail("audio decoded on a cache hit"))
+        again = script._audio_inputs(paths, extractor, str(tmp_path), "test")
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+    cache.write_bytes(cache.read_bytes()[:40])  # truncated by a crash
+    with caplog.at_level(logging.WARNING, logger="train_feature_gan"):
+        rebuilt = script._audio_inputs(paths, extractor, str(tmp_path), "test")
+    assert "cannot read the input cache" in caplog.text and str(cache) in caplog.text
+    assert all(np.array_equal(a, b) for a, b in zip(first, rebuilt, strict=True))
