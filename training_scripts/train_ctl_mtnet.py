@@ -51,7 +51,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
-from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
+from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume
 from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
 from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer, strip_label_columns
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
@@ -383,8 +383,7 @@ def main(argv=None):
 
     parser = HfArgumentParser((ModelArguments, ProtocolArguments, CtlMtNetTrainingArguments))
     model_args, protocol, base_args = parser.parse_args_into_dataclasses(args=argv)
-    if base_args.output_dir is None or base_args.output_dir == "trainer_output":
-        base_args.output_dir = "outputs/ctl_mtnet"
+    default_output_dir(base_args, "outputs/ctl_mtnet")
     if protocol.task not in TASKS:
         raise ValueError(f"`--task` must be one of {list(TASKS)}, got {protocol.task!r}.")
     logging.basicConfig(

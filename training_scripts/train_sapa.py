@@ -55,7 +55,7 @@ import hf_cser
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
-from hf_cser.trainers.checkpointing import check_output_dir, resolve_resume_checkpoint
+from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_resume_checkpoint
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_sapa")
@@ -276,8 +276,7 @@ def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, 
 def main(argv=None):
     parser = HfArgumentParser((ModelArguments, DataArguments, SapaTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    if training_args.output_dir is None:
-        training_args.output_dir = DEFAULT_OUTPUT_DIR
+    default_output_dir(training_args, DEFAULT_OUTPUT_DIR)
     configure_logging(training_args)
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
     check_output_dir(training_args.output_dir)

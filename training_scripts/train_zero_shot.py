@@ -47,7 +47,7 @@ from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
-from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
+from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_zero_shot")
@@ -389,8 +389,7 @@ def main(argv=None):
 
     parser = HfArgumentParser((ModelArguments, ProtocolArguments, ZeroShotTrainingArguments))
     model_args, protocol_args, base_args = parser.parse_args_into_dataclasses(args=argv)
-    if base_args.output_dir is None:
-        base_args.output_dir = "outputs/zero_shot"
+    default_output_dir(base_args, "outputs/zero_shot")
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=base_args.get_process_log_level()
     )

@@ -24,6 +24,18 @@ class OutputDirError(OSError):
     """The output folder cannot be created, is not writable or has too little free space."""
 
 
+#: what transformers' `TrainingArguments` puts in `output_dir` when none is given
+TRANSFORMERS_DEFAULT_OUTPUT_DIR = "trainer_output"
+
+
+def default_output_dir(training_args, default: str) -> str:
+    """Set ``training_args.output_dir`` to the script's ``default`` when the user gave none (transformers fills in
+    ``"trainer_output"``), and return it."""
+    if training_args.output_dir in (None, TRANSFORMERS_DEFAULT_OUTPUT_DIR):
+        training_args.output_dir = default
+    return training_args.output_dir
+
+
 def check_output_dir(path: str, *, min_free_mb: float | None = None) -> str:
     """
     Create ``path`` if needed, write and delete a probe file in it and check the free disk space, so that an unusable

@@ -253,3 +253,26 @@ def test_two_process_gloo_run(tiny_corpus, tiny_backbone, trained, tmp_path):
     assert summary["target_languages"] == ["zh"]
     assert (out / "model.safetensors").is_file()
     assert json.loads((out / "results.json").read_text())["world_size"] == 2  # real DDP, not two lone processes
+
+
+@pytest.mark.parametrize("name, default", [("train_sapa", "outputs/sapa"), ("train_zero_shot", "outputs/zero_shot"),
+                                           ("train_ctl_mtnet", "outputs/ctl_mtnet")])
+def test_scripts_write_to_their_documented_default_folder(name, default, tmp_path, monkeypatch):
+    """Without `--output_dir` a script writes to its documented default (the README's main job: `outputs/sapa`), not
+    to the `trainer_output` transformers fills in; an explicit folder is kept."""
+    script = load_script(name)
+    used = []
+
+    class Stop(Exception):
+        pass
+
+    def record(path, **kwargs):
+        used.append(str(path))
+        raise Stop
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(script, "check_output_dir", record)
+    for argv, expected in (([], default), (["--output_dir", "elsewhere"], "elsewhere")):
+        with pytest.raises(Stop):
+            script.main(argv)
+        assert used.pop() == expected
