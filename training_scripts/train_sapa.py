@@ -318,6 +318,9 @@ def main(argv=None):
         target_languages = sorted(set(target_test["language"]) - set(source_languages))
 
         content_path, speaker_path = resolve_encoders(model_args, data_args, train_dict)
+        # the heads' initialisation must not depend on what ran before (a first run pretrains the content encoder
+        # and draws random numbers, a later run finds it cached): same seed, same model, cold or warm caches
+        set_seed(training_args.seed)
         layer = model_args.content_layer
         model = SapaForEmotionClassification.from_encoders(
             content_path,
