@@ -51,7 +51,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
-from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume
+from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume, train_or_restore
 from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
 from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer, strip_label_columns
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
@@ -163,8 +163,8 @@ def finished_run(run_dir: str) -> dict | None:
 def train_run(trainer, run_dir: str, base_args, last: bool) -> None:
     """Train (resuming from the run's last checkpoint, or `--resume_from_checkpoint`); the grid's last run also keeps
     its model in `run_dir/final_model`."""
-    trainer.train(resume_from_checkpoint=resolve_run_resume(run_dir, base_args.resume_from_checkpoint,
-                                                            world_size=trainer.args.world_size))
+    train_or_restore(trainer, resolve_run_resume(run_dir, base_args.resume_from_checkpoint,
+                                                 world_size=trainer.args.world_size))
     if last and trainer.is_world_process_zero():
         trainer.model.save_pretrained(os.path.join(run_dir, FINAL_MODEL_DIR))
 

@@ -57,7 +57,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.labels import EMOTIONS
 from hf_cser.metrics import compute_ser_metrics
-from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume
+from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume, train_or_restore
 from hf_cser.models.feature_gan import (
     FeatureGanConfig,
     FeatureGanForEmotionClassification,
@@ -419,8 +419,8 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         compute_metrics=make_compute_metrics(),
     )
     start = time.time()
-    trainer.train(resume_from_checkpoint=resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint,
-                                                            world_size=args.world_size))
+    train_or_restore(trainer, resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint,
+                                                 world_size=args.world_size))
     model = trainer.model
     results = {"train_seconds": time.time() - start, "world_size": args.world_size,
                "bad_audio_skipped": data.bad_audio_skipped}  # fmt: skip

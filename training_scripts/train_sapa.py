@@ -55,7 +55,12 @@ import hf_cser
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
-from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_resume_checkpoint
+from hf_cser.trainers.checkpointing import (
+    check_output_dir,
+    default_output_dir,
+    resolve_resume_checkpoint,
+    train_or_restore,
+)
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_sapa")
@@ -366,7 +371,7 @@ def main(argv=None):
         target_languages=target_languages,
         compute_metrics=make_compute_metrics(),
     )
-    train_result = trainer.train(resume_from_checkpoint=resume)
+    train_result = train_or_restore(trainer, resume)  # a finished run's model is restored, not trained on
     trainer.log_metrics("train", train_result.metrics)
 
     # ---- evaluation: source validation (selection), source test, target test (zero-shot) ----

@@ -47,7 +47,7 @@ from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
-from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume
+from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume, train_or_restore
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_zero_shot")
@@ -508,7 +508,7 @@ def main(argv=None):
                 resume = run_resume_checkpoint(run_dir, base_args.resume_from_checkpoint, run_dirs, args.world_size)
                 if resume is not None:
                     logger.warning(f"{setting.name} / {system} / seed {seed}: resuming from checkpoint '{resume}'.")
-                trainer.train(resume_from_checkpoint=resume)
+                train_or_restore(trainer, resume)  # a finished run's model is restored, not trained on
                 output = trainer.predict(test, metric_key_prefix="target")
                 logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
                 report = compute_ser_metrics(test["emotion"], np.asarray(logits).argmax(-1), test["language"])

@@ -5,6 +5,7 @@ sampler epoch of a resumed epoch (:class:`SamplerEpochCallback`)."""
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import math
 import os
@@ -195,6 +196,60 @@ def resolve_run_resume(run_dir: str, resume_from_checkpoint: str | None, *, run_
         if owner == os.path.abspath(run_dir):
             return resolve_resume_checkpoint(run_dir, value, world_size=world_size)
     return resolve_resume_checkpoint(run_dir, None, world_size=world_size)
+
+
+def training_finished(checkpoint: str | None) -> bool:
+    """
+    Whether ``checkpoint`` is the last checkpoint of a training that already ended: ``max_steps`` reached, or stopped
+    by a callback (early stopping). Resuming such a checkpoint with ``Trainer.train`` would train on past the end
+    (transformers resets ``should_training_stop`` when training begins), so a restarted finished run would not give
+    the uninterrupted run's model: use `train_or_restore`.
+    """
+    if checkpoint is None:
+        return False
+    with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as f:
+        state = json.load(f)
+    control = state.get("stateful_callbacks", {}).get("TrainerControl", {})
+    if isinstance(control, list):
+        control = control[0] if control else {}
+    stopped = bool(control.get("args", {}).get("should_training_stop", False))
+    max_steps = state.get("max_steps") or 0
+    return stopped or (max_steps > 0 and state.get("global_step", 0) >= max_steps)
+
+
+def train_or_restore(trainer, resume_from_checkpoint: str | None):
+    """
+    ``trainer.train(resume_from_checkpoint=...)``, except when that checkpoint ends a finished training
+    (`training_finished`): then no step is trained, ``trainer.state`` is read from the checkpoint and the model the
+    finished run ended with is restored (the best checkpoint with ``load_best_model_at_end``, else the checkpoint
+    itself), so that a command started again after a crash in evaluation or in writing its outputs gives the same model
+    and metrics as the uninterrupted run.
+
+    Returns:
+        `transformers.trainer_utils.TrainOutput`: ``trainer.train``'s, or one built from the restored state.
+    """
+    if not training_finished(resume_from_checkpoint):
+        return trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    from transformers.trainer_callback import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer.state = TrainerState.load_from_json(os.path.join(resume_from_checkpoint, "trainer_state.json"))
+    best = trainer.state.best_model_checkpoint
+    if best is not None and not os.path.isdir(best):  # recorded relative to another working folder
+        best = os.path.join(os.path.dirname(os.path.abspath(resume_from_checkpoint)), os.path.basename(best))
+        trainer.state.best_model_checkpoint = best
+    if trainer.args.load_best_model_at_end and best is not None and os.path.isdir(best):
+        trainer._load_best_model()
+        restored = best
+    else:
+        trainer._load_from_checkpoint(resume_from_checkpoint)
+        restored = resume_from_checkpoint
+    logger.warning(f"'{resume_from_checkpoint}' is the last checkpoint of a finished training (step "
+                   f"{trainer.state.global_step}): nothing left to train, the final model is restored from "
+                   f"'{restored}' (pass `--resume_from_checkpoint none` or another `--output_dir` to train again)")
+    metrics = {"epoch": trainer.state.epoch, "global_step": trainer.state.global_step, "restored_finished_run": 1,
+               **next((dict(h) for h in reversed(trainer.state.log_history) if "train_runtime" in h), {})}
+    return TrainOutput(trainer.state.global_step, metrics.get("train_loss", 0.0), metrics)
 
 
 def set_sampler_epoch(dataloader: Any, epoch: int) -> list:

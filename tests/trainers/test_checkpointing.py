@@ -217,3 +217,21 @@ def test_run_resume_routes_an_explicit_checkpoint_to_its_own_run(tmp_path):
         resolve_run_resume(str(run_a), str(tmp_path / "elsewhere" / "checkpoint-1"), run_dirs=runs)
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint folder"):
         resolve_run_resume(str(run_a), str(run_a / "checkpoint-9"))
+
+
+def _state(folder, **state):
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    return str(folder)
+
+
+def test_training_finished_reads_the_stop_flag_and_the_step_budget(tmp_path):
+    from hf_cser.trainers.checkpointing import training_finished
+
+    stop = {"TrainerControl": {"args": {"should_training_stop": True}, "attributes": {}}}
+    go = {"TrainerControl": {"args": {"should_training_stop": False}, "attributes": {}}}
+    assert training_finished(_state(tmp_path / "early", global_step=4, max_steps=20, stateful_callbacks=stop))
+    assert training_finished(_state(tmp_path / "budget", global_step=20, max_steps=20, stateful_callbacks=go))
+    assert not training_finished(_state(tmp_path / "middle", global_step=4, max_steps=20, stateful_callbacks=go))
+    assert not training_finished(_state(tmp_path / "old", global_step=4, max_steps=20))  # no control state saved
+    assert not training_finished(None)

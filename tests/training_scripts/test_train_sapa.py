@@ -1,6 +1,7 @@
 """End to end: `training_scripts/train_sapa.py` on a tiny synthetic corpus, then every way users load the result."""
 
 import json
+from pathlib import Path
 import os
 import socket
 import subprocess
@@ -296,3 +297,31 @@ def test_same_result_with_cold_or_warm_encoder_caches(trained, tiny_corpus, tiny
     assert script.main(script_args(tiny_corpus, tiny_backbone, out, trained["cache"])) == trained["summary"]
     first, cold = load_file(trained["out"] / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(first[k], cold[k]) for k in first)
+
+
+def test_started_again_after_it_finished_gives_the_same_model_without_training(tiny_corpus, tiny_backbone, tmp_path,
+                                                                               trained):  # fmt: skip
+    """A run that early-stopped, started again in its folder (e.g. after a crash while writing its analyses), must
+    not train on from its last checkpoint (transformers forgets the stop on resume): it restores the best
+    checkpoint and reports the uninterrupted run's metrics and weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    from hf_cser.trainers.checkpointing import last_checkpoint, training_finished
+
+    script = load_script("train_sapa")
+    out = tmp_path / "early_stopped"
+    argv = [a for a in script_args(tiny_corpus, tiny_backbone, out, trained["cache"]) if a not in ("--max_steps", "4")]
+    argv += ["--num_train_epochs", "40", "--early_stopping_patience", "1", "--learning_rate", "1e-2",
+             "--run_analyses", "false"]  # fmt: skip
+    first = script.main(argv)
+    final = last_checkpoint(str(out))
+    state = json.loads((Path(final) / "trainer_state.json").read_text())
+    assert state["global_step"] < state["max_steps"] and training_finished(final)  # it stopped early
+    weights = load_file(out / "model.safetensors")
+
+    again = script.main(argv)
+    assert again == first
+    assert last_checkpoint(str(out)) == final  # not one more step, not one more checkpoint
+    restored = load_file(out / "model.safetensors")
+    assert all(torch.equal(weights[k], restored[k]) for k in weights)
