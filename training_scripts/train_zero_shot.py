@@ -47,7 +47,13 @@ from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
-from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume, train_or_restore
+from hf_cser.trainers.checkpointing import (
+    check_output_dir,
+    check_resume_owner,
+    default_output_dir,
+    resolve_run_resume,
+    train_or_restore,
+)
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_zero_shot")
@@ -400,7 +406,7 @@ def main(argv=None):
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
     check_output_dir(base_args.output_dir)
     run_dirs = [run_folder(base_args.output_dir, st, sy, se) for st in settings for sy in systems for se in seeds]
-    run_resume_checkpoint(run_dirs[0], base_args.resume_from_checkpoint, run_dirs, base_args.world_size)  # fail now
+    check_resume_owner(base_args.resume_from_checkpoint, run_dirs)  # a checkpoint of no run of the grid: fail now
 
     bad_audio = BadAudioCounter()
     with base_args.main_process_first(desc="data and backbone"):

@@ -185,17 +185,29 @@ def resolve_run_resume(run_dir: str, resume_from_checkpoint: str | None, *, run_
         value = None if value is not False else "none"
     if isinstance(value, str) and value.lower() in ("none", "false", "no", ""):
         return None
-    if isinstance(value, str) and value.lower() not in ("true", "last", "yes"):
-        owner = os.path.dirname(os.path.abspath(os.path.normpath(value)))
-        if run_dirs is not None and owner not in {os.path.abspath(d) for d in run_dirs}:
-            raise ValueError(
-                f"`--resume_from_checkpoint` '{value}' is not a checkpoint of a run of this command (expected "
-                f"'<run folder>/checkpoint-<step>' with a run folder among {sorted(run_dirs)[:3]}...); drop it to "
-                "resume every run from its own last checkpoint."
-            )
-        if owner == os.path.abspath(run_dir):
-            return resolve_resume_checkpoint(run_dir, value, world_size=world_size)
+    owner = check_resume_owner(value, run_dirs) if run_dirs is not None else _owner(value)
+    if owner is not None and owner == os.path.abspath(run_dir):
+        return resolve_resume_checkpoint(run_dir, value, world_size=world_size)
     return resolve_resume_checkpoint(run_dir, None, world_size=world_size)
+
+
+def _owner(value) -> str | None:
+    if not isinstance(value, str) or value.lower() in ("none", "false", "no", "", "true", "last", "yes"):
+        return None
+    return os.path.dirname(os.path.abspath(os.path.normpath(value)))
+
+
+def check_resume_owner(resume_from_checkpoint, run_dirs) -> str | None:
+    """For a command that trains several runs: the run folder an explicit ``--resume_from_checkpoint`` folder belongs
+    to (``None`` for a keyword), or a `ValueError` before any work starts if it belongs to none of ``run_dirs``."""
+    owner = _owner(resume_from_checkpoint)
+    if owner is not None and owner not in {os.path.abspath(d) for d in run_dirs}:
+        raise ValueError(
+            f"`--resume_from_checkpoint` '{resume_from_checkpoint}' is not a checkpoint of a run of this command "
+            f"(expected '<run folder>/checkpoint-<step>' with a run folder among {sorted(run_dirs)[:3]}...); drop it "
+            "to resume every run from its own last checkpoint."
+        )
+    return owner
 
 
 def training_finished(checkpoint: str | None) -> bool:

@@ -284,3 +284,12 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(grid, tiny_c
                      for e in history["log_history"]])
     assert [e["step"] for e in logs[1] if "grl_coeff" in e] == [1, 2, 3, 4, 5]
     assert logs[0] == logs[1]  # losses and GRL coefficients of steps 4 and 5 included
+
+
+def test_a_checkpoint_of_no_run_of_the_grid_is_refused_before_loading_data(grid, tiny_corpus5, tiny_backbone,
+                                                                           tmp_path, monkeypatch):  # fmt: skip
+    monkeypatch.setattr("hf_cser.data.specs.load_data_spec", mock.Mock(side_effect=AssertionError("data loaded")))
+    foreign = tmp_path / "another_experiment" / "checkpoint-3"
+    with pytest.raises(ValueError, match=r"another_experiment/checkpoint-3. is not a checkpoint of a run of this"):
+        grid["script"].main([*script_args(tiny_corpus5, tiny_backbone, tmp_path / "out"),
+                             "--resume_from_checkpoint", str(foreign)])  # fmt: skip
