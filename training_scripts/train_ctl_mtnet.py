@@ -51,7 +51,13 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
-from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, resolve_run_resume, train_or_restore
+from hf_cser.trainers.checkpointing import (
+    check_output_dir,
+    default_output_dir,
+    finish_distributed,
+    resolve_run_resume,
+    train_or_restore,
+)
 from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
 from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer, strip_label_columns
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
@@ -427,6 +433,7 @@ def main(argv=None):
             save_final_model(model, base_args, extractor, protocol, summary, base_args.output_dir, seeds)
         print(table)
         print(json.dumps({"runs": len(runs), "summary": summary}))
+    finish_distributed()  # every process reaches the end before the process group goes
     return summary
 
 

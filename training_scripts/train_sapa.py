@@ -58,6 +58,7 @@ from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
     default_output_dir,
+    finish_distributed,
     resolve_resume_checkpoint,
     train_or_restore,
 )
@@ -452,6 +453,7 @@ def main(argv=None):
             push_to_hub(training_args.output_dir, training_args.hub_model_id or model_id,
                         token=training_args.hub_token, private=training_args.hub_private_repo)
         print(json.dumps(summary))
+    finish_distributed()  # every process reaches the end before the process group goes
     return summary
 
 

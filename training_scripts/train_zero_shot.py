@@ -51,6 +51,7 @@ from hf_cser.trainers.checkpointing import (
     check_output_dir,
     check_resume_owner,
     default_output_dir,
+    finish_distributed,
     resolve_run_resume,
     train_or_restore,
 )
@@ -545,6 +546,7 @@ def main(argv=None):
                        "bad_audio_skipped": bad_audio.total, "bad_audio": bad_audio.summary()}, f, indent=2)
         print(table)
         print(json.dumps({"runs": len(runs), "rows": rows, "bad_audio_skipped": bad_audio.total}))
+    finish_distributed()  # every process reaches the end before the process group goes
     return rows
 
 

@@ -264,6 +264,17 @@ def train_or_restore(trainer, resume_from_checkpoint: str | None):
     return TrainOutput(trainer.state.global_step, metrics.get("train_loss", 0.0), metrics)
 
 
+def finish_distributed() -> None:
+    """At the end of a script launched with several processes: wait for every process, then tear the process group
+    down, so that no process exits while gloo still has work in flight (which can abort it with "terminate called
+    without an active exception"). Does nothing in a single process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def set_sampler_epoch(dataloader: Any, epoch: int) -> list:
     """
     Call ``set_epoch(epoch)`` on every sampler reachable from ``dataloader`` through ``batch_sampler`` / ``sampler`` /
