@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "corpus",
     "convert_speaker_encoder",
+    "convert_whisper",
     "analyze",
     "train_content_encoder",
     "predict",

@@ -168,7 +168,9 @@ class ContentEncoder(nn.Module):
     """Frozen self-supervised speech backbone that returns frame-level content features (SAPA's f_c, FreeVC style).
 
     Wraps any model whose config has `conv_kernel` / `conv_stride` and whose forward takes `input_values`,
-    `attention_mask` and `output_hidden_states` (WavLM, HuBERT, wav2vec 2.0, Data2VecAudio, ...). The backbone is
+    `attention_mask` and `output_hidden_states` (WavLM, HuBERT, wav2vec 2.0, Data2VecAudio, ...), or a Whisper model
+    (only its encoder is kept; raw 16 kHz waveforms in, log-mel computed inside, utterances of any length, see
+    `hf_cser.encoders.whisper.encoding`; an int `layer` runs only the encoder layers it needs). The backbone is
     frozen by default (SAPA: both encoders frozen); its features are the output. FreeVC's bottleneck is the trainable
     projection of the model that uses this encoder (the SAPA model), not part of this module.
 
@@ -188,6 +190,10 @@ class ContentEncoder(nn.Module):
             [`ContentEncoder.from_pretrained`] reads it from the saved feature extractor.
         sampling_rate (`int`, *optional*, defaults to 16000):
             Sampling rate the backbone expects.
+        whisper_mode (`str`, *optional*, defaults to `"unpadded"`):
+            Whisper backbones only: `"unpadded"` (the utterance's own frames, first n positional embeddings; library
+            default, chosen for speed, see `docs/real_speech.md`) or `"pad_30s"` (Whisper's 30 s training input; only
+            the utterance's own output frames are kept).
 
     Example:
 
@@ -207,17 +213,34 @@ class ContentEncoder(nn.Module):
         freeze: bool = True,
         normalize_inputs: bool = False,
         sampling_rate: int = DEFAULT_SAMPLING_RATE,
+        whisper_mode: str = "unpadded",
     ):
         super().__init__()
+        from .whisper.encoding import WHISPER_POOLING_MODES, is_whisper_model, whisper_encoder_of, whisper_mel_filters
+
         config = getattr(backbone, "config", None)
-        for field in ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers"):
-            if not hasattr(config, field):
-                raise ValueError(
-                    f"`backbone` must be a wav2vec 2.0-style speech model whose config has `{field}`; got "
-                    f"{type(backbone).__name__}. Load it with `AutoModel.from_pretrained` (WavLM, HuBERT, wav2vec2)."
-                )
+        self.is_whisper = is_whisper_model(backbone)
+        if self.is_whisper:
+            # only the encoder of a Whisper model is a speech front end; its decoder is dropped
+            backbone = whisper_encoder_of(backbone)
+            if whisper_mode not in WHISPER_POOLING_MODES:
+                raise ValueError(f"`whisper_mode` must be one of {WHISPER_POOLING_MODES}, got {whisper_mode!r}.")
+            num_hidden_layers = int(config.encoder_layers)
+            hidden_size = int(config.d_model)
+            self.register_buffer("mel_filters", whisper_mel_filters(config.num_mel_bins), persistent=False)
+        else:
+            for field in ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers"):
+                if not hasattr(config, field):
+                    raise ValueError(
+                        f"`backbone` must be a Whisper model or a wav2vec 2.0-style speech model whose config has "
+                        f"`{field}`; got {type(backbone).__name__}. Load it with `AutoModel.from_pretrained` "
+                        "(Whisper, WavLM, HuBERT, wav2vec2)."
+                    )
+            num_hidden_layers = int(config.num_hidden_layers)
+            hidden_size = int(config.hidden_size)
+        self.whisper_mode = whisper_mode
         self.backbone = backbone
-        self.num_layers = int(config.num_hidden_layers) + 1  # embeddings output + every transformer layer
+        self.num_layers = num_hidden_layers + 1  # embeddings output + every transformer layer
         self.layer = self._check_layer(layer)
         if self.layer == "weighted":
             self.layer_weights = nn.Parameter(torch.zeros(self.num_layers))  # softmax -> uniform at start
@@ -226,8 +249,11 @@ class ContentEncoder(nn.Module):
         self.frozen = bool(freeze)
         self.normalize_inputs = bool(normalize_inputs)
         self.sampling_rate = int(sampling_rate)
-        self.frame_hop, self.receptive_field = conv_frame_geometry(config.conv_kernel, config.conv_stride)
-        self.output_size = int(config.hidden_size)
+        if self.is_whisper:
+            self.frame_hop, self.receptive_field = 320, 1  # 20 ms frames centred on their first sample (offset 0)
+        else:
+            self.frame_hop, self.receptive_field = conv_frame_geometry(config.conv_kernel, config.conv_stride)
+        self.output_size = hidden_size
         if self.frozen:
             self.backbone.requires_grad_(False)
             self.backbone.eval()
@@ -252,6 +278,7 @@ class ContentEncoder(nn.Module):
         *,
         freeze: bool = True,
         normalize_inputs: bool | None = None,
+        whisper_mode: str = "unpadded",
         **kwargs,
     ) -> ContentEncoder:
         """Load a backbone with `AutoModel.from_pretrained` (Hub id or local folder) and wrap it.
@@ -266,11 +293,15 @@ class ContentEncoder(nn.Module):
             normalize_inputs (`bool`, *optional*):
                 Normalise waveforms inside `forward`. `None` (default): the `do_normalize` of the saved feature
                 extractor (`preprocessor_config.json`), `False` when there is none.
+            whisper_mode (`str`, *optional*, defaults to `"unpadded"`):
+                How a Whisper encoder sees an utterance (`"unpadded"` or `"pad_30s"`, see
+                `hf_cser.encoders.whisper.encoding`); ignored for other backbones.
             kwargs: passed to `AutoModel.from_pretrained` (`revision`, `cache_dir`, `torch_dtype`, ...).
         """
-        from transformers import AutoModel
+        from .backbones import load_speech_backbone, resolve_backbone_path
 
-        backbone = AutoModel.from_pretrained(pretrained_model_name_or_path, **kwargs)
+        pretrained_model_name_or_path = resolve_backbone_path(pretrained_model_name_or_path)
+        backbone = load_speech_backbone(pretrained_model_name_or_path, **kwargs)
         sampling_rate = DEFAULT_SAMPLING_RATE
         do_normalize = False
         try:
@@ -290,6 +321,7 @@ class ContentEncoder(nn.Module):
             freeze=freeze,
             normalize_inputs=do_normalize if normalize_inputs is None else normalize_inputs,
             sampling_rate=sampling_rate,
+            whisper_mode=whisper_mode,
         )
         encoder.name_or_path = str(pretrained_model_name_or_path)
         return encoder
@@ -308,7 +340,10 @@ class ContentEncoder(nn.Module):
 
     @property
     def frame_offset(self) -> float:
-        """Centre of frame 0 in seconds: half the conv receptive field (0.0125 s for the wav2vec 2.0 family)."""
+        """Centre of frame 0 in seconds: half the conv receptive field (0.0125 s for the wav2vec 2.0 family; 0 for
+        Whisper, whose frame j is centred on mel frame 2j)."""
+        if self.is_whisper:
+            return 0.0
         return self.receptive_field / 2 / self.sampling_rate
 
     def frames_to_seconds(self, frame_indices: torch.Tensor | int) -> torch.Tensor | float:
@@ -319,6 +354,11 @@ class ContentEncoder(nn.Module):
 
     def num_frames(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Number of backbone frames for waveforms of `num_samples` samples."""
+        if self.is_whisper:
+            from .whisper.encoding import num_output_frames
+
+            frames = num_output_frames(torch.as_tensor(num_samples))
+            return int(frames) if isinstance(num_samples, int) else frames
         config = self.backbone.config
         lengths = conv_output_lengths(torch.as_tensor(num_samples), config.conv_kernel, config.conv_stride)
         return int(lengths) if isinstance(num_samples, int) else lengths
@@ -369,6 +409,8 @@ class ContentEncoder(nn.Module):
             raise ValueError(f"`input_values` must be (batch_size, num_samples), got {tuple(input_values.shape)}.")
         if self.normalize_inputs:
             input_values = _masked_normalize(input_values, attention_mask)
+        if self.is_whisper:
+            return self._whisper_forward(input_values, attention_mask)
         need_all_layers = self.layer is not None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             outputs = self.backbone(
@@ -392,6 +434,30 @@ class ContentEncoder(nn.Module):
         else:
             lengths = self.num_frames(attention_mask.sum(dim=-1)).to(frames.device)
             frame_mask = torch.arange(num_frames, device=frames.device).unsqueeze(0) < lengths.unsqueeze(1)
+        return frames, frame_mask
+
+    def _whisper_forward(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        from .whisper.encoding import encode_whisper_frames
+
+        if attention_mask is None:
+            lengths = [input_values.shape[-1]] * input_values.shape[0]
+        else:
+            lengths = attention_mask.sum(dim=-1).tolist()
+        waveforms = [input_values[i, : int(n)] for i, n in enumerate(lengths)]
+        # an int layer k needs only the first k encoder layers
+        num_layers = self.layer if isinstance(self.layer, int) else None
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            states, frame_mask = encode_whisper_frames(
+                self.backbone, waveforms, mode=self.whisper_mode, num_layers=num_layers, mel_filters=self.mel_filters
+            )
+        if self.layer is None or isinstance(self.layer, int):
+            frames = states[-1]
+        else:
+            stacked = torch.stack(states, dim=0)
+            weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
+            frames = torch.einsum("l,lbth->bth", weights, stacked)
         return frames, frame_mask
 
     def extra_repr(self) -> str:

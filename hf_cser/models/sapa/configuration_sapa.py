@@ -42,8 +42,8 @@ class SapaConfig(PretrainedConfig):
 
     Args:
         content_encoder_config (`dict` or `PretrainedConfig`, *optional*):
-            Config of the self-supervised content backbone (WavLM, HuBERT, wav2vec2, ...), including its
-            `model_type`; built with `AutoModel.from_config`. Library default: the WavLM Base architecture (FreeVC
+            Config of the content backbone (WavLM, HuBERT, wav2vec2, ..., or Whisper, of which only the encoder is
+            built), including its `model_type`; built with `hf_cser.encoders.build_speech_backbone`. Library default: the WavLM Base architecture (FreeVC
             uses WavLM features; the paper does not name the size).
         content_layer (`int` or `str`, *optional*):
             Which backbone output is the content feature: `None` (library default) the last hidden state, an `int`
@@ -54,6 +54,9 @@ class SapaConfig(PretrainedConfig):
             Whether the content backbone wants zero-mean unit-variance input (`do_normalize` of its feature
             extractor; WavLM Large and wav2vec2 Large-lv60 do). Applied inside the model to the content branch only:
             the speaker encoder always sees the raw waveform. `from_encoders` reads it from the backbone folder.
+        content_whisper_mode (`str`, *optional*, defaults to `"unpadded"`):
+            Whisper content backbones only: `"unpadded"` (the utterance's own frames; library default) or `"pad_30s"`
+            (Whisper's 30 s training input), see `hf_cser.encoders.whisper.encoding`.
         speaker_encoder_config (`dict` or [`Ge2eSpeakerEncoderConfig`], *optional*):
             Config of the GE2E speaker encoder (paper: FreeVC's speaker encoder). Defaults to the pretrained
             resemblyzer architecture.
@@ -115,6 +118,7 @@ class SapaConfig(PretrainedConfig):
         content_encoder_config: dict[str, Any] | PretrainedConfig | None = None,
         content_layer: int | str | None = None,
         content_input_normalize: bool = False,
+        content_whisper_mode: str = "unpadded",
         speaker_encoder_config: dict[str, Any] | PretrainedConfig | None = None,
         content_projection_size: int = 256,
         speaker_projection_size: int = 256,
@@ -152,7 +156,7 @@ class SapaConfig(PretrainedConfig):
             )
         if _is_int(content_layer):
             content_layer = int(content_layer)
-            num_layers = content.get("num_hidden_layers")
+            num_layers = content.get("num_hidden_layers", content.get("encoder_layers"))
             if content_layer < 0 or (num_layers is not None and content_layer > num_layers):
                 raise ValueError(
                     f"`content_layer` must be between 0 and the backbone's num_hidden_layers ({num_layers}), got "
@@ -205,6 +209,13 @@ class SapaConfig(PretrainedConfig):
         self.content_encoder_config = content
         self.content_layer = content_layer
         self.content_input_normalize = bool(content_input_normalize)
+        from ...encoders.whisper.encoding import WHISPER_POOLING_MODES
+
+        if content_whisper_mode not in WHISPER_POOLING_MODES:
+            raise ValueError(
+                f"`content_whisper_mode` must be one of {WHISPER_POOLING_MODES}, got {content_whisper_mode!r}."
+            )
+        self.content_whisper_mode = content_whisper_mode
         self.speaker_encoder_config = speaker
         self.content_projection_size = int(content_projection_size)
         self.speaker_projection_size = int(speaker_projection_size)

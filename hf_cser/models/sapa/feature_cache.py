@@ -59,6 +59,7 @@ def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
         "max_windows": config.max_windows,
         "content_layer": config.content_layer,
         "content_input_normalize": config.content_input_normalize,
+        "content_whisper_mode": getattr(config, "content_whisper_mode", "unpadded"),
         "feature_extractor": {
             key: value
             for key, value in feature_extractor.to_dict().items()

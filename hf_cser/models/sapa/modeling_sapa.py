@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
 from ...hub import CheckedFolderLoadingMixin
+from ...encoders.backbones import build_speech_backbone, resolve_backbone_path
 from ...encoders.content_encoder import ContentEncoder
 from ...encoders.ge2e import Ge2eSpeakerEncoderModel
 from .configuration_sapa import SapaConfig
@@ -106,7 +107,8 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
     SAPA emotion classifier (SAPA section 3, Fig. 2).
 
     Submodules: `content_encoder` ([`~hf_cser.encoders.content_encoder.ContentEncoder`] around a backbone built with
-    `AutoModel.from_config(config.content_encoder_config)`), `speaker_encoder` ([`Ge2eSpeakerEncoderModel`]), both
+    `hf_cser.encoders.build_speech_backbone(config.content_encoder_config)`: WavLM / HuBERT / wav2vec2, or Whisper's
+    encoder), `speaker_encoder` ([`Ge2eSpeakerEncoderModel`]), both
     frozen when `config.freeze_encoders`; trainable `content_projection` (frozen features -> z_c, FreeVC's bottleneck)
     and `speaker_projection` (GE2E embedding -> z_s); `fusion_projection`, `transformer`, `classifier`.
 
@@ -131,13 +133,14 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
 
     def __init__(self, config: SapaConfig):
         super().__init__(config)
-        backbone = AutoModel.from_config(config.build_content_encoder_config())
+        backbone = build_speech_backbone(config.build_content_encoder_config())
         self.content_encoder = ContentEncoder(
             backbone,
             config.content_layer,
             freeze=config.freeze_encoders,
             normalize_inputs=config.content_input_normalize,
             sampling_rate=int(config.speaker_encoder_config.get("sampling_rate", 16000)),
+            whisper_mode=config.content_whisper_mode,
         )
         self.speaker_encoder = Ge2eSpeakerEncoderModel(config.build_speaker_encoder_config())
         content_size = self.content_encoder.output_size
@@ -213,8 +216,9 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
 
         Args:
             content_encoder_name_or_path (`str` or `os.PathLike`):
-                A speech backbone loadable with `AutoModel.from_pretrained` (WavLM, HuBERT, wav2vec2; Hub id or
-                folder). `content_input_normalize` is taken from its feature extractor unless given.
+                A speech backbone loadable with `AutoModel.from_pretrained` (WavLM, HuBERT, wav2vec2, Whisper; Hub
+                id or folder), or `"whisper-base-offline"` (the installed Whisper base, converted once and cached).
+                `content_input_normalize` is taken from its feature extractor unless given.
             speaker_encoder_name_or_path (`str` or `os.PathLike`):
                 A folder with a [`Ge2eSpeakerEncoderModel`] (e.g. from `convert_resemblyzer_checkpoint`).
             config_kwargs:
@@ -226,10 +230,12 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
         from transformers import AutoConfig
 
         normalize = config_kwargs.pop("content_input_normalize", None)
+        content_encoder_name_or_path = resolve_backbone_path(content_encoder_name_or_path)
         content = ContentEncoder.from_pretrained(
             content_encoder_name_or_path,
             config_kwargs.get("content_layer"),
             normalize_inputs=normalize,
+            whisper_mode=config_kwargs.get("content_whisper_mode", "unpadded"),
         )
         speaker = Ge2eSpeakerEncoderModel.from_pretrained(speaker_encoder_name_or_path)
         backbone_config = AutoConfig.from_pretrained(content_encoder_name_or_path)
