@@ -216,7 +216,7 @@ class ContentEncoder(nn.Module):
         whisper_mode: str = "unpadded",
     ):
         super().__init__()
-        from .whisper.encoding import WHISPER_POOLING_MODES, is_whisper_model, whisper_encoder_of, whisper_mel_filters
+        from .whisper.encoding import WHISPER_POOLING_MODES, is_whisper_model, whisper_encoder_of
 
         config = getattr(backbone, "config", None)
         self.is_whisper = is_whisper_model(backbone)
@@ -227,7 +227,6 @@ class ContentEncoder(nn.Module):
                 raise ValueError(f"`whisper_mode` must be one of {WHISPER_POOLING_MODES}, got {whisper_mode!r}.")
             num_hidden_layers = int(config.encoder_layers)
             hidden_size = int(config.d_model)
-            self.register_buffer("mel_filters", whisper_mel_filters(config.num_mel_bins), persistent=False)
         else:
             for field in ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers"):
                 if not hasattr(config, field):
@@ -450,7 +449,7 @@ class ContentEncoder(nn.Module):
         num_layers = self.layer if isinstance(self.layer, int) else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             states, frame_mask = encode_whisper_frames(
-                self.backbone, waveforms, mode=self.whisper_mode, num_layers=num_layers, mel_filters=self.mel_filters
+                self.backbone, waveforms, mode=self.whisper_mode, num_layers=num_layers
             )
         if self.layer is None or isinstance(self.layer, int):
             frames = states[-1]

@@ -1,4 +1,5 @@
-"""Parameter-efficient fine-tuning of wav2vec 2.0 / HuBERT / WavLM backbones (paper 001, METHODS.md section 2).
+"""Parameter-efficient fine-tuning of wav2vec 2.0 / HuBERT / WavLM / Whisper-encoder backbones (paper 001, METHODS.md
+section 2).
 
 Paper 001 fine-tunes its wav2vec 2.0 encoder with LoRA, bottleneck adapters and weight gating. The paper gives no
 equations for the last two, so the definitions below are ours:
@@ -7,14 +8,15 @@ equations for the last two, so the definitions below are ours:
   y' = y + Up(act(Down(y))) where y is the output of the block's `feed_forward` module (Houlsby placement, i.e.
   before the layer's residual sum and final layer norm). Down: hidden -> bottleneck, Up: bottleneck -> hidden, Up
   initialised to zero so the model starts unchanged. Implemented as a `bottleneck_adapter` submodule of each
-  `feed_forward` module plus a forward hook, so the base weights keep their pretrained state-dict keys.
+  `feed_forward` module plus a forward hook, so the base weights keep their pretrained state-dict keys. Whisper's
+  encoder layers have no `feed_forward` module: the adapter is a child of the layer and maps the output of `fc2`.
 - **Weight gating** ([`add_weight_gating`], *our definition*): for each targeted `nn.Linear`,
   W_eff = W * 2 sigmoid(g)[:, None], with a learnable gate g per output row initialised to 0 (so 2 sigmoid(0) = 1
   and the model starts unchanged); the bias is not gated. Implemented as a `torch.nn.utils.parametrize`
   parametrization, so it also acts where a module reads `.weight` directly instead of calling the layer (WavLM's
   attention, see below).
 - **LoRA** ([`apply_lora`]): through `peft` (`LoraConfig` + `inject_adapter_in_model`, B initialised to zero); the
-  backbone keeps its class. Default targets are the feed-forward layers.
+  backbone keeps its class. Default targets are the feed-forward layers (`fc1` / `fc2` for Whisper).
 
 WavLM finding (transformers 5.x): `WavLMAttention` never calls `q_proj` / `k_proj` / `v_proj` / `out_proj`; it passes
 their `.weight` / `.bias` tensors to `torch.nn.functional.multi_head_attention_forward`. LoRA layers that wrap these
@@ -40,6 +42,16 @@ logger = logging.get_logger(__name__)
 
 DEFAULT_TARGET_MODULES = ("feed_forward.intermediate_dense", "feed_forward.output_dense")
 """Default LoRA and weight-gating targets (our choice): the two linears of every transformer feed-forward block."""
+WHISPER_TARGET_MODULES = ("fc1", "fc2")
+"""The same for Whisper's encoder layers (`WhisperEncoderLayer.fc1` / `fc2`)."""
+
+
+def default_target_modules(backbone: nn.Module) -> tuple[str, ...]:
+    """The feed-forward linears of `backbone`'s transformer layers: [`WHISPER_TARGET_MODULES`] for a Whisper encoder,
+    [`DEFAULT_TARGET_MODULES`] for the wav2vec 2.0 family."""
+    if getattr(getattr(backbone, "config", None), "model_type", None) == "whisper":
+        return WHISPER_TARGET_MODULES
+    return DEFAULT_TARGET_MODULES
 
 ADAPTER_MODULE_NAME = "bottleneck_adapter"
 GATE_PARAMETER_NAME = "weight_gate"
@@ -82,6 +94,18 @@ def _feed_forward_adapter_hook(module: nn.Module, args: Any, output: torch.Tenso
     return getattr(module, ADAPTER_MODULE_NAME)(output)
 
 
+class _LayerAdapterHook:
+    """Forward hook on a Whisper layer's `fc2`: its output y (the feed-forward block's output, before the residual
+    sum) becomes `layer.bottleneck_adapter(y)`. Holds the layer weakly through its module, not the adapter, so a
+    loaded state dict is used."""
+
+    def __init__(self, layer: nn.Module):
+        self.layer = [layer]  # a list: not registered as a submodule of the hook owner
+
+    def __call__(self, module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+        return getattr(self.layer[0], ADAPTER_MODULE_NAME)(output)
+
+
 class RowWeightGate(nn.Module):
     """Parametrization W -> W * 2 sigmoid(g)[:, None] with one learnable gate per output row, g = 0 at init.
 
@@ -104,9 +128,11 @@ def _matches(name: str, targets: Sequence[str]) -> bool:
     return any(name == target or name.endswith("." + target) for target in targets)
 
 
-def _normalise_targets(targets: str | Iterable[str] | None, field: str) -> tuple[str, ...]:
+def _normalise_targets(
+    targets: str | Iterable[str] | None, field: str, backbone: nn.Module | None = None
+) -> tuple[str, ...]:
     if targets is None:
-        return DEFAULT_TARGET_MODULES
+        return DEFAULT_TARGET_MODULES if backbone is None else default_target_modules(backbone)
     if isinstance(targets, str):
         return (targets,)
     targets = tuple(targets)
@@ -136,6 +162,16 @@ def add_bottleneck_adapters(backbone: nn.Module, bottleneck_size: int = 64, acti
     """
     adapted = []
     for name, module in backbone.named_modules():
+        if type(module).__name__ == "WhisperEncoderLayer":
+            # Whisper has no feed_forward module: the adapter is a child of the layer, applied to fc2's output
+            if hasattr(module, ADAPTER_MODULE_NAME):
+                raise ValueError(f"`{name}` already has a bottleneck adapter; call `add_bottleneck_adapters` once.")
+            adapter = BottleneckAdapter(module.fc2.out_features, bottleneck_size=bottleneck_size, activation=activation)
+            adapter.to(device=module.fc2.weight.device, dtype=module.fc2.weight.dtype)
+            module.add_module(ADAPTER_MODULE_NAME, adapter)
+            module.fc2.register_forward_hook(_LayerAdapterHook(module))
+            adapted.append(name)
+            continue
         if not (name == "feed_forward" or name.endswith(".feed_forward")):
             continue
         if not (hasattr(module, "intermediate_dense") and hasattr(module, "output_dense")):
@@ -151,7 +187,8 @@ def add_bottleneck_adapters(backbone: nn.Module, bottleneck_size: int = 64, acti
     if not adapted:
         raise ValueError(
             f"No `feed_forward` module with `intermediate_dense` and `output_dense` found in "
-            f"{type(backbone).__name__}; bottleneck adapters support wav2vec 2.0, HuBERT and WavLM encoder layers."
+            f"{type(backbone).__name__}; bottleneck adapters support wav2vec 2.0, HuBERT, WavLM and Whisper encoder "
+            "layers."
         )
     return adapted
 
@@ -174,7 +211,7 @@ def add_weight_gating(backbone: nn.Module, targets: str | Iterable[str] | None =
     Returns:
         `list[str]`: names of the gated linear modules.
     """
-    targets = _normalise_targets(targets, "targets")
+    targets = _normalise_targets(targets, "targets", backbone)
     matched = [(name, module) for name, module in backbone.named_modules() if _matches(name, targets)]
     gated = []
     for name, module in matched:
@@ -240,7 +277,7 @@ def apply_lora(
     except ImportError as error:  # pragma: no cover - peft is a declared dependency
         raise ImportError("`apply_lora` needs peft: `pip install peft`.") from error
 
-    targets = _normalise_targets(target_modules, "target_modules")
+    targets = _normalise_targets(target_modules, "target_modules", backbone)
     bypassed = _wavlm_bypassed_targets(backbone, targets)
     if bypassed:
         raise ValueError(

@@ -20,6 +20,7 @@ frames and ``ceil((S // 160) / 2)`` output frames.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -53,7 +54,13 @@ def whisper_encoder_of(module: nn.Module) -> nn.Module:
 
 
 def whisper_mel_filters(num_mel_bins: int = 80) -> torch.Tensor:
-    """Whisper's mel filter bank `(n_fft // 2 + 1, num_mel_bins)`, the one of `WhisperFeatureExtractor` (slaney)."""
+    """Whisper's mel filter bank `(n_fft // 2 + 1, num_mel_bins)`, the one of `WhisperFeatureExtractor` (slaney);
+    computed once per size (a copy is returned)."""
+    return _mel_filters(int(num_mel_bins)).clone()
+
+
+@functools.lru_cache(maxsize=4)
+def _mel_filters(num_mel_bins: int) -> torch.Tensor:
     from transformers.audio_utils import mel_filter_bank
 
     filters = mel_filter_bank(
@@ -166,7 +173,7 @@ def encode_whisper_frames(
     if not 0 <= num_layers <= total_layers:
         raise ValueError(f"`num_layers` must be in [0, {total_layers}], got {num_layers}.")
     if mel_filters is None:
-        mel_filters = whisper_mel_filters(config.num_mel_bins)
+        mel_filters = _mel_filters(int(config.num_mel_bins))
     max_positions = int(config.max_source_positions)
     max_samples = max_positions * 2 * WHISPER_HOP_LENGTH  # 480,000 = 30 s
     chunks, owners = split_long_waveforms(list(waveforms), max_samples)

@@ -16,10 +16,17 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
 from ...hub import CheckedFolderLoadingMixin
+from ...encoders.backbones import build_speech_backbone, load_speech_backbone
+from ...encoders.whisper.encoding import (
+    encode_whisper_frames,
+    is_whisper_model,
+    num_output_frames,
+    whisper_encoder_of,
+)
 from ...encoders.peft_adapters import (
     ADAPTER_MODULE_NAME,
     RowWeightGate,
@@ -172,8 +179,9 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
     r"""
     Zero-shot cross-lingual emotion classifier of ``papers/001``.
 
-    Submodules: `backbone` (`AutoModel.from_config(config.backbone_config)`, with the PEFT modules of
-    `config.lora` / `config.adapters` / `config.gating` added in place and the base weights frozen), `classifier`
+    Submodules: `backbone` (`build_speech_backbone(config.backbone_config)`: the model, or Whisper's encoder, with
+    the PEFT modules of `config.lora` / `config.adapters` / `config.gating` added in place and the base weights
+    frozen), `classifier`
     (one `nn.Linear`, after an optional `classifier_dropout`) and, when `config.num_speakers > 0`, `speaker_head`
     ([`SpeakerAdversarialHead`]).
 
@@ -183,7 +191,8 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
     loaded with [`~ZeroShotSerForEmotionClassification.load_adapter_weights`] into a model built from the same
     pretrained backbone and config.
 
-    Inputs are raw 16 kHz waveforms from a `Wav2Vec2FeatureExtractor`. Padding invariance holds for backbones that
+    Inputs are raw 16 kHz waveforms from a `Wav2Vec2FeatureExtractor` (also for Whisper, whose log-mel is computed
+    inside `encode_frames`: utterances of any length, padding-invariant). Padding invariance holds for backbones that
     honour the attention mask end to end (`feat_extract_norm="layer"`, e.g. wav2vec2-large-lv60, WavLM, HuBERT
     Large); group-norm backbones such as wav2vec2-base normalise over the padded waveform too, so for them batch
     utterances of similar length (their feature extractors return no attention mask).
@@ -206,8 +215,11 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
     def __init__(self, config: ZeroShotSerConfig, backbone: PreTrainedModel | None = None):
         super().__init__(config)
         if backbone is None:
-            backbone = AutoModel.from_config(config.build_backbone_config())
+            backbone = build_speech_backbone(config.build_backbone_config())
+        elif is_whisper_model(backbone):
+            backbone = whisper_encoder_of(backbone)
         self.backbone = backbone
+        self.is_whisper = is_whisper_model(backbone)
         if config.uses_peft:
             configure_peft(self.backbone, lora=config.lora, adapters=config.adapters, gating=config.gating)
             _mark_peft_modules_initialized(self.backbone)
@@ -302,11 +314,12 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
 
         Args:
             name_or_path (`str` or `os.PathLike`):
-                Hub id or folder of a wav2vec 2.0, HuBERT or WavLM model.
+                Hub id or folder of a wav2vec 2.0, HuBERT, WavLM or Whisper model (Whisper: its encoder), or
+                `"whisper-base-offline"` (the installed Whisper base, converted once and cached).
             config_kwargs:
                 Any other [`ZeroShotSerConfig`] field (`num_speakers`, `lora`, `adapters`, `gating`, ...).
         """
-        backbone = AutoModel.from_pretrained(name_or_path)
+        backbone = load_speech_backbone(name_or_path)
         config_kwargs.pop("backbone_config", None)
         config = ZeroShotSerConfig(
             backbone_config=backbone.config.to_dict(),
@@ -406,6 +419,9 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         """`(B, num_frames)` mask of the backbone frames computed from valid samples only (`None` without a mask)."""
         if attention_mask is None:
             return None
+        if self.is_whisper:
+            lengths = num_output_frames(attention_mask.sum(dim=-1))
+            return (torch.arange(num_frames, device=attention_mask.device).unsqueeze(0) < lengths.unsqueeze(1)).long()
         return self.backbone._get_feature_vector_attention_mask(num_frames, attention_mask)
 
     def encode_frames(
@@ -417,8 +433,19 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         `torch.no_grad()`) and train on `forward(backbone_hidden_states=..., frame_mask=...)`: same result, no
         backbone cost per step.
         """
-        outputs = self.backbone(input_values, attention_mask=attention_mask, return_dict=True)
-        hidden_states = outputs.last_hidden_state  # (B, T, H)
+        layer = self.config.backbone_layer
+        if self.is_whisper:
+            lengths = [input_values.shape[-1]] * input_values.shape[0] if attention_mask is None else (
+                attention_mask.sum(dim=-1).tolist())  # fmt: skip
+            waveforms = [input_values[i, : int(n)] for i, n in enumerate(lengths)]
+            states, mask = encode_whisper_frames(
+                self.backbone, waveforms, mode=self.config.whisper_mode, num_layers=layer
+            )
+            return states[-1], mask.long()
+        outputs = self.backbone(
+            input_values, attention_mask=attention_mask, output_hidden_states=layer is not None, return_dict=True
+        )
+        hidden_states = outputs.last_hidden_state if layer is None else outputs.hidden_states[layer]  # (B, T, H)
         return hidden_states, self.frame_mask(hidden_states.shape[1], attention_mask)
 
     def forward(

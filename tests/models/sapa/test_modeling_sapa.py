@@ -273,6 +273,39 @@ def test_from_encoders_loads_the_encoder_weights(tmp_path):
     torch.testing.assert_close(reloaded.speaker_encoder.linear.weight, speaker.linear.weight)
 
 
+def test_whisper_content_encoder_end_to_end(tmp_path):
+    """A Whisper encoder as f_c: only the encoder is kept, the chosen layer is used, and the saved model reloads
+    with the Auto class to the same logits on raw audio."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(4)
+    whisper = WhisperModel(WhisperConfig(
+        vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_target_positions=16,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    ))  # fmt: skip
+    whisper.save_pretrained(tmp_path / "whisper")
+    WhisperFeatureExtractor().save_pretrained(tmp_path / "whisper")
+    Ge2eSpeakerEncoderModel(tiny_ge2e_config()).save_pretrained(tmp_path / "speaker")
+    model = SapaForEmotionClassification.from_encoders(
+        tmp_path / "whisper", tmp_path / "speaker", content_layer=1, hidden_size=16, num_attention_heads=2,
+        content_projection_size=8, speaker_projection_size=8,
+    ).eval()  # fmt: skip
+    assert type(model.content_encoder.backbone).__name__ == "WhisperEncoder"
+    assert model.content_encoder.frame_offset == 0.0 and model.content_encoder.frame_period == 0.02
+    for name, value in whisper.encoder.state_dict().items():
+        torch.testing.assert_close(model.content_encoder.backbone.state_dict()[name], value, msg=name)
+    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    inputs = extractor([syllables(1.0), syllables(0.6)], sampling_rate=16000, return_tensors="pt")
+    feeds = {k: inputs[k] for k in extractor.model_input_names}
+    model.save_pretrained(tmp_path / "sapa")
+    reloaded = AutoModelForAudioClassification.from_pretrained(tmp_path / "sapa").eval()
+    with torch.no_grad():
+        logits = model(**feeds).logits
+        torch.testing.assert_close(reloaded(**feeds).logits, logits)
+    assert torch.isfinite(logits).all()
+
+
 # ---------------------------------------------------------------------------------------------------- extractor
 
 
