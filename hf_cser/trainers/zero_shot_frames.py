@@ -71,6 +71,8 @@ def backbone_frame_fingerprint(
     hash_module_weights(digest, model.backbone)
     settings = {
         "backbone_config": settings_of(model.backbone.config),
+        "backbone_layer": getattr(model.config, "backbone_layer", None),
+        "whisper_mode": getattr(model.config, "whisper_mode", None) if getattr(model, "is_whisper", False) else None,
         "sampling_rate": TARGET_SAMPLING_RATE,
         "max_length": max_length,
         "batch_size": batch_size,

@@ -26,6 +26,7 @@ from . import (  # noqa: F401  (registration at import)
     ravdess,
     savee,
     synthetic,
+    turev,
     urdu,
 )
 from .layout import CorpusLayoutError

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
+
+from transformers.utils import logging
 
 from ...labels import GENDERS, normalize_emotion
 from .layout import CorpusLayoutError, assemble_corpus, read_csv_rows
 from .registry import register_corpus
 from .report import CorpusLoadReport
+
+logger = logging.get_logger(__name__)
+
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+"""ISO 639-1/-3 code, optionally with BCP-47 subtags (`en`, `yue`, `zh-TW`)."""
+CORPUS_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 MANIFEST_REQUIRED_COLUMNS: tuple[str, ...] = ("path", "emotion", "language", "speaker")
 MANIFEST_OPTIONAL_COLUMNS: tuple[str, ...] = ("corpus", "gender", "transcript", "split")
@@ -60,6 +69,10 @@ def load_manifest(
     ``manifest``), ``gender`` (female/male/f/m/unknown or empty), ``transcript``, ``split`` (train, validation/dev/val,
     test). Without a ``split`` column the split is speaker-independent; with it, every row needs a value.
 
+    ``language`` must be a language code (ISO 639-1 / BCP-47) and ``corpus`` a plain name, else an error names the
+    line. When the manifest mixes several corpora, speaker ids are scoped by corpus (``<corpus>_<speaker>``, unless
+    already written so): two corpora with a speaker ``01`` are two people.
+
     Duplicate rows (same resolved path) are de-duplicated and counted as ``duplicate`` when they agree on every
     other column; the same path with different values is an error naming both lines.
 
@@ -101,6 +114,16 @@ def load_manifest(
                     "speaker) or delete the row."
                 )
         corpus = row.get("corpus") or "manifest"
+        if not LANGUAGE_PATTERN.match(row["language"]):
+            raise ValueError(
+                f"{where}: language {row['language']!r} is not a language code; use ISO 639-1 (`en`, `zh`, `de`) or "
+                "BCP-47 for regional variants (`zh-TW`, `pt-BR`)."
+            )
+        if not CORPUS_PATTERN.match(corpus):
+            raise ValueError(
+                f"{where}: corpus {corpus!r} is not a usable corpus name; use letters, digits, '-', '_' or '.' "
+                "(e.g. `ravdess`, `my-corpus_v2`), starting with a letter or digit."
+            )
         emotion = normalize_emotion(row["emotion"], corpus=corpus)
         if emotion is None:
             if not drop_unknown_emotions:
@@ -154,6 +177,14 @@ def load_manifest(
             }
         )
         splits.append(split)
+    corpora = {r["corpus"] for r in records}
+    if len(corpora) > 1:
+        # two corpora with a speaker "01" are two people: scope speaker ids by corpus unless already scoped
+        for record in records:
+            prefix = f"{record['corpus']}_"
+            if not record["speaker"].startswith(prefix):
+                record["speaker"] = prefix + record["speaker"]
+        logger.info(f"manifest '{csv_path}': {len(corpora)} corpora; speaker ids are scoped as <corpus>_<speaker>.")
     if has_split:
         return assemble_corpus(records, report, splits=splits)
     return assemble_corpus(records, report, seed=seed, ratios=ratios)

@@ -9,7 +9,12 @@ and works in `pipeline("audio-classification", model=folder)`.
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
 
 from .configuration_sapa import SAPA_VARIANTS, SapaConfig
-from .feature_cache import collate_window_features, compute_window_features, window_feature_fingerprint
+from .feature_cache import (
+    collate_window_features,
+    compute_window_features,
+    normalize_window_feature_datasets,
+    window_feature_fingerprint,
+)
 from .feature_extraction_sapa import SapaFeatureExtractor, select_window_centers, uniform_subsample
 from .modeling_sapa import SapaForEmotionClassification, SapaOutput, SapaPreTrainedModel, masked_mean
 
@@ -25,6 +30,7 @@ def register_sapa_auto_classes() -> None:
 register_sapa_auto_classes()
 
 __all__ = [
+    "normalize_window_feature_datasets",
     "SAPA_VARIANTS",
     "SapaConfig",
     "SapaFeatureExtractor",

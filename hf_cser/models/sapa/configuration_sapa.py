@@ -57,6 +57,13 @@ class SapaConfig(PretrainedConfig):
         content_whisper_mode (`str`, *optional*, defaults to `"unpadded"`):
             Whisper content backbones only: `"unpadded"` (the utterance's own frames; library default) or `"pad_30s"`
             (Whisper's 30 s training input), see `hf_cser.encoders.whisper.encoding`.
+        feature_normalization (`dict`, *optional*):
+            Per-group z-normalisation of the frozen window features (library addition for real corpora; see
+            `hf_cser.normalization`): `{"group_by": "speaker" | "corpus" | "global", "content": ..., "speaker": ...}`
+            with each branch's [`~hf_cser.normalization.FeatureNormalizer.to_dict`]. Training and evaluation on
+            datasets normalise each speaker / corpus with its own statistics (the cached path gets normalised
+            features); the raw-audio path (`pipeline`, one file, speaker unknown) applies the stored global training
+            statistics. `None`: no normalisation.
         speaker_encoder_config (`dict` or [`Ge2eSpeakerEncoderConfig`], *optional*):
             Config of the GE2E speaker encoder (paper: FreeVC's speaker encoder). Defaults to the pretrained
             resemblyzer architecture.
@@ -119,6 +126,7 @@ class SapaConfig(PretrainedConfig):
         content_layer: int | str | None = None,
         content_input_normalize: bool = False,
         content_whisper_mode: str = "unpadded",
+        feature_normalization: dict[str, Any] | None = None,
         speaker_encoder_config: dict[str, Any] | PretrainedConfig | None = None,
         content_projection_size: int = 256,
         speaker_projection_size: int = 256,
@@ -216,6 +224,15 @@ class SapaConfig(PretrainedConfig):
                 f"`content_whisper_mode` must be one of {WHISPER_POOLING_MODES}, got {content_whisper_mode!r}."
             )
         self.content_whisper_mode = content_whisper_mode
+        if feature_normalization is not None:
+            if not isinstance(feature_normalization, dict) or not {"group_by", "content", "speaker"} <= set(
+                feature_normalization
+            ):
+                raise ValueError(
+                    "`feature_normalization` must be None or a dict with `group_by`, `content` and `speaker` (as "
+                    f"written by `hf_cser.models.sapa.normalize_window_feature_datasets`), got {feature_normalization!r}."
+                )
+        self.feature_normalization = feature_normalization
         self.speaker_encoder_config = speaker
         self.content_projection_size = int(content_projection_size)
         self.speaker_projection_size = int(speaker_projection_size)

@@ -270,7 +270,65 @@ def collate_window_features(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]
     return out
 
 
+def normalize_window_feature_datasets(train, others: Mapping[str, Any], group_by: str, *, eps: float = 1e-5):
+    """Per-group z-normalisation of cached SAPA window features (`hf_cser.normalization.FeatureNormalizer`).
+
+    Statistics are fitted on every real window of `train` (per speaker or corpus, from the row's `speaker` /
+    `corpus` column); `train` and each dataset of `others` are normalised with them, and groups absent from `train`
+    (the target's speakers or corpus) with their own statistics, computed from their unlabelled windows.
+
+    Args:
+        train (`datasets.Dataset`): cached window features of the training split ([`compute_window_features`]).
+        others (`Mapping[str, datasets.Dataset]`): further cached splits (validation, tests); `None` values are kept.
+        group_by (`str`): `"none"`, `"global"`, `"corpus"` or `"speaker"`.
+        eps (`float`, *optional*, defaults to 1e-5): added to the standard deviation.
+
+    Returns:
+        `(train, others, settings)`: the normalised datasets (numpy-formatted like the inputs) and the dict for
+        `SapaConfig.feature_normalization` (`None` for `"none"`).
+    """
+    from ...normalization import FeatureNormalizer, group_column
+
+    if group_by == "none":
+        return train, dict(others), None
+    column = group_column(group_by)
+    branches = ("content_features", "speaker_features")
+
+    def flatten(dataset):
+        arrays = {b: [np.asarray(x, dtype=np.float32) for x in dataset[b]] for b in branches}
+        counts = [len(a) for a in arrays["content_features"]]
+        groups = [] if column is None else np.repeat(np.asarray(dataset[column], dtype=object), counts)
+        return {b: np.concatenate(v) for b, v in arrays.items()}, groups, counts
+
+    flat, train_groups, _ = flatten(train)
+    normalizers = {b: FeatureNormalizer(group_by, eps=eps).fit(flat[b], train_groups if column else None)
+                   for b in branches}  # fmt: skip
+
+    def apply(dataset):
+        if dataset is None:
+            return None
+        values, groups, counts = flatten(dataset)
+        bounds = np.cumsum([0, *counts])
+        normalised = {b: normalizers[b].transform(values[b], groups if column else None) for b in branches}
+        fmt = dataset.format
+
+        def rewrite(_, index):
+            return {b: normalised[b][bounds[index] : bounds[index + 1]] for b in branches}
+
+        out = dataset.with_format(None).map(rewrite, with_indices=True, features=dataset.features,
+                                            keep_in_memory=True, desc=f"normalising windows per {group_by}")
+        return out.with_format(fmt["type"], columns=fmt["columns"], output_all_columns=fmt["output_all_columns"])
+
+    settings = {
+        "group_by": group_by,
+        "content": normalizers["content_features"].to_dict(),
+        "speaker": normalizers["speaker_features"].to_dict(),
+    }
+    return apply(train), {name: apply(ds) for name, ds in others.items()}, settings
+
+
 __all__ = [
+    "normalize_window_feature_datasets",
     "ARRAY_COLUMNS",
     "CACHE_FORMAT_VERSION",
     "collate_window_features",

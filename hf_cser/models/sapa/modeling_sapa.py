@@ -299,6 +299,26 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
         speaker = self._speaker_window_embeddings(input_values, attention_mask, window_centers, window_mask)
         return content, speaker.to(content.dtype)
 
+    def apply_fallback_normalization(
+        self, content: torch.Tensor, speaker: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z-normalise raw-audio window features with the global training statistics of
+        `config.feature_normalization` (identity without it). Datasets are normalised per speaker / corpus outside
+        the model (`normalize_window_feature_datasets`); one file of an unknown speaker gets these statistics."""
+        settings = self.config.feature_normalization
+        if not settings or settings.get("group_by", "none") == "none":
+            return content, speaker
+        out = []
+        for tensor, branch in ((content, "content"), (speaker, "speaker")):
+            stats = settings[branch]
+            if stats.get("mean") is None:
+                out.append(tensor)
+                continue
+            mean = torch.tensor(stats["mean"], dtype=tensor.dtype, device=tensor.device)
+            std = torch.tensor(stats["std"], dtype=tensor.dtype, device=tensor.device)
+            out.append((tensor - mean) / (std + float(stats.get("eps", 1e-5))))
+        return out[0], out[1]
+
     def _speaker_window_embeddings(
         self,
         input_values: torch.Tensor,
@@ -415,6 +435,7 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
             content_features, speaker_features = self.extract_window_features(
                 input_values, attention_mask, window_centers, window_mask
             )
+            content_features, speaker_features = self.apply_fallback_normalization(content_features, speaker_features)
         else:
             raise ValueError("Pass `input_values` (raw audio) or `content_features` and `speaker_features`.")
 

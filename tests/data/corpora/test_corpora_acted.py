@@ -118,6 +118,31 @@ def test_casia(make_tree, rows_by_name, speakers_by_split):
     assert_speaker_independent(dataset, [2, 1, 1])
 
 
+@pytest.mark.parametrize("calm_as_neutral", [True, False])
+def test_turev(make_tree, rows_by_name, calm_as_neutral):
+    root = make_tree(
+        [
+            "TurEV-DB/Sound Source/Angry/1157_kz_acik.wav", "TurEV-DB/Sound Source/Calm/1234_sk_beste.wav",
+            "TurEV-DB/Sound Source/Happy/1358_mt_yol.wav", "TurEV-DB/Sound Source/Sad/1984_hl_ev.wav",
+            "TurEV-DB/Sound Source/Sad/1984_kz_kapi.wav", "TurEV-DB/Sound Source/Sad/notes.wav",
+        ]
+    )  # fmt: skip
+    dataset, report = load_corpus("turev", root, calm_as_neutral=calm_as_neutral, return_report=True)
+    rows = rows_by_name(dataset)
+    expected = {
+        "1157_kz_acik.wav": ("angry", "turev_1157", "tr"),
+        "1358_mt_yol.wav": ("happy", "turev_1358", "tr"),
+        "1984_hl_ev.wav": ("sad", "turev_1984", "tr"),
+    }
+    dropped = {"code_folder_mismatch": 1, "unparsed_name": 1}
+    if calm_as_neutral:
+        expected["1234_sk_beste.wav"] = ("neutral", "turev_1234", "tr")
+    else:
+        dropped["emotion=calm"] = 1
+    assert {n: (r["emotion"], r["speaker"], r["language"]) for n, r in rows.items()} == expected
+    assert dict(report.dropped) == dropped
+
+
 @pytest.mark.parametrize("flat", [False, True])
 def test_savee_both_layouts(make_tree, rows_by_name, speakers_by_split, flat):
     names = ["DC/a01", "DC/sa02", "JE/h01", "JE/su01", "JK/n01", "KL/d03", "KL/f01", "KL/sa05"]

@@ -24,10 +24,11 @@ def test_manifest_with_split(make_tree, rows_by_name):
     rows = rows_by_name(dataset)
     fields = ("split", "emotion", "language", "speaker", "gender", "corpus")
     assert {n: tuple(r[f] for f in fields) for n, r in rows.items()} == {
-        "a.wav": ("train", "happy", "en", "spk1", "female", "mine"),
-        "b.wav": ("validation", "angry", "de", "spk2", "male", "mine"),
-        "d.wav": ("test", "sad", "en", "spk3", "unknown", "manifest"),
-        "c.wav": ("train", "happy", "en", "Ses01F", "female", "iemocap"),
+        # several corpora: speaker ids are scoped by corpus
+        "a.wav": ("train", "happy", "en", "mine_spk1", "female", "mine"),
+        "b.wav": ("validation", "angry", "de", "mine_spk2", "male", "mine"),
+        "d.wav": ("test", "sad", "en", "manifest_spk3", "unknown", "manifest"),
+        "c.wav": ("train", "happy", "en", "iemocap_Ses01F", "female", "iemocap"),
     }
     assert rows["a.wav"]["audio"] == str(root / "clips/a.wav")
     assert rows["a.wav"]["transcript"] == "Hello."
@@ -56,6 +57,32 @@ def test_manifest_errors(make_tree):
         load_corpus("manifest", root / "absent.csv")
 
 
+def test_speakers_of_different_corpora_are_different_people(make_tree, rows_by_name):
+    root = make_tree(["a.wav", "b.wav", "c.wav"])
+    (root / "m.csv").write_text(
+        "path,emotion,language,speaker,corpus,split\n"
+        "a.wav,happy,en,01,ravdess,train\nb.wav,sad,zh,01,casia,train\nc.wav,sad,zh,casia_02,casia,test\n"
+    )
+    rows = rows_by_name(load_corpus("manifest", root / "m.csv"))
+    assert [rows[n]["speaker"] for n in ("a.wav", "b.wav", "c.wav")] == ["ravdess_01", "casia_01", "casia_02"]
+    (root / "one.csv").write_text("path,emotion,language,speaker,corpus,split\na.wav,happy,en,01,ravdess,train\n")
+    assert rows_by_name(load_corpus("manifest", root / "one.csv"))["a.wav"]["speaker"] == "01"  # one corpus: as given
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("a.wav,happy,English,s1,mine", r"line 2: language 'English' is not a language code; use ISO 639-1"),
+        ("a.wav,happy,en,s1,my corpus", r"line 2: corpus 'my corpus' is not a usable corpus name"),
+    ],
+)
+def test_language_and_corpus_columns_are_validated(make_tree, row, message):
+    root = make_tree(["a.wav"])
+    (root / "m.csv").write_text("path,emotion,language,speaker,corpus\n" + row + "\n")
+    with pytest.raises(ValueError, match=message):
+        load_corpus("manifest", root / "m.csv")
+
+
 def test_manifest_without_split_is_speaker_independent(make_tree, speakers_by_split):
     files = [f"s{s}_{i}.wav" for s in range(10) for i in range(2)]
     root = make_tree(files)
@@ -71,7 +98,7 @@ def test_manifest_without_split_is_speaker_independent(make_tree, speakers_by_sp
 def test_registry_names_and_errors(tmp_path, make_tree):
     assert list_corpora() == [
         "biic-podcast", "cafe", "casia", "emodb", "esd", "iemocap", "manifest", "meld", "msp-improv", "msp-podcast",
-        "ravdess", "savee", "synthetic", "urdu",
+        "ravdess", "savee", "synthetic", "turev", "urdu",
     ]  # fmt: skip
     with pytest.raises(ValueError, match=r"Unknown corpus 'crema'; known corpora: biic-podcast, cafe, .*urdu"):
         load_corpus("crema", tmp_path)

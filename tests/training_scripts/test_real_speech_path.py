@@ -1,0 +1,131 @@
+"""The real-speech path of the training scripts: manifest CSVs (not the synthetic spec), several corpora, a Whisper
+front end (tiny, built in code) and feature normalisation, as a user runs them on their own corpora."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import load_script
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper(tmp_path_factory):
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_target_positions=16,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("tiny_whisper_scripts")
+    WhisperModel(config).save_pretrained(folder)
+    WhisperFeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def manifests(tiny_corpus, tmp_path_factory):
+    """English split into two 'corpora' (alpha, beta) as the source; Mandarin as the held-out target corpus."""
+    folder = tmp_path_factory.mktemp("real_style_manifests")
+    rows = list(csv.DictReader(open(tiny_corpus / "metadata.csv")))
+    fields = ["path", "emotion", "language", "speaker", "corpus", "gender", "split"]
+    source, target = [], []
+    for row in rows:
+        out = {k: row.get(k, "") for k in fields}
+        out["path"] = str(tiny_corpus / row["path"])
+        if row["language"] == "en":
+            out["corpus"] = "alpha" if row["speaker"][-1] in "02468" else "beta"
+            out["split"] = "validation" if row["split"] == "validation" else "train"
+            source.append(out)
+        else:
+            out.update(corpus="gamma", split="test")
+            target.append(out)
+    for name, part in (("source.csv", source), ("target.csv", target), ("fold.csv", source + target)):
+        with open(folder / name, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(part)
+    return folder
+
+
+def test_sapa_on_manifests_with_whisper_and_corpus_normalisation(manifests, tiny_whisper, tmp_path):
+    from transformers import AutoModelForAudioClassification
+
+    out = tmp_path / "sapa"
+    summary = load_script("train_sapa").main([
+        "--train_data", str(manifests / "source.csv"), "--eval_data", str(manifests / "target.csv"),
+        "--content_encoder", str(tiny_whisper), "--output_dir", str(out), "--feature_cache_dir", str(tmp_path / "c"),
+        "--max_steps", "3", "--per_device_train_batch_size", "8", "--hidden_size", "16",
+        "--num_transformer_layers", "1", "--run_analyses", "false", "--disable_tqdm", "true", "--use_cpu", "true",
+    ])  # fmt: skip
+    assert summary["target_languages"] == ["zh"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["content_encoder_config"]["model_type"] == "whisper"
+    assert config["content_layer"] == 1  # 'auto': the middle layer of a 2-layer Whisper encoder
+    norm = config["feature_normalization"]
+    assert norm["group_by"] == "corpus"  # 'auto' on real (non-synthetic) data
+    assert len(norm["content"]["mean"]) == 32 and len(norm["speaker"]["mean"]) == 256
+    model = AutoModelForAudioClassification.from_pretrained(out).eval()
+    assert type(model.content_encoder.backbone).__name__ == "WhisperEncoder"
+    with torch.no_grad():
+        logits = model(input_values=torch.randn(1, 16000) * 0.1).logits
+    assert torch.isfinite(logits).all()
+
+
+def test_window_feature_normalisation_matches_the_normalizer(tmp_path):
+    """`normalize_window_feature_datasets` = FeatureNormalizer on the flattened windows: training groups with
+    their fitted statistics, a new (target) group with its own."""
+    from datasets import Array2D, Dataset, Features, Value
+
+    from hf_cser.models.sapa import normalize_window_feature_datasets
+    from hf_cser.normalization import FeatureNormalizer
+
+    rng = np.random.default_rng(0)
+    features = Features({"corpus": Value("string"), "content_features": Array2D((None, 3), "float32"),
+                         "speaker_features": Array2D((None, 2), "float32")})  # fmt: skip
+
+    def make(corpora, offset):
+        rows = {"corpus": [], "content_features": [], "speaker_features": []}
+        for corpus in corpora:
+            n = int(rng.integers(1, 4))
+            rows["corpus"].append(corpus)
+            rows["content_features"].append((rng.standard_normal((n, 3)) + offset).astype(np.float32))
+            rows["speaker_features"].append((rng.standard_normal((n, 2)) * 3).astype(np.float32))
+        return Dataset.from_dict(rows, features=features).with_format("numpy", columns=["content_features",
+                                 "speaker_features"], output_all_columns=True)  # fmt: skip
+
+    train, target = make(["a", "b"] * 5, 0.0), make(["t"] * 6, 10.0)
+    new_train, others, settings = normalize_window_feature_datasets(train, {"target": target}, "corpus", eps=0.0)
+    assert settings["group_by"] == "corpus"
+    flat = np.concatenate(list(train["content_features"]))
+    groups = np.repeat(train["corpus"], [len(x) for x in train["content_features"]])
+    reference = FeatureNormalizer("corpus", eps=0.0).fit(flat, groups)
+    np.testing.assert_allclose(np.concatenate(list(new_train["content_features"])),
+                               reference.transform(flat, groups), rtol=1e-5, atol=1e-5)  # fmt: skip
+    target_flat = np.concatenate(list(others["target"]["content_features"]))
+    np.testing.assert_allclose(target_flat.mean(0), 0.0, atol=1e-5)  # own statistics: the +10 offset is gone
+    np.testing.assert_allclose(target_flat.std(0), 1.0, atol=1e-4)
+    np.testing.assert_allclose(settings["content"]["mean"], flat.mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_zero_shot_user_defined_languages_on_a_whisper_backbone(manifests, tiny_whisper, tmp_path):
+    out = tmp_path / "zs"
+    load_script("train_zero_shot").main([
+        "--data", str(manifests / "fold.csv"), "--source_languages", "en", "--target_languages", "zh",
+        "--backbone", str(tiny_whisper), "--systems", "baseline1,proposed", "--output_dir", str(out),
+        "--frame_cache_dir", str(tmp_path / "frames"), "--max_steps", "2", "--languages_per_batch", "1",
+        "--emotions_per_batch", "4", "--samples_per_cell", "2", "--eval_strategy", "no", "--save_strategy", "no",
+        "--load_best_model_at_end", "false", "--tsne", "false", "--disable_tqdm", "true",
+        "--use_cpu", "true", "--top_adapter_size", "8",
+    ])  # fmt: skip
+    runs = list(csv.DictReader(open(out / "zero_shot_runs.csv")))
+    assert sorted(r["system"] for r in runs) == ["baseline1", "proposed"]
+    assert all(r["setting"] == "en->zh" for r in runs)
+    config = json.loads((out / "en_to_zh" / "proposed" / "seed0" / "config.json").read_text())
+    assert config["backbone_config"]["model_type"] == "whisper" and config["backbone_layer"] == 1
+    with pytest.raises(ValueError, match="needs `--source_languages`"):
+        load_script("train_zero_shot").main(["--target_languages", "zh", "--output_dir", str(tmp_path / "x")])
