@@ -85,6 +85,12 @@ class ModelArguments:
     audio_learning_rate: float = field(default=1e-5, metadata={"help": "audio: constant AdamW lr (paper)."})
     audio_epochs: int = field(default=1, metadata={"help": "audio: epochs (paper: 1)."})
     max_seconds: float = field(default=4.0, metadata={"help": "audio: crop waveforms to this many seconds."})
+    features: str = field(default="logmel", metadata={"help": "mlp: utterance features: 'logmel' (log-mel statistics, "
+                                                            "library default) or a speech encoder (Hub id, folder, "
+                                                            "'whisper-base-offline') through hf_cser's front end: "
+                                                            "mean+std of one hidden state (--features_layer)."})
+    features_layer: str = field(default="middle", metadata={"help": "mlp with an encoder: hidden state pooled "
+                                                                    "('middle', 'last', 'mean' or an int)."})
     speaker_normalization: str = field(default="auto", metadata={"help": "mlp: z-normalise features per speaker "
                                                                        "(auto: on for ser, off for gender/sv)."})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "mlp: feature cache folder."})
@@ -207,8 +213,16 @@ def main(argv=None):
         if model_args.model == "mlp":
             keep = np.isin(table.language, languages)
             table = CorpusTable(**{k: v[keep] for k, v in table.__dict__.items()})
-            inputs = compute_utterance_features(table.path.tolist(), cache_dir=model_args.feature_cache_dir,
-                                                progress=out_args.progress and state.is_main_process)
+            progress = out_args.progress and state.is_main_process
+            if model_args.features == "logmel":
+                inputs = compute_utterance_features(table.path.tolist(), cache_dir=model_args.feature_cache_dir,
+                                                    progress=progress)
+            else:
+                from hf_cser.encoders import SpeechFrontEnd
+
+                front_end = SpeechFrontEnd(model_args.features, cache_dir=model_args.feature_cache_dir)
+                inputs = front_end.pooled_features(table.path.tolist(), layer=model_args.features_layer,
+                                                   progress=progress)
             if resolve_speaker_normalization(model_args.speaker_normalization, args.task):
                 inputs = speaker_normalize(inputs, table.speaker)
         else:

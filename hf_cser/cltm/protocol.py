@@ -196,10 +196,19 @@ def partition_language(
         dealt = _deal_by_gender(sorted(gender_of), gender_of, rng)
         needed = 2 * k + config.eval_speakers
     if len(dealt) < needed:
+        have = len(dealt)
+        if config.eval_split is not None:
+            smaller = f"`--speakers_per_subset {have // 2}`" if have >= 2 else "a corpus with more speakers"
+        elif have >= 3:
+            k_small = (have - 1) // 2
+            smaller = f"`--speakers_per_subset {k_small} --eval_speakers {have - 2 * k_small}`"
+        else:
+            smaller = "a corpus with more speakers (the protocol needs at least 3: D, D' and evaluation)"
         raise ValueError(
-            f"Language {language!r} has {len(dealt)} usable speakers, the protocol needs {needed} "
+            f"Language {language!r} has {have} usable speakers, the protocol needs {needed} "
             f"({k} for D, {k} for D'" + ("" if config.eval_split else f", {config.eval_speakers} for evaluation")
-            + "). Lower `speakers_per_subset` / `eval_speakers` or use a corpus with more speakers."
+            + f"). Use the smaller protocol {smaller} (every language of the run, docs/cltm.md 'Small corpora'), "
+            "or use a corpus with more speakers."
         )
     d, d_prime = dealt[:k], dealt[k:2 * k]
     if config.eval_split is None:

@@ -67,6 +67,12 @@ def test_partition_with_eval_split_and_too_few_speakers():
     assert not set(part.d_speakers + part.d_prime_speakers) & set(part.eval_speakers)
     with pytest.raises(ValueError, match="needs 14"):
         partition_language(table, "en", 0, CltmProtocolConfig(speakers_per_subset=5, eval_speakers=4))
+    # a small corpus (CASIA has 4 speakers): the error names the language and a smaller protocol that fits
+    small = make_table(languages=("zh",), speakers=4)
+    with pytest.raises(ValueError, match=r"'zh' has 4 usable speakers.*--speakers_per_subset 1 --eval_speakers 2"):
+        partition_language(small, "zh", 0, CltmProtocolConfig())
+    part = partition_language(small, "zh", 0, CltmProtocolConfig(speakers_per_subset=1, eval_speakers=2))
+    assert len(part.d_speakers) == len(part.d_prime_speakers) == 1 and len(part.eval_speakers) == 2
     with pytest.raises(ValueError, match="no usable"):
         partition_language(table, "xx", 0, CltmProtocolConfig())
 

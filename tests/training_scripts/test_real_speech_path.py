@@ -129,3 +129,50 @@ def test_zero_shot_user_defined_languages_on_a_whisper_backbone(manifests, tiny_
     assert config["backbone_config"]["model_type"] == "whisper" and config["backbone_layer"] == 1
     with pytest.raises(ValueError, match="needs `--source_languages`"):
         load_script("train_zero_shot").main(["--target_languages", "zh", "--output_dir", str(tmp_path / "x")])
+
+
+def test_feature_gan_audio_only_on_a_whisper_backbone_without_transcripts(manifests, tiny_whisper, tmp_path):
+    """Manifests without transcripts: `--audio_only` runs all three stages with a frozen Whisper front end (its
+    middle layer pooled into h)."""
+    from hf_cser.models.feature_gan import FeatureGanForEmotionClassification
+
+    out = tmp_path / "fg"
+    results = load_script("train_feature_gan").main([
+        "--data", str(manifests / "fold.csv"), "--backbone", str(tiny_whisper), "--audio_only",
+        "--output_dir", str(out), "--feature_cache_dir", str(tmp_path / "c"), "--stage1_epochs", "1",
+        "--stage1_batch_size", "8", "--gan_epochs", "2", "--gan_batch_size", "8", "--classifier_epochs", "2",
+        "--disable_tqdm", "--tsne", "false",
+    ])  # fmt: skip
+    baseline = FeatureGanForEmotionClassification.from_pretrained(out / "stage1_baseline")
+    assert baseline.is_whisper and baseline.config.backbone_layer == 1 and baseline.config.freeze_backbone
+    assert not any(p.requires_grad for p in baseline.backbone.parameters())
+    assert baseline.config.contrastive_weight == 0.0 and baseline.config.mi_weight == 0.0
+    # unimodal: stage 3 trains the audio classifier only (no audio+text one)
+    assert "stage3_audio" in results and not any(k.startswith("stage3_audio_text") for k in results)
+    with pytest.raises(ValueError, match="--audio_only"):
+        load_script("train_feature_gan").main([
+            "--data", str(manifests / "fold.csv"), "--backbone", str(tiny_whisper), "--output_dir", str(tmp_path / "x"),
+            "--feature_cache_dir", str(tmp_path / "c"), "--disable_tqdm",
+        ])  # fmt: skip
+
+
+def test_cltm_on_front_end_features_with_the_smaller_protocol(tiny_corpus, tiny_whisper, tmp_path, monkeypatch):
+    """4 speakers per language: the default protocol is refused with the smaller one that fits; that one runs on
+    pooled Whisper features of the shared front end (computed once, from its cache the second time)."""
+    from hf_cser.encoders import SpeechFrontEnd
+
+    script = load_script("run_cltm")
+    common = ["--data", f"synthetic:en,zh@{tiny_corpus}", "--seeds", "0", "--n_samples", "4", "--epochs", "3",
+              "--features", str(tiny_whisper), "--features_layer", "1", "--feature_cache_dir", str(tmp_path / "fe"),
+              "--progress", "false"]  # fmt: skip
+    with pytest.raises(ValueError, match=r"'(en|zh)' has \d usable speakers.*--speakers_per_subset 1 --eval_speakers"):
+        script.main([*common, "--output_dir", str(tmp_path / "default")])
+    result = script.main([*common, "--speakers_per_subset", "1", "--eval_speakers", "2",
+                          "--output_dir", str(tmp_path / "small")])  # fmt: skip
+    assert result["result"].languages == ["en", "zh"] and result["result"].matrix.shape == (2, 2)
+    defined = [i for i, lang in enumerate(["en", "zh"]) if lang not in result["result"].undefined_targets]
+    assert all(result["result"].matrix[i, i] == 1.0 for i in defined)  # an undefined target (self-gain <= 0) is NaN
+    calls = []
+    monkeypatch.setattr(SpeechFrontEnd, "encode", lambda self, w: calls.append(len(w)) or [])
+    script.main([*common, "--speakers_per_subset", "1", "--eval_speakers", "2", "--output_dir", str(tmp_path / "again")])
+    assert calls == []  # the front-end features came from the cache

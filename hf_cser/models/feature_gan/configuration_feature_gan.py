@@ -131,6 +131,10 @@ class FeatureGanConfig(PretrainedConfig):
             from the multimodal head over [h; t], with t = t_hat = W_t h + b_t when no text embedding is given).
         multimodal_hidden_sizes (`list[int]`, *optional*, defaults to `[]`): hidden layers of the multimodal head
             (paper: none for IEMOCAP, [256] for MSP-IMPROV, [256, 128] for MSP-Podcast).
+        backbone_layer (`int`, *optional*): hidden state of the backbone that is pooled (`None`: the last one; an int
+            k: the output of layer k, 0 = the input embeddings; Whisper runs only its first k layers). Library addition.
+        whisper_mode (`str`, *optional*, defaults to `"unpadded"`): Whisper backbones only (see
+            `hf_cser.encoders.whisper.encoding`).
         freeze_backbone (`bool`, *optional*, defaults to `False`): freeze the backbone (stage 3 freezes everything
             but the classifier).
         freeze_feature_encoder (`bool`, *optional*, defaults to `True`): keep a wav2vec2-style convolutional feature
@@ -156,10 +160,12 @@ class FeatureGanConfig(PretrainedConfig):
         multimodal_hidden_sizes: Sequence[int] = (),
         freeze_backbone: bool = False,
         freeze_feature_encoder: bool = True,
+        backbone_layer: int | None = None,
+        whisper_mode: str = "unpadded",
         **kwargs,
     ):
         backbone = nested_config_to_dict(backbone_config, "backbone_config") or default_backbone_config()
-        if "model_type" not in backbone or "hidden_size" not in backbone and "conv_dim" not in backbone:
+        if "model_type" not in backbone or not {"hidden_size", "conv_dim", "d_model"} & set(backbone):
             raise ValueError(
                 "`backbone_config` must carry `model_type` and `hidden_size` (pass "
                 f"`AutoConfig.from_pretrained(name).to_dict()`), got keys {sorted(backbone)[:8]}..."
@@ -201,12 +207,18 @@ class FeatureGanConfig(PretrainedConfig):
         self.multimodal_hidden_sizes = _int_list(multimodal_hidden_sizes, "multimodal_hidden_sizes")
         self.freeze_backbone = bool(freeze_backbone)
         self.freeze_feature_encoder = bool(freeze_feature_encoder)
+        if backbone_layer is not None and (not _is_int(backbone_layer) or backbone_layer < 0):
+            raise ValueError(f"`backbone_layer` must be None (last) or an int >= 0, got {backbone_layer!r}.")
+        self.backbone_layer = backbone_layer
+        self.whisper_mode = whisper_mode
 
     @property
     def hidden_size(self) -> int:
         """Width H of h."""
         if "hidden_size" in self.backbone_config:
             return int(self.backbone_config["hidden_size"])
+        if "d_model" in self.backbone_config:  # Whisper
+            return int(self.backbone_config["d_model"])
         return int(self.backbone_config["conv_dim"][-1])
 
     def build_backbone_config(self) -> PretrainedConfig:

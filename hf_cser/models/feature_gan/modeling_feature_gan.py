@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput, logging
 
+from ...encoders.backbones import build_speech_backbone, load_speech_backbone
+from ...encoders.whisper.encoding import encode_whisper_frames, is_whisper_model, whisper_encoder_of
 from ...hub import CheckedFolderLoadingMixin
 from .configuration_feature_gan import FeatureGanConfig, FeatureGanGeneratorConfig, LogMelConvEncoderConfig
 
@@ -167,7 +169,7 @@ class FeatureGanForEmotionClassification(FeatureGanPreTrainedModel):
     r"""
     SER model of ``papers/004`` stages 1 and 3.
 
-    Submodules: `backbone` (`AutoModel.from_config(config.backbone_config)`: AST, wav2vec2, WavLM, HuBERT, ... or
+    Submodules: `backbone` (`build_speech_backbone(config.backbone_config)`: AST, wav2vec2, WavLM, HuBERT, Whisper, or
     [`LogMelConvEncoderModel`]), `classifier` (W_y, b_y), `text_projection` (W_t, b_t), `audio_projection` (the CLAP
     projection of h to the text width; an identity when the widths match) and, for `modality="audio_text"`,
     `multimodal_classifier` over [h; t].
@@ -193,8 +195,11 @@ class FeatureGanForEmotionClassification(FeatureGanPreTrainedModel):
     def __init__(self, config: FeatureGanConfig, backbone: PreTrainedModel | None = None):
         super().__init__(config)
         if backbone is None:
-            backbone = AutoModel.from_config(config.build_backbone_config())
+            backbone = build_speech_backbone(config.build_backbone_config())
+        elif is_whisper_model(backbone):
+            backbone = whisper_encoder_of(backbone)
         self.backbone = backbone
+        self.is_whisper = is_whisper_model(backbone)
         hidden, text = config.hidden_size, config.text_hidden_size
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(hidden, config.num_labels)
@@ -232,7 +237,7 @@ class FeatureGanForEmotionClassification(FeatureGanPreTrainedModel):
             name_or_path (`str` or `os.PathLike`): Hub id or folder of an audio model (AST, wav2vec2, WavLM, ...).
             config_kwargs: any other [`FeatureGanConfig`] field (`text_hidden_size`, `pooling`, ...).
         """
-        backbone = AutoModel.from_pretrained(name_or_path)
+        backbone = load_speech_backbone(name_or_path)
         config_kwargs.pop("backbone_config", None)
         config = FeatureGanConfig(
             backbone_config=backbone.config.to_dict(), backbone_name_or_path=str(name_or_path), **config_kwargs
@@ -251,13 +256,24 @@ class FeatureGanForEmotionClassification(FeatureGanPreTrainedModel):
 
     def pool(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """h: the backbone output pooled over time `(B, hidden_size)`."""
+        layer = self.config.backbone_layer
+        if self.is_whisper:  # raw 16 kHz waveforms in; Whisper's log-mel is computed here
+            lengths = [input_values.shape[-1]] * input_values.shape[0] if attention_mask is None else (
+                attention_mask.sum(dim=-1).tolist())  # fmt: skip
+            states, mask = encode_whisper_frames(
+                self.backbone, [input_values[i, : int(n)] for i, n in enumerate(lengths)],
+                mode=self.config.whisper_mode, num_layers=layer,
+            )  # fmt: skip
+            return masked_mean_pool(states[-1], mask)
         kwargs = {"attention_mask": attention_mask} if self._backbone_takes_mask and attention_mask is not None else {}
+        if layer is not None:
+            kwargs["output_hidden_states"] = True
         outputs = self.backbone(input_values, return_dict=True, **kwargs)
         if self.config.pooling == "pooler":
             if getattr(outputs, "pooler_output", None) is None:
                 raise ValueError(f"`pooling='pooler'` but {type(self.backbone).__name__} returns no `pooler_output`.")
             return outputs.pooler_output
-        hidden = outputs.last_hidden_state  # (B, T, H)
+        hidden = outputs.last_hidden_state if layer is None else outputs.hidden_states[layer]  # (B, T, H)
         mask = None
         if attention_mask is not None:
             if hasattr(self.backbone, "_get_feature_vector_attention_mask"):
