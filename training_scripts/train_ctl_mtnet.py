@@ -300,6 +300,14 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
     target = load_checked(protocol.target, protocol, counter)
     validation_set = source["validation"] if len(source.get("validation", [])) else None
     selection = validation_set is not None and base_args.eval_strategy != "no"
+    if not protocol.transductive:
+        missing = [s for s in ("train", "test") if s not in target or not len(target[s])]
+        if missing:
+            raise ValueError(
+                f"`--target {protocol.target}` has no {' / '.join(missing)} split, which the inductive cross-corpus "
+                "protocol needs (unlabelled adaptation on train, evaluation on test). Pass `--transductive` (adapt to "
+                "and evaluate on the whole target corpus, the paper's setting), or a target with both splits."
+            )
     whole = concatenate_datasets([split for split in target.values() if len(split)])
     # transductive (the paper's setting): the whole target corpus is adapted to (without labels) and evaluated
     unlabelled = strip_label_columns(whole if protocol.transductive else target["train"])

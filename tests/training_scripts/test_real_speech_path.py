@@ -176,3 +176,22 @@ def test_cltm_on_front_end_features_with_the_smaller_protocol(tiny_corpus, tiny_
     monkeypatch.setattr(SpeechFrontEnd, "encode", lambda self, w: calls.append(len(w)) or [])
     script.main([*common, "--speakers_per_subset", "1", "--eval_speakers", "2", "--output_dir", str(tmp_path / "again")])
     assert calls == []  # the front-end features came from the cache
+
+
+def test_ctl_mtnet_cross_corpus_on_manifests(manifests, tmp_path):
+    """CTL-MTNet keeps its paper's input (MFCC): a cross-corpus run source manifest -> target manifest, with MDD."""
+    out = tmp_path / "ctl"
+    common = ["--task", "cross_corpus", "--source", str(manifests / "source.csv"), "--target",
+              str(manifests / "target.csv")]  # fmt: skip
+    with pytest.raises(ValueError, match="has no train split.*--transductive"):  # a test-only target manifest
+        load_script("train_ctl_mtnet").main([*common, "--output_dir", str(tmp_path / "x"), "--use_cpu", "true"])
+    summary = load_script("train_ctl_mtnet").main([
+        *common, "--transductive",
+        "--conv_filters", "4", "--primary_capsule_types", "2", "--primary_capsule_dim", "4", "--digit_capsule_dim", "4",
+        "--max_steps", "2", "--per_device_train_batch_size", "4", "--max_train_frames", "64", "--output_dir", str(out),
+        "--disable_tqdm", "true", "--use_cpu", "true", "--report_to", "none", "--feature_cache_dir", str(tmp_path / "m"),
+    ])  # fmt: skip
+    runs = list(csv.DictReader(open(out / "ctl_mtnet_runs.csv")))
+    target_rows = list(csv.DictReader(open(manifests / "target.csv")))
+    assert len(runs) == 1 and int(runs[0]["num_test"]) == len(target_rows)  # transductive: the whole target corpus
+    assert str(summary[0]["mdd"]) == "True" and int(summary[0]["runs"]) == 1
