@@ -840,8 +840,9 @@ def main(argv=None) -> dict:
     if model_args.audio_only:  # unimodal: every text term off, the audio classifier only
         if run_args.grid != "none":
             raise ValueError("`--audio_only` runs one unimodal pipeline; the Table 3 grid needs transcripts.")
-        model_args = dataclasses.replace(model_args, contrastive_weight=0.0, mi_weight=0.0, cross_modal_alignment=False,
-                                         use_text_condition=False, mi_text_weight=0.0)  # fmt: skip
+        model_args = dataclasses.replace(model_args, contrastive_weight=0.0, mi_weight=0.0,
+                                         cross_modal_alignment=False, use_text_condition=False,
+                                         mi_text_weight=0.0)  # fmt: skip
         run_args = dataclasses.replace(run_args, modality="audio")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if run_args.num_threads:

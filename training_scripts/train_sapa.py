@@ -350,6 +350,7 @@ def main(argv=None):
     from hf_cser.metrics import make_compute_metrics
     from hf_cser.model_card import render_model_card, save_model_card
     from hf_cser.models.sapa import SapaFeatureExtractor, SapaForEmotionClassification
+    from hf_cser.encoders.backbones import hub_base_model
     from hf_cser.models.sapa.feature_cache import compute_window_features, normalize_window_feature_datasets
 
     bad_audio = BadAudioCounter()
@@ -495,7 +496,7 @@ def main(argv=None):
         card = render_model_card(
             "sapa",
             model_id=model_id,
-            base_models=[p for p in (model_args.content_encoder, model_args.speaker_encoder) if p != "auto"],
+            base_models=[b for b in (hub_base_model(content_path), model_args.speaker_encoder) if b and b != "auto"],
             datasets=[data_args.train_data, data_args.eval_data],
             languages=source_languages + target_languages,
             eval_results=eval_results,

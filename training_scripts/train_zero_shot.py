@@ -526,7 +526,8 @@ def main(argv=None):
                     # baseline1 trains on one language: a batch cannot hold more languages than training has
                     languages_per_batch=min(base_args.languages_per_batch, len(set(splits["train"]["language"]))),
                 )
-                options = dict(peft_options(model_args), backbone_layer=resolve_backbone_layer(model_args, run_backbone))
+                layer = resolve_backbone_layer(model_args, run_backbone)
+                options = dict(peft_options(model_args), backbone_layer=layer)
                 if setting.source in language_backbones:  # recorded in the config: the paper's language matching
                     model = ZeroShotSerForEmotionClassification.from_backbone_for_language(
                         setting.source, language_backbones, num_speakers=len(speaker_map), **options

@@ -16,8 +16,9 @@ counted by reason), and the script writes
   corpus, gender), readable by ``hf-cser`` data specs and every training script;
 - ``<output>/folds/<target>/source.csv`` and ``target.csv``: the leave-one-corpus-out fold that holds ``<target>``
   out: the other corpora as source (``split`` train / validation, 20 % of each source corpus's speakers for
-  validation and model selection, seeded), the held-out corpus as ``split`` test only. A corpus with fewer than two
-  speakers is never a test fold (it is source data only);
+  validation and model selection, seeded), the held-out corpus as ``split`` test only, and ``fold.csv`` with both
+  (for scripts that take one data spec, e.g. the zero-shot script). A corpus with fewer than two speakers is never a
+  test fold (it is source data only);
 - ``<output>/prepare_report.json``: kept and dropped counts per corpus, the folds and their sizes.
 """
 
@@ -150,12 +151,14 @@ def main(argv: list[str] | None = None) -> int:
             "dropped_labels": dict(load_report.dropped),
             "dropped_bad_audio": bad,
         }
-        print(f"{name}: kept {len(rows)} ({dict(sorted(counts.items()))}), "
-              f"{report['corpora'][name]['speakers']} speakers, dropped {dict(load_report.dropped)} {bad}")  # fmt: skip
+        speakers = report["corpora"][name]["speakers"]
+        print(f"{name}: kept {len(rows)} ({dict(sorted(counts.items()))}), {speakers} speakers, "
+              f"dropped {dict(load_report.dropped)} {bad}")  # fmt: skip
     for target, fold in make_folds(rows_by_corpus, args.validation_fraction, args.seed).items():
         folder = os.path.join(args.output, "folds", target)
         write_manifest(os.path.join(folder, "source.csv"), fold["source"])
         write_manifest(os.path.join(folder, "target.csv"), fold["target"])
+        write_manifest(os.path.join(folder, "fold.csv"), fold["source"] + fold["target"])
         report["folds"][target] = {
             "source_train": sum(r["split"] == "train" for r in fold["source"]),
             "source_validation": sum(r["split"] == "validation" for r in fold["source"]),

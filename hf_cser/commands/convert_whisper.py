@@ -1,4 +1,4 @@
-"""``hf-cser convert-whisper``: convert a CTranslate2 Whisper model (faster-whisper layout) to a transformers folder."""
+"""``hf-cser convert-whisper``: a CTranslate2 Whisper model (faster-whisper layout) -> a transformers folder."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         source, output = None, args.ct2_dir
     else:
         if args.ct2_dir is None:
-            print("hf-cser convert-whisper: give CT2_DIR [OUTPUT_DIR], or --from-installed [OUTPUT_DIR].", file=sys.stderr)
+            message = "hf-cser convert-whisper: give CT2_DIR [OUTPUT_DIR], or --from-installed [OUTPUT_DIR]."
+            print(message, file=sys.stderr)
             return 2
         source, output = args.ct2_dir, args.output_dir
     try:

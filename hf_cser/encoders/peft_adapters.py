@@ -166,7 +166,9 @@ def add_bottleneck_adapters(backbone: nn.Module, bottleneck_size: int = 64, acti
             # Whisper has no feed_forward module: the adapter is a child of the layer, applied to fc2's output
             if hasattr(module, ADAPTER_MODULE_NAME):
                 raise ValueError(f"`{name}` already has a bottleneck adapter; call `add_bottleneck_adapters` once.")
-            adapter = BottleneckAdapter(module.fc2.out_features, bottleneck_size=bottleneck_size, activation=activation)
+            adapter = BottleneckAdapter(
+                module.fc2.out_features, bottleneck_size=bottleneck_size, activation=activation
+            )
             adapter.to(device=module.fc2.weight.device, dtype=module.fc2.weight.dtype)
             module.add_module(ADAPTER_MODULE_NAME, adapter)
             module.fc2.register_forward_hook(_LayerAdapterHook(module))

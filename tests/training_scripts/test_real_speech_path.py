@@ -151,8 +151,8 @@ def test_feature_gan_audio_only_on_a_whisper_backbone_without_transcripts(manife
     assert "stage3_audio" in results and not any(k.startswith("stage3_audio_text") for k in results)
     with pytest.raises(ValueError, match="--audio_only"):
         load_script("train_feature_gan").main([
-            "--data", str(manifests / "fold.csv"), "--backbone", str(tiny_whisper), "--output_dir", str(tmp_path / "x"),
-            "--feature_cache_dir", str(tmp_path / "c"), "--disable_tqdm",
+            "--data", str(manifests / "fold.csv"), "--backbone", str(tiny_whisper),
+            "--output_dir", str(tmp_path / "x"), "--feature_cache_dir", str(tmp_path / "c"), "--disable_tqdm",
         ])  # fmt: skip
 
 
@@ -174,7 +174,8 @@ def test_cltm_on_front_end_features_with_the_smaller_protocol(tiny_corpus, tiny_
     assert all(result["result"].matrix[i, i] == 1.0 for i in defined)  # an undefined target (self-gain <= 0) is NaN
     calls = []
     monkeypatch.setattr(SpeechFrontEnd, "encode", lambda self, w: calls.append(len(w)) or [])
-    script.main([*common, "--speakers_per_subset", "1", "--eval_speakers", "2", "--output_dir", str(tmp_path / "again")])
+    script.main([*common, "--speakers_per_subset", "1", "--eval_speakers", "2",
+                 "--output_dir", str(tmp_path / "again")])  # fmt: skip
     assert calls == []  # the front-end features came from the cache
 
 
@@ -187,9 +188,11 @@ def test_ctl_mtnet_cross_corpus_on_manifests(manifests, tmp_path):
         load_script("train_ctl_mtnet").main([*common, "--output_dir", str(tmp_path / "x"), "--use_cpu", "true"])
     summary = load_script("train_ctl_mtnet").main([
         *common, "--transductive",
-        "--conv_filters", "4", "--primary_capsule_types", "2", "--primary_capsule_dim", "4", "--digit_capsule_dim", "4",
+        "--conv_filters", "4", "--primary_capsule_types", "2", "--primary_capsule_dim", "4",
+        "--digit_capsule_dim", "4",
         "--max_steps", "2", "--per_device_train_batch_size", "4", "--max_train_frames", "64", "--output_dir", str(out),
-        "--disable_tqdm", "true", "--use_cpu", "true", "--report_to", "none", "--feature_cache_dir", str(tmp_path / "m"),
+        "--disable_tqdm", "true", "--use_cpu", "true", "--report_to", "none",
+        "--feature_cache_dir", str(tmp_path / "m"),
     ])  # fmt: skip
     runs = list(csv.DictReader(open(out / "ctl_mtnet_runs.csv")))
     target_rows = list(csv.DictReader(open(manifests / "target.csv")))

@@ -10,7 +10,9 @@ from .layout import assemble_corpus, find_files, map_label, no_audio_error, requ
 from .registry import register_corpus
 from .report import CorpusLoadReport
 
-EXPECTED = "TurEV-DB/\n  Sound Source/Angry/1157_kz_acik.wav   (<Emotion>/<SPK>_<code>_<word>.wav)\n  Sound Source/Calm/..."
+EXPECTED = (
+    "TurEV-DB/\n  Sound Source/Angry/1157_kz_acik.wav   (<Emotion>/<SPK>_<code>_<word>.wav)\n  Sound Source/Calm/..."
+)
 
 NAME_PATTERN = re.compile(r"^(?P<speaker>\d{4})_(?P<code>[a-z]{2})_(?P<word>.+)$")
 # the emotion code in the file name and the folder it must agree with

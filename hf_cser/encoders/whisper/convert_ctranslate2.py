@@ -8,8 +8,9 @@ CTranslate2 stores a model as one binary file, ``model.bin`` (binary version 6, 
     uint32 num_aliases | num_aliases x [string alias | string variable_name]
 
 where ``string`` is ``uint16 length (with the terminating NUL) | utf-8 bytes | NUL`` and dtype ids follow
-CTranslate2's ``DataType`` enum (0 float32, 1 int8, 2 int16, 3 int32, 4 float16, 5 bfloat16). [`read_ctranslate2_model`]
-parses this layout directly: `ctranslate2` is never imported here (it is only the reference in the tests).
+CTranslate2's ``DataType`` enum (0 float32, 1 int8, 2 int16, 3 int32, 4 float16, 5 bfloat16).
+[`read_ctranslate2_model`] parses this layout directly: `ctranslate2` is never imported here (it is only the
+reference in the tests).
 
 [`ctranslate2_whisper_to_transformers`] maps every variable of a ``WhisperSpec`` to transformers' `WhisperModel`:
 the fused self-attention ``linear_0`` (q | k | v) and cross-attention ``linear_1`` (k | v) are split again, the zero
@@ -314,7 +315,12 @@ _EXPECTED_SCALARS = {
     "decoder/scale_embeddings": 0,
     "decoder/start_from_zero_embedding": 0,
 }
-_INFORMATIONAL_SCALARS = ("encoder/num_heads", "decoder/num_heads", "decoder/alignment_layer", "decoder/alignment_heads")
+_INFORMATIONAL_SCALARS = (
+    "encoder/num_heads",
+    "decoder/num_heads",
+    "decoder/alignment_layer",
+    "decoder/alignment_heads",
+)
 
 
 def _attention_entries(prefix_ct2: str, prefix_hf: str, d_model: int, fused: str) -> list[tuple[str, str, int, int]]:
@@ -390,8 +396,9 @@ def ctranslate2_whisper_to_transformers(model: CTranslate2Model, config) -> dict
     quantized = sorted(n for n, t in model.dtypes.items() if t not in FLOAT_DTYPES and variables[n].ndim > 0)
     scales = sorted(n for n in variables if n.endswith("weight_scale"))
     if quantized or scales:
+        first = (quantized or scales)[0]
         raise WhisperConversionError(
-            f"{model.source} is quantized ({(quantized or scales)[0]} is {model.dtypes.get((quantized or scales)[0])}): "
+            f"{model.source} is quantized ({first} is {model.dtypes.get(first)}): "
             "only float32 / float16 / bfloat16 CTranslate2 models convert. Convert the original model again with "
             "`--quantization float16` (or use the Hub checkpoint, e.g. openai/whisper-base)."
         )
@@ -481,7 +488,9 @@ def find_installed_whisper_parts() -> list[Path]:
             )
         part = Path(next(iter(spec.submodule_search_locations))) / "data" / f"model.bin.part{index}"
         if not part.is_file():
-            raise FileNotFoundError(f"{package} is installed but has no {part}; reinstall it (`{INSTALLED_WHISPER_HINT}`).")
+            raise FileNotFoundError(
+                f"{package} is installed but has no {part}; reinstall it (`{INSTALLED_WHISPER_HINT}`)."
+            )
         parts.append(part)
     return parts
 

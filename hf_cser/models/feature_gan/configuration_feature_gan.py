@@ -132,7 +132,8 @@ class FeatureGanConfig(PretrainedConfig):
         multimodal_hidden_sizes (`list[int]`, *optional*, defaults to `[]`): hidden layers of the multimodal head
             (paper: none for IEMOCAP, [256] for MSP-IMPROV, [256, 128] for MSP-Podcast).
         backbone_layer (`int`, *optional*): hidden state of the backbone that is pooled (`None`: the last one; an int
-            k: the output of layer k, 0 = the input embeddings; Whisper runs only its first k layers). Library addition.
+            k: the output of layer k, 0 = the input embeddings; Whisper runs only its first k layers). Library
+            addition.
         whisper_mode (`str`, *optional*, defaults to `"unpadded"`): Whisper backbones only (see
             `hf_cser.encoders.whisper.encoding`).
         freeze_backbone (`bool`, *optional*, defaults to `False`): freeze the backbone (stage 3 freezes everything

@@ -43,8 +43,8 @@ class SapaConfig(PretrainedConfig):
     Args:
         content_encoder_config (`dict` or `PretrainedConfig`, *optional*):
             Config of the content backbone (WavLM, HuBERT, wav2vec2, ..., or Whisper, of which only the encoder is
-            built), including its `model_type`; built with `hf_cser.encoders.build_speech_backbone`. Library default: the WavLM Base architecture (FreeVC
-            uses WavLM features; the paper does not name the size).
+            built), including its `model_type`; built with `hf_cser.encoders.build_speech_backbone`. Library
+            default: the WavLM Base architecture (FreeVC uses WavLM features; the paper does not name the size).
         content_layer (`int` or `str`, *optional*):
             Which backbone output is the content feature: `None` (library default) the last hidden state, an `int`
             the `hidden_states[content_layer]` (0 = the input of the first transformer layer), `"weighted"` a
@@ -230,7 +230,8 @@ class SapaConfig(PretrainedConfig):
             ):
                 raise ValueError(
                     "`feature_normalization` must be None or a dict with `group_by`, `content` and `speaker` (as "
-                    f"written by `hf_cser.models.sapa.normalize_window_feature_datasets`), got {feature_normalization!r}."
+                    "written by `hf_cser.models.sapa.normalize_window_feature_datasets`), got "
+                    f"{feature_normalization!r}."
                 )
         self.feature_normalization = feature_normalization
         self.speaker_encoder_config = speaker

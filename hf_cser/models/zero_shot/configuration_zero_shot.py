@@ -205,9 +205,8 @@ class ZeroShotSerConfig(PretrainedConfig):
                 raise ValueError(f"`{name}` must be >= 0 (0 switches the term off), got {value!r}.")
 
         num_layers = backbone.get("num_hidden_layers", backbone.get("encoder_layers"))
-        if backbone_layer is not None and (
-            not _is_int(backbone_layer) or backbone_layer < 0 or (num_layers is not None and backbone_layer > num_layers)
-        ):
+        too_deep = num_layers is not None and _is_int(backbone_layer) and backbone_layer > num_layers
+        if backbone_layer is not None and (not _is_int(backbone_layer) or backbone_layer < 0 or too_deep):
             raise ValueError(
                 f"`backbone_layer` must be None (last) or an int in [0, {num_layers}] (the backbone's layers), got "
                 f"{backbone_layer!r}."

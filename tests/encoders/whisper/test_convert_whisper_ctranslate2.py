@@ -141,7 +141,7 @@ def _rewrite(folder, tmp_path, edit):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda v, a: v.pop("encoder/layer_1/ffn/linear_0/bias"), "missing variable `encoder/layer_1/ffn/linear_0/bias`"),
+        (lambda v, a: v.pop("encoder/layer_1/ffn/linear_0/bias"), "missing variable `encoder/layer_1/ffn/linear_0"),
         (lambda v, a: v.update({"encoder/extra/weight": np.zeros(3, np.float32)}), r"encoder/extra/weight.*no place"),
         (lambda v, a: v.update({"decoder/activation": np.int8(0)}), "decoder/activation"),
         (lambda v, a: v["encoder/layer_0/self_attention/linear_0/bias"].__setitem__(40, 1.0), "non-zero key bias"),

@@ -10,7 +10,11 @@ import torch
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is in the test extra")
 
 from hf_cser.encoders.whisper import convert_whisper_ctranslate2, find_installed_whisper_parts  # noqa: E402
-from hf_cser.encoders.whisper.encoding import encode_whisper_frames, log_mel_spectrogram, whisper_mel_filters  # noqa: E402
+from hf_cser.encoders.whisper.encoding import (  # noqa: E402
+    encode_whisper_frames,
+    log_mel_spectrogram,
+    whisper_mel_filters,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
