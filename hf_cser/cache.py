@@ -8,9 +8,13 @@ weights, the settings, the data, and a format version). These helpers build such
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,4 +68,30 @@ def file_identities(paths: Iterable[str]) -> list[list[Any]]:
     return out
 
 
-__all__ = ["default_cache_root", "file_identities", "hash_json", "hash_module_weights", "settings_of"]
+@contextlib.contextmanager
+def staged_folder(target: str | os.PathLike, marker_name: str) -> Iterator[Path]:
+    """Write a folder's files into a sibling staging folder, then move them into `target`, the file `marker_name`
+    last (after removing an old marker), so an interrupted write is never mistaken for a finished one. The staging
+    folder is removed in any case.
+
+    Example:
+
+    ```python
+    >>> with staged_folder(out, "hf_cser_conversion.json") as staging:
+    ...     model.save_pretrained(staging)
+    ...     (staging / "hf_cser_conversion.json").write_text("{}")
+    ```
+    """
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    try:
+        yield staging
+        (target / marker_name).unlink(missing_ok=True)
+        for item in sorted(staging.iterdir(), key=lambda p: p.name == marker_name):
+            os.replace(item, target / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = ["staged_folder", "default_cache_root", "file_identities", "hash_json", "hash_module_weights", "settings_of"]

@@ -37,6 +37,37 @@ def build_tiny_sapa_model(max_windows: int = 24, seed: int = 0):
     return SapaForEmotionClassification(config).eval()
 
 
+def save_tiny_whisper(folder, d_model: int = 32, seed: int = 0):
+    """A tiny random transformers `WhisperModel` (2 encoder layers) and its feature extractor, saved to `folder`."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        vocab_size=64, d_model=d_model, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, max_target_positions=16,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    )  # fmt: skip
+    model = WhisperModel(config)
+    model.save_pretrained(folder)
+    WhisperFeatureExtractor().save_pretrained(folder)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_saver():
+    """``save(folder, d_model=32, seed=0)`` -> a tiny Whisper saved there (see `save_tiny_whisper`)."""
+    return save_tiny_whisper
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory):
+    """A tiny Whisper folder (d_model 32, 2 encoder layers) shared by the tests of the Whisper paths."""
+    folder = tmp_path_factory.mktemp("tiny_whisper_shared")
+    save_tiny_whisper(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_sapa_model_factory():
     """``factory(max_windows=24, seed=0)`` -> a fresh tiny `SapaForEmotionClassification` in eval mode."""

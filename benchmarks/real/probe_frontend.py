@@ -44,7 +44,7 @@ def read_manifests(prepared: str, limit_per_corpus: int | None, seed: int = 0) -
             continue
         corpus_rows = list(csv.DictReader(open(os.path.join(folder, name), encoding="utf-8")))
         if limit_per_corpus and len(corpus_rows) > limit_per_corpus:
-            corpus_rows = random.Random(f"{seed}-{name}").sample(corpus_rows, limit_per_corpus)
+            corpus_rows = random.Random(seed).sample(corpus_rows, limit_per_corpus)
         rows += corpus_rows
     return rows
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 REAL = Path(__file__).resolve().parents[2] / "benchmarks" / "real"
 
@@ -90,17 +89,8 @@ def test_prepare_writes_checked_manifests_and_loco_folds(prepared):
         assert set(loaded) == {"train", "validation"}
 
 
-def test_probe_reports_every_setting(prepared, tmp_path):
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
-
-    torch.manual_seed(0)
-    config = WhisperConfig(
-        vocab_size=64, d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_target_positions=16,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
-    )  # fmt: skip
-    WhisperModel(config).save_pretrained(tmp_path / "whisper")
-    WhisperFeatureExtractor().save_pretrained(tmp_path / "whisper")
+def test_probe_reports_every_setting(prepared, tmp_path, tiny_whisper_saver):
+    tiny_whisper_saver(tmp_path / "whisper", d_model=16)
     out = tmp_path / "results"
     load("probe_frontend").main(["--prepared", str(prepared), "--output", str(out), "--backbone",
                                  str(tmp_path / "whisper"), "--modes", "unpadded,pad_30s", "--normalizations",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import WavLMConfig, WavLMModel, WhisperConfig, WhisperFeatureExtractor, WhisperModel
+from transformers import WavLMConfig, WavLMModel
 
 from hf_cser.encoders import SpeechFrontEnd
 from hf_cser.encoders.whisper.encoding import encode_whisper_frames
@@ -17,16 +17,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def whisper_folder(tmp_path_factory):
-    torch.manual_seed(0)
-    config = WhisperConfig(
-        vocab_size=64, d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_target_positions=16,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
-    )  # fmt: skip
+def whisper_folder(tmp_path_factory, tiny_whisper_saver):
     folder = tmp_path_factory.mktemp("fe_whisper")
-    WhisperModel(config).save_pretrained(folder)
-    WhisperFeatureExtractor().save_pretrained(folder)
+    tiny_whisper_saver(folder, d_model=16)
     return folder
 
 

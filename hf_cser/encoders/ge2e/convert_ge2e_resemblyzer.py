@@ -15,13 +15,13 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import site
-import tempfile
 from pathlib import Path
 
 import torch
 from transformers.utils import logging
+
+from ...cache import staged_folder
 
 from .configuration_ge2e import Ge2eSpeakerEncoderConfig
 from .feature_extraction_ge2e import Ge2eFeatureExtractor
@@ -212,31 +212,20 @@ def convert_resemblyzer_checkpoint(
     load_resemblyzer_state_dict(model, checkpoint["model_state"], source=str(checkpoint_path))
     feature_extractor = Ge2eFeatureExtractor.from_speaker_encoder_config(config)
 
-    # write into a sibling temporary folder, then move the files in; the marker goes last, so an interrupted
+    # write into a sibling staging folder, then move the files in; the marker goes last, so an interrupted
     # conversion is never mistaken for a finished one
-    target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
-    try:
+    with staged_folder(target, CONVERSION_MARKER) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         feature_extractor.save_pretrained(staging)
         step = checkpoint.get("step")
-        (staging / CONVERSION_MARKER).write_text(
-            json.dumps(
-                {
-                    "checkpoint_path": str(checkpoint_path),
-                    "checkpoint_sha256": digest,
-                    "checkpoint_step": int(step) if isinstance(step, (int, torch.Tensor)) else None,
-                    "config": fingerprint,
-                    "unused_checkpoint_entries": list(UNUSED_CHECKPOINT_ENTRIES),
-                },
-                indent=2,
-            )
-        )
-        marker.unlink(missing_ok=True)
-        for item in sorted(staging.iterdir(), key=lambda p: p.name == CONVERSION_MARKER):
-            os.replace(item, target / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        record = {
+            "checkpoint_path": str(checkpoint_path),
+            "checkpoint_sha256": digest,
+            "checkpoint_step": int(step) if isinstance(step, (int, torch.Tensor)) else None,
+            "config": fingerprint,
+            "unused_checkpoint_entries": list(UNUSED_CHECKPOINT_ENTRIES),
+        }
+        (staging / CONVERSION_MARKER).write_text(json.dumps(record, indent=2))
     return Ge2eSpeakerEncoderModel.from_pretrained(target).eval()
 
 

@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers.utils import logging
+
+from ...cache import staged_folder
 
 logger = logging.get_logger(__name__)
 
@@ -357,29 +358,26 @@ def _mapping_table(config) -> list[tuple[str, str, int | None, int | None]]:
         linear(f"encoder/{conv}", f"encoder.{conv}")
     direct("encoder/position_encodings/encodings", "encoder.embed_positions.weight")
     layer_norm("encoder/layer_norm", "encoder.layer_norm")
-    for i in range(config.encoder_layers):
-        ct2, hf = f"encoder/layer_{i}", f"encoder.layers.{i}"
+    def self_attention_and_ffn(ct2: str, hf: str) -> None:  # shared by encoder and decoder layers
         layer_norm(f"{ct2}/self_attention/layer_norm", f"{hf}.self_attn_layer_norm")
-        table += _attention_entries(f"{ct2}/self_attention", f"{hf}.self_attn", d, "qkv")
+        table.extend(_attention_entries(f"{ct2}/self_attention", f"{hf}.self_attn", d, "qkv"))
         linear(f"{ct2}/self_attention/linear_1", f"{hf}.self_attn.out_proj")
         layer_norm(f"{ct2}/ffn/layer_norm", f"{hf}.final_layer_norm")
         linear(f"{ct2}/ffn/linear_0", f"{hf}.fc1")
         linear(f"{ct2}/ffn/linear_1", f"{hf}.fc2")
+
+    for i in range(config.encoder_layers):
+        self_attention_and_ffn(f"encoder/layer_{i}", f"encoder.layers.{i}")
     direct("decoder/embeddings/weight", "decoder.embed_tokens.weight")
     direct("decoder/position_encodings/encodings", "decoder.embed_positions.weight")
     layer_norm("decoder/layer_norm", "decoder.layer_norm")
     for i in range(config.decoder_layers):
         ct2, hf = f"decoder/layer_{i}", f"decoder.layers.{i}"
-        layer_norm(f"{ct2}/self_attention/layer_norm", f"{hf}.self_attn_layer_norm")
-        table += _attention_entries(f"{ct2}/self_attention", f"{hf}.self_attn", d, "qkv")
-        linear(f"{ct2}/self_attention/linear_1", f"{hf}.self_attn.out_proj")
+        self_attention_and_ffn(ct2, hf)
         layer_norm(f"{ct2}/attention/layer_norm", f"{hf}.encoder_attn_layer_norm")
         table += _attention_entries(f"{ct2}/attention", f"{hf}.encoder_attn", d, "q")
         table += _attention_entries(f"{ct2}/attention", f"{hf}.encoder_attn", d, "kv")
         linear(f"{ct2}/attention/linear_2", f"{hf}.encoder_attn.out_proj")
-        layer_norm(f"{ct2}/ffn/layer_norm", f"{hf}.final_layer_norm")
-        linear(f"{ct2}/ffn/linear_0", f"{hf}.fc1")
-        linear(f"{ct2}/ffn/linear_1", f"{hf}.fc2")
     return table
 
 
@@ -573,31 +571,20 @@ def convert_whisper_ctranslate2(
     model.eval()
     feature_extractor = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
 
-    target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
-    try:
+    with staged_folder(target, CONVERSION_MARKER) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         feature_extractor.save_pretrained(staging)
         for extra in ("tokenizer.json", "vocabulary.txt", "vocabulary.json"):
             if (model_dir / extra).is_file():
                 shutil.copyfile(model_dir / extra, staging / extra)
-        (staging / CONVERSION_MARKER).write_text(
-            json.dumps(
-                {
-                    "source_files": fingerprint,
-                    "ctranslate2_spec": f"{parsed.spec_name} rev {parsed.spec_revision}",
-                    "ctranslate2_binary_version": parsed.binary_version,
-                    "source_dtypes": sorted(set(parsed.dtypes.values())),
-                    "ctranslate2_config": ct2_config,
-                },
-                indent=2,
-            )
-        )
-        marker.unlink(missing_ok=True)
-        for item in sorted(staging.iterdir(), key=lambda p: p.name == CONVERSION_MARKER):
-            os.replace(item, target / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        record = {
+            "source_files": fingerprint,
+            "ctranslate2_spec": f"{parsed.spec_name} rev {parsed.spec_revision}",
+            "ctranslate2_binary_version": parsed.binary_version,
+            "source_dtypes": sorted(set(parsed.dtypes.values())),
+            "ctranslate2_config": ct2_config,
+        }
+        (staging / CONVERSION_MARKER).write_text(json.dumps(record, indent=2))
     return target
 
 

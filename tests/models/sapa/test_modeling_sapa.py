@@ -273,19 +273,10 @@ def test_from_encoders_loads_the_encoder_weights(tmp_path):
     torch.testing.assert_close(reloaded.speaker_encoder.linear.weight, speaker.linear.weight)
 
 
-def test_whisper_content_encoder_end_to_end(tmp_path):
+def test_whisper_content_encoder_end_to_end(tmp_path, tiny_whisper_saver):
     """A Whisper encoder as f_c: only the encoder is kept, the chosen layer is used, and the saved model reloads
     with the Auto class to the same logits on raw audio."""
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
-
-    torch.manual_seed(4)
-    whisper = WhisperModel(WhisperConfig(
-        vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_target_positions=16,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
-    ))  # fmt: skip
-    whisper.save_pretrained(tmp_path / "whisper")
-    WhisperFeatureExtractor().save_pretrained(tmp_path / "whisper")
+    whisper = tiny_whisper_saver(tmp_path / "whisper", seed=4)
     Ge2eSpeakerEncoderModel(tiny_ge2e_config()).save_pretrained(tmp_path / "speaker")
     model = SapaForEmotionClassification.from_encoders(
         tmp_path / "whisper", tmp_path / "speaker", content_layer=1, hidden_size=16, num_attention_heads=2,
