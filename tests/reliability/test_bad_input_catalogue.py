@@ -765,8 +765,8 @@ CONFIG_ROWS = [
                  raises(ValueError, r"`content_encoder_config` has the " + UNKNOWN_BACKBONE),
                  id="sapa-unknown-backbone"),
     pytest.param(_zero_shot, {"backbone_config": {"model_type": "bert"}},
-                 raises(ValueError, r"`backbone_config` must describe one of \['wav2vec2', 'hubert', 'wavlm'\] "
-                                    r".*, got 'bert'; pass `AutoConfig"), id="zero-shot-unknown-backbone"),
+                 raises(ValueError, r"`backbone_config` must describe one of \['wav2vec2', 'hubert', 'wavlm', "
+                                    r"'whisper'\] .*, got 'bert'; pass `AutoConfig"), id="zero-shot-unknown-backbone"),
     pytest.param(_zero_shot, {"scl_temperature": 0.0}, raises(ValueError, r"`scl_temperature` \(tau\) must be > 0"),
                  id="zero-shot-temperature-zero"),
     pytest.param(_zero_shot, {"adversarial_weight": -0.5},
