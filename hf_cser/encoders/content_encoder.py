@@ -438,18 +438,13 @@ class ContentEncoder(nn.Module):
     def _whisper_forward(
         self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        from .whisper.encoding import encode_whisper_frames
+        from .whisper.encoding import encode_whisper_batch
 
-        if attention_mask is None:
-            lengths = [input_values.shape[-1]] * input_values.shape[0]
-        else:
-            lengths = attention_mask.sum(dim=-1).tolist()
-        waveforms = [input_values[i, : int(n)] for i, n in enumerate(lengths)]
         # an int layer k needs only the first k encoder layers
         num_layers = self.layer if isinstance(self.layer, int) else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            states, frame_mask = encode_whisper_frames(
-                self.backbone, waveforms, mode=self.whisper_mode, num_layers=num_layers
+            states, frame_mask = encode_whisper_batch(
+                self.backbone, input_values, attention_mask, mode=self.whisper_mode, num_layers=num_layers
             )
         if self.layer is None or isinstance(self.layer, int):
             frames = states[-1]

@@ -230,7 +230,26 @@ def encode_whisper_frames(
     return out_states, frame_mask
 
 
+def encode_whisper_batch(
+    encoder: nn.Module,
+    input_values: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    *,
+    mode: str = "unpadded",
+    num_layers: int | None = None,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """[`encode_whisper_frames`] for a right-padded batch of waveforms `(batch, samples)` with its sample mask (1 for
+    real samples; `None`: every sample is real), as the wav2vec 2.0-style collators of the library produce it."""
+    if attention_mask is None:
+        lengths = [input_values.shape[-1]] * input_values.shape[0]
+    else:
+        lengths = [int(n) for n in attention_mask.sum(dim=-1).tolist()]
+    waveforms = [input_values[i, :n] for i, n in enumerate(lengths)]
+    return encode_whisper_frames(encoder, waveforms, mode=mode, num_layers=num_layers)
+
+
 __all__ = [
+    "encode_whisper_batch",
     "WHISPER_FRAME_OFFSET",
     "WHISPER_FRAME_PERIOD",
     "WHISPER_POOLING_MODES",

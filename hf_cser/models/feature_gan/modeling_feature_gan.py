@@ -19,7 +19,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import ModelOutput, logging
 
 from ...encoders.backbones import build_speech_backbone, load_speech_backbone
-from ...encoders.whisper.encoding import encode_whisper_frames, is_whisper_model, whisper_encoder_of
+from ...encoders.whisper.encoding import encode_whisper_batch, is_whisper_model, whisper_encoder_of
 from ...hub import CheckedFolderLoadingMixin
 from .configuration_feature_gan import FeatureGanConfig, FeatureGanGeneratorConfig, LogMelConvEncoderConfig
 
@@ -258,12 +258,9 @@ class FeatureGanForEmotionClassification(FeatureGanPreTrainedModel):
         """h: the backbone output pooled over time `(B, hidden_size)`."""
         layer = self.config.backbone_layer
         if self.is_whisper:  # raw 16 kHz waveforms in; Whisper's log-mel is computed here
-            lengths = [input_values.shape[-1]] * input_values.shape[0] if attention_mask is None else (
-                attention_mask.sum(dim=-1).tolist())  # fmt: skip
-            states, mask = encode_whisper_frames(
-                self.backbone, [input_values[i, : int(n)] for i, n in enumerate(lengths)],
-                mode=self.config.whisper_mode, num_layers=layer,
-            )  # fmt: skip
+            states, mask = encode_whisper_batch(
+                self.backbone, input_values, attention_mask, mode=self.config.whisper_mode, num_layers=layer
+            )
             return masked_mean_pool(states[-1], mask)
         kwargs = {"attention_mask": attention_mask} if self._backbone_takes_mask and attention_mask is not None else {}
         if layer is not None:

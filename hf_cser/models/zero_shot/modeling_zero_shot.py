@@ -22,7 +22,7 @@ from transformers.utils import ModelOutput, logging
 from ...hub import CheckedFolderLoadingMixin
 from ...encoders.backbones import build_speech_backbone, load_speech_backbone
 from ...encoders.whisper.encoding import (
-    encode_whisper_frames,
+    encode_whisper_batch,
     is_whisper_model,
     num_output_frames,
     whisper_encoder_of,
@@ -435,11 +435,8 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         """
         layer = self.config.backbone_layer
         if self.is_whisper:
-            lengths = [input_values.shape[-1]] * input_values.shape[0] if attention_mask is None else (
-                attention_mask.sum(dim=-1).tolist())  # fmt: skip
-            waveforms = [input_values[i, : int(n)] for i, n in enumerate(lengths)]
-            states, mask = encode_whisper_frames(
-                self.backbone, waveforms, mode=self.config.whisper_mode, num_layers=layer
+            states, mask = encode_whisper_batch(
+                self.backbone, input_values, attention_mask, mode=self.config.whisper_mode, num_layers=layer
             )
             return states[-1], mask.long()
         outputs = self.backbone(
