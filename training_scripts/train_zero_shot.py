@@ -101,6 +101,15 @@ class ModelArguments:
     normalize_frames: bool = field(
         default=True, metadata={"help": "Standardise backbone frames with statistics of the training split."}
     )
+    feature_normalization: str = field(
+        default="global",
+        metadata={
+            "help": "Cached frozen frames: 'global' (standardise with the training split's statistics, the default), "
+            "'corpus' or 'speaker' (each training corpus / speaker with its own statistics, the target corpus / "
+            "speakers with their own unlabelled statistics; the saved model keeps the global training statistics "
+            "for raw audio); needs --normalize_frames and a frozen backbone."
+        },
+    )
     backbone_layer: str | None = field(
         default="auto",
         metadata={
@@ -204,6 +213,34 @@ def user_settings(protocol_args, target_languages) -> list:
     if not targets:
         raise ValueError("`--source_languages` needs `--target_languages` (the zero-shot test languages).")
     return [ZeroShotSetting(source=sources[0], target=t, non_target=tuple(sources[1:])) for t in targets]
+
+
+def group_normalized_frames(frames: dict, splits, group_by: str) -> dict:
+    """Frames z-normalised per corpus or speaker (`hf_cser.normalization.FeatureNormalizer`): statistics of every
+    frame of the training split's groups; groups that are not in training (the target corpus or speakers) with their
+    own statistics (unlabelled). Returns a new `{path: frames}` dict for the paths of `splits`."""
+    import torch
+
+    from hf_cser.normalization import FeatureNormalizer
+
+    def flatten(dataset):
+        paths = list(dataset["audio"])
+        groups = list(dataset[group_by])
+        arrays = [frames[p].float().numpy() for p in paths]
+        counts = [len(a) for a in arrays]
+        return paths, np.concatenate(arrays), np.repeat(np.asarray(groups, dtype=object), counts), counts
+
+    _, train_x, train_groups, _ = flatten(splits["train"])
+    normalizer = FeatureNormalizer(group_by).fit(train_x, train_groups)
+    out = {}
+    for name in ("train", "validation", "test"):
+        if name not in splits or not len(splits[name]):
+            continue
+        paths, values, groups, counts = flatten(splits[name])
+        normalized = normalizer.transform(values, groups)
+        for path, start, count in zip(paths, np.cumsum([0, *counts[:-1]]), counts, strict=True):
+            out[path] = torch.from_numpy(normalized[start : start + count])
+    return out
 
 
 def peft_options(model_args) -> dict:
@@ -436,6 +473,7 @@ def read_finished(path: str) -> dict:
 
 
 def main(argv=None):
+    import torch
     from datasets import DatasetDict
 
     from hf_cser.audio import BadAudioCounter
@@ -566,11 +604,23 @@ def main(argv=None):
                     frames_of[run_backbone] = frames
                 if model_args.normalize_frames:  # training rows only: never the target's
                     model.set_frame_normalization(*frame_statistics(frames, normalization_rows["audio"]))
+                run_frames = frames
+                group_by = model_args.feature_normalization
+                if cached and group_by in ("corpus", "speaker"):
+                    if not model_args.normalize_frames:
+                        raise ValueError(f"`--feature_normalization {group_by}` needs `--normalize_frames true`.")
+                    run_frames = group_normalized_frames(frames, splits, group_by)
+                    global_statistics = (model.frame_mean.clone(), model.frame_std.clone())
+                    model.set_frame_normalization(torch.zeros_like(global_statistics[0]),
+                                                  torch.ones_like(global_statistics[1]))  # frames come normalised
+                elif group_by not in ("global", "none", "corpus", "speaker"):
+                    raise ValueError(f"`--feature_normalization` must be none, global, corpus or speaker, got "
+                                     f"{group_by!r}.")
                 languages = train_languages
                 if cached:
                     keep = ["audio", "emotion", "language", "speaker"]  # no phoneme lists to read per row
                     train, validation, test = (splits[k].select_columns(keep) for k in ("train", "validation", "test"))
-                    collator = ZeroShotFrameCollator(frames=frames, speaker_map=speaker_map, languages=languages)
+                    collator = ZeroShotFrameCollator(frames=run_frames, speaker_map=speaker_map, languages=languages)
                 else:
                     keep = ["audio", "emotion", "language", "speaker"]  # format only what the collator reads
                     train, validation, test = (with_decoded_audio(splits[k], columns=keep)
@@ -588,6 +638,9 @@ def main(argv=None):
                 output = trainer.predict(test, metric_key_prefix="target")
                 logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
                 report = compute_ser_metrics(test["emotion"], np.asarray(logits).argmax(-1), test["language"])
+                if run_frames is not frames:  # raw audio (pipeline) meets one file: the global training statistics
+                    model.set_frame_normalization(*global_statistics)
+                    model.config.feature_normalization = group_by
                 run = {"setting": setting.name, "system": system, "seed": seed, "uar": report["uar"],
                        "war": report["war"], "macro_f1": report["macro_f1"], "num_test": report["num_samples"],
                        "world_size": base_args.world_size, "trained_in": setting.name, "output_dir": run_dir}

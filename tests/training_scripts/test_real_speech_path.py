@@ -116,6 +116,22 @@ def test_zero_shot_user_defined_languages_on_a_whisper_backbone(manifests, tiny_
     assert all(r["setting"] == "en->zh" for r in runs)
     config = json.loads((out / "en_to_zh" / "proposed" / "seed0" / "config.json").read_text())
     assert config["backbone_config"]["model_type"] == "whisper" and config["backbone_layer"] == 1
+    # per-corpus frame normalisation: the target corpus with its own statistics; the saved model keeps the global
+    # training statistics for raw audio
+    out2 = tmp_path / "zs_corpus"
+    load_script("train_zero_shot").main([
+        "--data", str(manifests / "fold.csv"), "--source_languages", "en", "--target_languages", "zh",
+        "--backbone", str(tiny_whisper), "--systems", "baseline1", "--output_dir", str(out2),
+        "--frame_cache_dir", str(tmp_path / "frames"), "--max_steps", "2", "--languages_per_batch", "1",
+        "--emotions_per_batch", "4", "--samples_per_cell", "2", "--eval_strategy", "no", "--save_strategy", "no",
+        "--load_best_model_at_end", "false", "--tsne", "false", "--disable_tqdm", "true",
+        "--use_cpu", "true", "--top_adapter_size", "8", "--feature_normalization", "corpus",
+    ])  # fmt: skip
+    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+
+    saved = ZeroShotSerForEmotionClassification.from_pretrained(out2 / "en_to_zh" / "baseline1" / "seed0")
+    assert saved.config.feature_normalization == "corpus"
+    assert not torch.allclose(saved.frame_std, torch.ones_like(saved.frame_std))  # global statistics restored
     with pytest.raises(ValueError, match="needs `--source_languages`"):
         load_script("train_zero_shot").main(["--target_languages", "zh", "--output_dir", str(tmp_path / "x")])
 
@@ -187,3 +203,25 @@ def test_ctl_mtnet_cross_corpus_on_manifests(manifests, tmp_path):
     target_rows = list(csv.DictReader(open(manifests / "target.csv")))
     assert len(runs) == 1 and int(runs[0]["num_test"]) == len(target_rows)  # transductive: the whole target corpus
     assert str(summary[0]["mdd"]) == "True" and int(summary[0]["runs"]) == 1
+
+
+def test_group_normalized_frames_use_training_and_own_statistics():
+    """Per-corpus frame normalisation of the zero-shot script against `FeatureNormalizer` on the stacked frames."""
+    from datasets import Dataset, DatasetDict
+
+    from hf_cser.normalization import FeatureNormalizer
+
+    rng = np.random.default_rng(0)
+    frames = {f"f{i}.wav": torch.from_numpy(rng.standard_normal((3 + i, 4)).astype(np.float32) + (20 if i >= 4 else 0))
+              for i in range(6)}  # fmt: skip
+    corpora = ["a", "a", "b", "b", "target", "target"]
+    rows = {"audio": list(frames), "corpus": corpora}
+    splits = DatasetDict({"train": Dataset.from_dict({k: v[:4] for k, v in rows.items()}),
+                          "test": Dataset.from_dict({k: v[4:] for k, v in rows.items()})})  # fmt: skip
+    out = load_script("train_zero_shot").group_normalized_frames(frames, splits, "corpus")
+    train_x = np.concatenate([frames[p].numpy() for p in list(frames)[:4]])
+    groups = np.repeat(corpora[:4], [len(frames[p]) for p in list(frames)[:4]])
+    expected = FeatureNormalizer("corpus").fit(train_x, groups).transform(train_x, groups)
+    np.testing.assert_allclose(np.concatenate([out[p].numpy() for p in list(frames)[:4]]), expected, atol=1e-5)
+    target = np.concatenate([out[p].numpy() for p in list(frames)[4:]])
+    np.testing.assert_allclose(target.mean(0), 0.0, atol=1e-5)  # its own statistics remove its +20 offset
