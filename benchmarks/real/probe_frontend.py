@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                (mode, norm, layer)}  # fmt: skip
         lines.append(f"| {mode} | {norm} | {layer} | {100 * np.mean(uars):.1f} | "
                      + " | ".join(f"{100 * per[t]:.1f}" for t in targets) + " |")  # fmt: skip
-    lines += ["", "Seconds per utterance (feature extraction, cold cache, this machine): "
-              + ", ".join(f"{m} {t:.3f}" for m, t in timing.items())]  # fmt: skip
+    timings = ", ".join(f"{m} {t:.3f}" for m, t in timing.items())
+    lines += ["", "Seconds per utterance of feature extraction in this run (files found in the cache are only read; "
+              f"other work may share the machine): {timings}"]  # fmt: skip
     with open(os.path.join(args.output, f"probe_{args.tag}.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))
