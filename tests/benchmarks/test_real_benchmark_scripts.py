@@ -118,3 +118,64 @@ def test_probe_scores_against_known_answers():
     shifted[corpora == "c"] += np.array([40.0, -40.0, 40.0, -40.0])  # channel offset of corpus c
     assert probe(shifted, labels, corpora, groups, "none", ["c"])["c"] < 0.6
     assert probe(shifted, labels, corpora, groups, "corpus", ["c"])["c"] == 1.0
+
+
+def test_run_baselines_resume_and_report(prepared, tmp_path, tiny_whisper_saver, monkeypatch):
+    """The baseline rows of the real benchmark on the fake folds: every (system, normalisation, fold) cell, C chosen
+    on validation, results appended as cells finish and not redone on restart, report and plot written."""
+    from hf_cser.encoders.ge2e import Ge2eSpeakerEncoderConfig, Ge2eSpeakerEncoderModel
+
+    tiny_whisper_saver(tmp_path / "whisper", d_model=16)
+    Ge2eSpeakerEncoderModel(Ge2eSpeakerEncoderConfig(hidden_size=16, num_layers=1, embedding_size=16)).save_pretrained(
+        tmp_path / "ge2e")  # fmt: skip
+    run = load("run")
+    argv = ["--prepared", str(prepared), "--output", str(tmp_path / "out"), "--backbone", str(tmp_path / "whisper"),
+            "--ge2e", str(tmp_path / "ge2e"), "--cache_dir", str(tmp_path / "c"), "--frontend_cache_dir",
+            str(tmp_path / "fe"), "--systems", "logmel,ge2e,whisper+ge2e", "--normalizations", "none,corpus",
+            "--no_progress"]  # fmt: skip
+    assert run.main(argv) == 0
+    runs = list(csv.DictReader(open(tmp_path / "out" / "real_benchmark_runs.csv")))
+    assert len(runs) == 3 * 2 * 3  # systems x normalisations x folds
+    assert {r["fold"] for r in runs} == {"casia", "ravdess", "urdu"}
+    assert all(float(r["C"]) in run.C_GRID for r in runs)
+    counts = {r["fold"]: int(r["num_test"]) for r in runs}
+    assert counts == {"ravdess": 16, "casia": 12, "urdu": 12}
+    # a restart redoes nothing: run_cell is never called again
+    monkeypatch.setattr(run, "run_cell", lambda *a, **k: pytest.fail("a finished cell was recomputed"))
+    assert run.main(argv) == 0
+    table = (tmp_path / "out" / "real_benchmark.md").read_text()
+    assert table.count("| logmel |") == 2 and "+-" in table
+    assert (tmp_path / "out" / "real_benchmark_folds.png").is_file()
+
+
+def test_run_cell_selects_c_on_validation_and_scores_the_held_out_corpus():
+    """Against a direct scikit-learn computation of the same cell."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    run = load("run")
+    rng = np.random.default_rng(1)
+    rows, features = [], []
+    for i in range(120):
+        split = "test" if i >= 90 else "validation" if i >= 70 else "train"
+        emotion = i % 4
+        rows.append({"path": f"p{i}", "split": split, "emotion": run.EMOTIONS[emotion], "corpus": split,
+                     "speaker": f"s{i % 5}"})  # fmt: skip
+        features.append(np.eye(4)[emotion] + 0.8 * rng.standard_normal(4))
+    features = np.array(features)
+    index = {r["path"]: i for i, r in enumerate(rows)}
+    cell = run.run_cell(features, rows, index, "none")
+    train = [i for i, r in enumerate(rows) if r["split"] == "train"]
+    mean, std = features[train].mean(0), features[train].std(0)
+    z = (features - mean) / (std + 1e-5)
+    y = np.array([i % 4 for i in range(120)])
+    scores = {}
+    for c in run.C_GRID:
+        clf = LogisticRegression(max_iter=2000, C=c, class_weight="balanced").fit(z[:70], y[:70])
+        scores[c] = (balanced_accuracy_score(y[70:90], clf.predict(z[70:90])), clf)
+    best_c = max(run.C_GRID, key=lambda c: (scores[c][0], -run.C_GRID.index(c)))
+    assert cell["C"] == best_c
+    assert cell["uar"] == round(balanced_accuracy_score(y[90:], scores[best_c][1].predict(z[90:])), 4)
+    with pytest.raises(SystemExit, match="held-out speaker"):
+        run.check_fold("x", [{"path": "a", "speaker": "s", "corpus": "c1", "split": "train"},
+                             {"path": "b", "speaker": "s", "corpus": "c2", "split": "test"}])  # fmt: skip
