@@ -160,17 +160,15 @@ def test_two_simulated_ranks_and_accelerate_sharding():
         assert list(shard) == per_rank[r]
 
 
-def test_100k_samples_is_fast():
-    import time
-
+def test_100k_samples_every_sample_once_per_epoch():
+    """At corpus scale (100k samples, unbalanced cells) every sample is drawn in an epoch; the speed of this is a
+    benchmark (`benchmarks/bench_sampler.py`), not a test."""
     rng = np.random.default_rng(0)
     n = 100_000
     languages = rng.choice(["en", "zh", "de", "fr", "ur"], n, p=[0.4, 0.2, 0.2, 0.1, 0.1])
     emotions = rng.choice(4, n, p=[0.4, 0.3, 0.2, 0.1])
-    start = time.perf_counter()
     sampler = HierarchicalLanguageEmotionSampler(languages, emotions, samples_per_cell=8, num_replicas=1)
     batches = list(sampler)
-    assert time.perf_counter() - start < 10
     assert len(np.unique(np.concatenate(batches))) == n
 
 
