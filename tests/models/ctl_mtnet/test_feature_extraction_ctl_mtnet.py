@@ -71,12 +71,16 @@ def test_matches_the_reference_within_tolerance():
     np.testing.assert_allclose(ours, ref, atol=1e-3, rtol=1e-4)
 
 
-def test_matches_librosa_when_installed():
-    librosa = pytest.importorskip("librosa")
-    wav = speech_like(seconds=2.0, seed=1)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_librosa(seed):
+    """librosa is in the test extra: this reference always runs. Float32 rounding on values up to ~660 (MFCC 0)
+    leaves differences of at most ~6e-5."""
+    import librosa
+
+    wav = speech_like(seconds=2.0, seed=seed)
     mfcc = librosa.feature.mfcc(y=wav, sr=SR, n_mfcc=13, n_fft=800, hop_length=200)
     expected = np.concatenate([mfcc, librosa.feature.delta(mfcc), librosa.feature.delta(mfcc, order=2)]).T
-    np.testing.assert_allclose(mfcc_features(wav, SR), expected, atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(mfcc_features(wav, SR), expected, atol=1e-4, rtol=0)
 
 
 def test_savgol_derivative_matches_scipy_and_handles_short_inputs():
