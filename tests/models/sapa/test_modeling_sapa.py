@@ -336,3 +336,35 @@ def test_feature_extractor_energy_peak_fallback_and_limits():
     assert extractor(noise, sampling_rate=16000)["window_centers"].tolist() == [[0.25]]
     with pytest.raises(ValueError, match="prepare_waveform"):
         extractor(wav, sampling_rate=8000)
+
+
+def test_speaker_window_embeddings_match_a_per_window_reference(tiny_sapa_model_factory):
+    """SAPA's window-level GE2E path against a hand computation: for each window, the mel frames of the whole
+    utterance around the window centre (window_ms long, clipped at the edges), embedded alone without padding."""
+    model = tiny_sapa_model_factory(max_windows=4, seed=3)
+    extractor = model.speaker_encoder.feature_extractor
+    waves = [syllables(1.0), syllables(0.7)]
+    input_values = torch.zeros(2, 16000)
+    attention_mask = torch.zeros(2, 16000, dtype=torch.long)
+    for i, w in enumerate(waves):
+        input_values[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+        attention_mask[i, : len(w)] = 1
+    centers = torch.tensor([[0.05, 0.4, 0.95, 0.0], [0.3, 0.69, 0.0, 0.0]], dtype=torch.float64)
+    window_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    with torch.no_grad():
+        ours = model._speaker_window_embeddings(input_values, attention_mask, centers, window_mask)
+    hop_s = extractor.hop_length / extractor.sampling_rate
+    frames = max(1, int(round(model.config.window_ms / 1000.0 / hop_s)))
+    for i, wave in enumerate(waves):
+        mel = extractor.mel_spectrogram(np.asarray(wave, dtype=np.float32))
+        for j in range(4):
+            if not window_mask[i, j]:
+                assert torch.all(ours[i, j] == 0)
+                continue
+            center = int(np.clip(np.rint(float(centers[i, j]) / hop_s), 0, len(mel) - 1))
+            start, stop = max(0, center - frames // 2), min(len(mel), center - frames // 2 + frames)
+            with torch.no_grad():
+                expected = model.speaker_encoder(input_features=torch.from_numpy(mel[start:stop][None]).float(),
+                                                 return_dict=True).embeddings[0]  # fmt: skip
+            torch.testing.assert_close(ours[i, j], expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(ours[0, 0], ours[0, 1])  # different windows, different embeddings
