@@ -1,5 +1,6 @@
 """Loss functions of hf_cser: plain ``nn.Module``s that take tensors and import nothing of our models."""
 
+from .adversarial import discriminator_adversarial_loss, generator_adversarial_loss
 from .contrastive import (
     ClapContrastiveLoss,
     InfoNCELoss,
@@ -27,6 +28,8 @@ from .triplet import (
 
 
 __all__ = [
+    "discriminator_adversarial_loss",
+    "generator_adversarial_loss",
     "MarginDisparityDiscrepancyLoss",
     "MarginLoss",
     "MddOutput",

@@ -30,6 +30,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
 from ..labels import EMOTIONS
+from ..losses.adversarial import discriminator_adversarial_loss, generator_adversarial_loss
 from ..losses.contrastive import ClapContrastiveLoss, info_nce_loss
 from ..metrics import compute_ser_metrics
 from .launch import apply_device_launch_rules
@@ -475,11 +476,9 @@ class FeatureInfoGanTrainer:
         lam = self._mixup_weights(real.shape[0], generator)
         if lam is not None:
             mixed = lam.unsqueeze(-1) * real + (1 - lam.unsqueeze(-1)) * fake
-            d_loss = F.binary_cross_entropy_with_logits(model.discriminate(mixed), lam)
+            d_loss = discriminator_adversarial_loss(mixed_logits=model.discriminate(mixed), mix_weights=lam)
         else:
-            real_logits, fake_logits = model.discriminate(real), model.discriminate(fake)
-            d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
-                F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))  # fmt: skip
+            d_loss = discriminator_adversarial_loss(model.discriminate(real), model.discriminate(fake))
         self.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_optimizer.step()
@@ -566,7 +565,7 @@ class FeatureInfoGanTrainer:
         lam = self._mixup_weights(real.shape[0], generator)
         adv_input = fake if lam is None else lam.unsqueeze(-1) * real + (1 - lam.unsqueeze(-1)) * fake
         adv_logits = model.discriminate(adv_input)
-        g_adv = F.binary_cross_entropy_with_logits(adv_logits, torch.ones_like(adv_logits))
+        g_adv = generator_adversarial_loss(adv_logits)
         label_logits = model.emotion_head(fake)
         mi_label = F.cross_entropy(label_logits, labels)  # eq. (11)
         loss = g_adv + config.mi_label_weight * mi_label
