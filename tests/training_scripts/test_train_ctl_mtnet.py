@@ -239,3 +239,37 @@ def test_two_process_gloo_run(tiny_corpus, tmp_path):
     assert int(run["num_test"]) == 8  # the zh test speaker, each utterance counted once across the ranks
     assert json.loads(proc.stdout.strip().splitlines()[-1])["runs"] == 1
     assert (out / "model" / "model.safetensors").is_file()
+
+
+def test_no_mdd_is_checked_by_behaviour(script, tiny_corpus, tmp_path, monkeypatch):
+    """`--no_mdd` trains without target batches and without the MDD term; the default trains with both on every
+    step (the recorded loss components of every training step, and the data the trainer was given)."""
+    from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer
+
+    seen = {"targets": [], "steps": []}
+    real_init, real_record = CtlMtNetTrainer.__init__, CtlMtNetTrainer._record_loss_components
+
+    def init(self, *args, **kwargs):
+        seen["targets"].append(kwargs.get("target_dataset"))
+        real_init(self, *args, **kwargs)
+
+    def record(self, mode, logged):
+        if mode == "train":
+            seen["steps"].append(set(logged))
+        return real_record(self, mode, logged)
+
+    monkeypatch.setattr(CtlMtNetTrainer, "__init__", init)
+    monkeypatch.setattr(CtlMtNetTrainer, "_record_loss_components", record)
+    results = {}
+    for flag, name in (([], "mdd"), (["--no_mdd"], "no_mdd")):
+        seen["targets"].clear()
+        seen["steps"].clear()
+        script.main(["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}", "--target",
+                     f"synthetic:zh@{tiny_corpus}", "--seeds", "0", *flag, *common(tmp_path / name)])  # fmt: skip
+        results[name] = (list(seen["targets"]), [set(s) for s in seen["steps"]])
+    targets, steps = results["mdd"]
+    assert targets[0] is not None and len(steps) == 2
+    assert all({"mdd_discrepancy", "mdd_target_disparity", "grl_coeff"} <= s for s in steps)
+    targets, steps = results["no_mdd"]
+    assert targets[0] is None and len(steps) == 2
+    assert all(not any(k.startswith("mdd") for k in s) and "grl_coeff" not in s for s in steps)
