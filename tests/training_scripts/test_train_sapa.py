@@ -160,6 +160,12 @@ def test_same_seed_same_weights_and_metrics(trained, tiny_corpus, tiny_backbone,
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
     graphs = [json.loads((o / "analysis" / "table1_speaker_graphs.json").read_text()) for o in (trained["out"], out)]
     assert graphs[0] == graphs[1]  # seeded Louvain: the same speaker-style clusters
+    # another seed gives other weights (so the equality above can fail)
+    other = tmp_path / "seed7"
+    load_script("train_sapa").main(script_args(tiny_corpus, tiny_backbone, other, trained["cache"], "--seed", "7",
+                                               "--run_analyses", "false"))  # fmt: skip
+    third = load_file(other / "model.safetensors")
+    assert any(not torch.equal(first[k], third[k]) for k in first)
 
 
 def test_unusable_output_dir_fails_before_loading_data(tiny_corpus, tiny_backbone, tmp_path, monkeypatch):

@@ -136,6 +136,7 @@ def test_settings_that_share_target_and_training_data_train_once(grid, tiny_corp
 
 def test_same_seed_same_weights_and_metrics(grid, tiny_corpus5, tiny_backbone, tmp_path):
     """Determinism on CPU: a second run with the same seed gives bit-identical weights and the same metrics."""
+    import torch
     from safetensors.torch import load_file
 
     script = grid["script"]
@@ -150,6 +151,13 @@ def test_same_seed_same_weights_and_metrics(grid, tiny_corpus5, tiny_backbone, t
         (row_a,) = [r for r in csv.DictReader(f) if r["system"] == "proposed"]
         (row_b,) = list(csv.DictReader(g))
     assert (row_a["uar"], row_a["macro_f1"]) == (row_b["uar"], row_b["macro_f1"])
+    # and another seed gives other weights (the comparison above can fail)
+    args = script_args(tiny_corpus5, tiny_backbone, tmp_path / "seed1", "--tsne", "false")
+    args[args.index("--systems") + 1] = "proposed"
+    args[args.index("--seeds") + 1] = "1"
+    script.main(args)
+    c = load_file(tmp_path / "seed1" / "en_to_de" / "proposed" / "seed1" / "model.safetensors")
+    assert any(not torch.equal(a[k], c[k]) for k in a)
 
 
 def corpus_manifest(corpus, path, replace=None):
