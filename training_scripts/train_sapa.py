@@ -394,7 +394,8 @@ def main(argv=None):
             graph_tau=data_args.graph_tau,
         )
         feature_extractor = SapaFeatureExtractor.from_sapa_config(model.config)
-        cache = dict(cache_dir=data_args.feature_cache_dir, progress=training_args.local_process_index == 0)
+        cache = dict(cache_dir=data_args.feature_cache_dir,
+                     progress=training_args.local_process_index == 0 and not training_args.disable_tqdm)
         train_feats = compute_window_features(model, feature_extractor, train_dict["train"], **cache)
         valid_feats = compute_window_features(model, feature_extractor, train_dict["validation"], **cache)
         source_test = train_dict.get("test")
