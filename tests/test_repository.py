@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,14 +39,16 @@ def test_layout_users_expect():
     assert "[build-system]" in pyproject and "[project]" not in pyproject  # metadata lives in setup.cfg
 
 
-def test_every_test_the_readme_cites_exists():
-    """README sections back their guarantees with test names (`tests/x.py::test_y`); each must exist."""
-    text = (ROOT / "README.md").read_text()
+@pytest.mark.parametrize("document", ["README.md", "docs/claims.md"])
+def test_every_test_the_readme_cites_exists(document):
+    """README sections (and docs/claims.md) back their guarantees with test names (`tests/x.py::test_y`); each must
+    exist."""
+    text = (ROOT / document).read_text()
     cited = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
     for path, more in re.findall(r"(tests/[\w/]+\.py)::\w+`((?:, `::\w+`)+)", text):  # `a.py::x`, `::y`
         cited += [(path, n) for n in re.findall(r"::(\w+)", more)]
     assert len(cited) >= 10
     missing = [f"{p}::{n}" for p, n in cited if f"def {n}(" not in (ROOT / p).read_text()]
-    assert not missing, f"README cites tests that do not exist: {missing}"
+    assert not missing, f"{document} cites tests that do not exist: {missing}"
     for path in re.findall(r"`(tests/[\w/]+\.py)`", text):
-        assert (ROOT / path).is_file(), f"README cites a missing test file: {path}"
+        assert (ROOT / path).is_file(), f"{document} cites a missing test file: {path}"
