@@ -406,53 +406,57 @@ class ContentEncoder(nn.Module):
         """
         if input_values.dim() != 2:
             raise ValueError(f"`input_values` must be (batch_size, num_samples), got {tuple(input_values.shape)}.")
+        # an int layer k needs hidden states 0..k only (Whisper then runs only k encoder layers); the last layer of a
+        # wav2vec 2.0-style backbone needs no hidden states at all
+        num_layers = self.layer if isinstance(self.layer, int) else None
+        last_only = self.layer is None and not self.is_whisper
+        states, frame_mask = self._backbone_states(input_values, attention_mask, num_layers, last_only)
+        if self.layer == "weighted":
+            stacked = torch.stack(states, dim=0)  # (L, B, T', H)
+            weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
+            return torch.einsum("l,lbth->bth", weights, stacked), frame_mask
+        return states[-1], frame_mask
+
+    def hidden_states(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None, num_layers: int | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every hidden state of the backbone (0 = the input embeddings; only 0..`num_layers` when given) for a batch
+        of 16 kHz waveforms, and the bool `frame_mask` `(batch_size, num_frames)` of frames computed from real
+        samples. Same input handling as `forward` (normalisation, Whisper's log-mel)."""
+        return self._backbone_states(input_values, attention_mask, num_layers, last_only=False)
+
+    def _backbone_states(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        num_layers: int | None,
+        last_only: bool,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         if self.normalize_inputs:
             input_values = _masked_normalize(input_values, attention_mask)
-        if self.is_whisper:
-            return self._whisper_forward(input_values, attention_mask)
-        need_all_layers = self.layer is not None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            if self.is_whisper:
+                from .whisper.encoding import encode_whisper_batch
+
+                return encode_whisper_batch(
+                    self.backbone, input_values, attention_mask, mode=self.whisper_mode, num_layers=num_layers
+                )
             outputs = self.backbone(
-                input_values,
-                attention_mask=attention_mask,
-                output_hidden_states=need_all_layers,
-                return_dict=True,
+                input_values, attention_mask=attention_mask, output_hidden_states=not last_only, return_dict=True
             )
-        if self.layer is None:
-            frames = outputs.last_hidden_state
-        elif self.layer == "weighted":
-            stacked = torch.stack(tuple(outputs.hidden_states), dim=0)  # (L, B, T', H)
-            weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
-            frames = torch.einsum("l,lbth->bth", weights, stacked)
+        if last_only:
+            states = [outputs.last_hidden_state]
         else:
-            frames = outputs.hidden_states[self.layer]
-
-        num_frames = frames.shape[1]
+            states = list(outputs.hidden_states)
+            states = states if num_layers is None else states[: num_layers + 1]
+        num_frames = states[-1].shape[1]
+        device = states[-1].device
         if attention_mask is None:
-            frame_mask = torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device)
+            frame_mask = torch.ones(states[-1].shape[:2], dtype=torch.bool, device=device)
         else:
-            lengths = self.num_frames(attention_mask.sum(dim=-1)).to(frames.device)
-            frame_mask = torch.arange(num_frames, device=frames.device).unsqueeze(0) < lengths.unsqueeze(1)
-        return frames, frame_mask
-
-    def _whisper_forward(
-        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        from .whisper.encoding import encode_whisper_batch
-
-        # an int layer k needs only the first k encoder layers
-        num_layers = self.layer if isinstance(self.layer, int) else None
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            states, frame_mask = encode_whisper_batch(
-                self.backbone, input_values, attention_mask, mode=self.whisper_mode, num_layers=num_layers
-            )
-        if self.layer is None or isinstance(self.layer, int):
-            frames = states[-1]
-        else:
-            stacked = torch.stack(states, dim=0)
-            weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
-            frames = torch.einsum("l,lbth->bth", weights, stacked)
-        return frames, frame_mask
+            lengths = self.num_frames(attention_mask.sum(dim=-1)).to(device)
+            frame_mask = torch.arange(num_frames, device=device).unsqueeze(0) < lengths.unsqueeze(1)
+        return states, frame_mask
 
     def extra_repr(self) -> str:
         return (

@@ -90,20 +90,29 @@ class BottleneckAdapter(nn.Module):
         return hidden_states + self.up(self.act(self.down(hidden_states)))
 
 
-def _feed_forward_adapter_hook(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
-    return getattr(module, ADAPTER_MODULE_NAME)(output)
-
-
-class _LayerAdapterHook:
-    """Forward hook on a Whisper layer's `fc2`: its output y (the feed-forward block's output, before the residual
-    sum) becomes `layer.bottleneck_adapter(y)`. Holds the layer weakly through its module, not the adapter, so a
+class _AdapterHook:
+    """Forward hook that maps a module's output y to `owner.bottleneck_adapter(y)`. The owner is the hooked
+    `feed_forward` module itself (wav2vec 2.0 family) or, for Whisper, the encoder layer whose `fc2` is hooked (its
+    output is the feed-forward block's output, before the residual sum). The adapter is looked up at call time, so a
     loaded state dict is used."""
 
-    def __init__(self, layer: nn.Module):
-        self.layer = [layer]  # a list: not registered as a submodule of the hook owner
+    def __init__(self, owner: nn.Module):
+        self.owner = [owner]  # a list: not registered as a submodule of anything
 
     def __call__(self, module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
-        return getattr(self.layer[0], ADAPTER_MODULE_NAME)(output)
+        return getattr(self.owner[0], ADAPTER_MODULE_NAME)(output)
+
+
+def _adapter_site(name: str, module: nn.Module) -> tuple[nn.Module, nn.Module, nn.Linear] | None:
+    """`(owner, hooked module, output linear)` of a feed-forward block that gets an adapter, or `None`: a wav2vec
+    2.0-style `*feed_forward` module (owner and hooked, ends in `output_dense`) or a `WhisperEncoderLayer` (the owner;
+    its `fc2` is hooked)."""
+    if type(module).__name__ == "WhisperEncoderLayer":
+        return module, module.fc2, module.fc2
+    is_feed_forward = name == "feed_forward" or name.endswith(".feed_forward")
+    if is_feed_forward and hasattr(module, "intermediate_dense") and hasattr(module, "output_dense"):
+        return module, module, module.output_dense
+    return None
 
 
 class RowWeightGate(nn.Module):
@@ -162,29 +171,16 @@ def add_bottleneck_adapters(backbone: nn.Module, bottleneck_size: int = 64, acti
     """
     adapted = []
     for name, module in backbone.named_modules():
-        if type(module).__name__ == "WhisperEncoderLayer":
-            # Whisper has no feed_forward module: the adapter is a child of the layer, applied to fc2's output
-            if hasattr(module, ADAPTER_MODULE_NAME):
-                raise ValueError(f"`{name}` already has a bottleneck adapter; call `add_bottleneck_adapters` once.")
-            adapter = BottleneckAdapter(
-                module.fc2.out_features, bottleneck_size=bottleneck_size, activation=activation
-            )
-            adapter.to(device=module.fc2.weight.device, dtype=module.fc2.weight.dtype)
-            module.add_module(ADAPTER_MODULE_NAME, adapter)
-            module.fc2.register_forward_hook(_LayerAdapterHook(module))
-            adapted.append(name)
+        site = _adapter_site(name, module)
+        if site is None:
             continue
-        if not (name == "feed_forward" or name.endswith(".feed_forward")):
-            continue
-        if not (hasattr(module, "intermediate_dense") and hasattr(module, "output_dense")):
-            continue
-        if hasattr(module, ADAPTER_MODULE_NAME):
+        owner, hooked, output_linear = site
+        if hasattr(owner, ADAPTER_MODULE_NAME):
             raise ValueError(f"`{name}` already has a bottleneck adapter; call `add_bottleneck_adapters` only once.")
-        hidden_size = module.output_dense.out_features
-        adapter = BottleneckAdapter(hidden_size, bottleneck_size=bottleneck_size, activation=activation)
-        adapter.to(device=module.output_dense.weight.device, dtype=module.output_dense.weight.dtype)
-        module.add_module(ADAPTER_MODULE_NAME, adapter)
-        module.register_forward_hook(_feed_forward_adapter_hook)
+        adapter = BottleneckAdapter(output_linear.out_features, bottleneck_size=bottleneck_size, activation=activation)
+        adapter.to(device=output_linear.weight.device, dtype=output_linear.weight.dtype)
+        owner.add_module(ADAPTER_MODULE_NAME, adapter)
+        hooked.register_forward_hook(_AdapterHook(owner))
         adapted.append(name)
     if not adapted:
         raise ValueError(

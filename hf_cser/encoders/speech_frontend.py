@@ -70,10 +70,10 @@ class SpeechFrontEnd:
         if batch_size <= 0:
             raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
         if isinstance(backbone, (str, os.PathLike)):
-            self.encoder = ContentEncoder.from_pretrained(backbone, "weighted", whisper_mode=whisper_mode)
+            self.encoder = ContentEncoder.from_pretrained(backbone, None, whisper_mode=whisper_mode)
             self.name_or_path = str(backbone)
         else:
-            self.encoder = ContentEncoder(backbone, "weighted", whisper_mode=whisper_mode)
+            self.encoder = ContentEncoder(backbone, None, whisper_mode=whisper_mode)
             self.name_or_path = str(getattr(backbone, "name_or_path", type(backbone).__name__))
         self.encoder.eval()
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -117,31 +117,16 @@ class SpeechFrontEnd:
     def encode(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Pooled statistics of every hidden state of each 16 kHz waveform: `(num_layers, 2 * hidden_size)` float32
         arrays (mean over the utterance's own frames, then their standard deviation)."""
-        from .whisper.encoding import encode_whisper_frames
-
         if not waveforms:
             return []
-        encoder = self.encoder
         tensors = [torch.as_tensor(np.asarray(w, dtype=np.float32)) for w in waveforms]
-        if encoder.is_whisper:
-            states, mask = encode_whisper_frames(
-                encoder.backbone, [t.to(self.device) for t in tensors], mode=encoder.whisper_mode
-            )
-        else:
-            lengths = [len(t) for t in tensors]
-            input_values = torch.zeros(len(tensors), max(lengths), device=self.device)
-            attention_mask = torch.zeros(len(tensors), max(lengths), dtype=torch.long, device=self.device)
-            for i, t in enumerate(tensors):
-                input_values[i, : lengths[i]] = t
-                attention_mask[i, : lengths[i]] = 1
-            if encoder.normalize_inputs:
-                from .content_encoder import _masked_normalize
-
-                input_values = _masked_normalize(input_values, attention_mask)
-            outputs = encoder.backbone(input_values, attention_mask=attention_mask, output_hidden_states=True)
-            states = list(outputs.hidden_states)
-            frame_lengths = encoder.num_frames(attention_mask.sum(dim=-1))
-            mask = torch.arange(states[0].shape[1], device=self.device)[None] < frame_lengths[:, None].to(self.device)
+        lengths = [len(t) for t in tensors]
+        input_values = torch.zeros(len(tensors), max(lengths), device=self.device)
+        attention_mask = torch.zeros(len(tensors), max(lengths), dtype=torch.long, device=self.device)
+        for i, t in enumerate(tensors):
+            input_values[i, : lengths[i]] = t
+            attention_mask[i, : lengths[i]] = 1
+        states, mask = self.encoder.hidden_states(input_values, attention_mask)
         stacked = torch.stack(states, dim=1).float()  # (B, L, T, H)
         weights = mask.to(stacked.dtype)[:, None, :, None]  # (B, 1, T, 1)
         count = weights.sum(dim=2).clamp_min(1.0)
