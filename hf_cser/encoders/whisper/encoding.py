@@ -188,26 +188,24 @@ def encode_whisper_frames(
     for index, m in enumerate(mels):
         mel[index, :, : m.shape[-1]] = m.to(dtype)
 
-    if mode == "pad_30s":
-        embeds = nn.functional.gelu(encoder.conv1(mel))
-        embeds = nn.functional.gelu(encoder.conv2(embeds)).permute(0, 2, 1)
-        hidden = embeds + encoder.embed_positions.weight[: embeds.shape[1]].to(embeds.dtype)
-        hidden = nn.functional.dropout(hidden, p=encoder.dropout, training=encoder.training)
-        states = _run_layers(encoder, hidden, None, num_layers)
-    else:
-        mel_mask = torch.arange(mel_len, device=device).unsqueeze(0) < own_mel.unsqueeze(1)  # (C, T_mel)
-        embeds = nn.functional.gelu(encoder.conv1(mel * mel_mask.unsqueeze(1)))
-        embeds = nn.functional.gelu(encoder.conv2(embeds * mel_mask.unsqueeze(1))).permute(0, 2, 1)
-        frames = embeds.shape[1]
-        hidden = embeds + encoder.embed_positions.weight[:frames].to(embeds.dtype)
-        hidden = nn.functional.dropout(hidden, p=encoder.dropout, training=encoder.training)
+    # unpadded: padded mel frames are zeroed before each convolution (as the convolutions' own zero padding would see
+    # an utterance alone) and padded keys are masked in every attention; pad_30s is Whisper's input as it is
+    mel_mask = None
+    if mode == "unpadded":
+        mel_mask = (torch.arange(mel_len, device=device).unsqueeze(0) < own_mel.unsqueeze(1)).unsqueeze(1)
+    embeds = nn.functional.gelu(encoder.conv1(mel if mel_mask is None else mel * mel_mask))
+    embeds = nn.functional.gelu(encoder.conv2(embeds if mel_mask is None else embeds * mel_mask)).permute(0, 2, 1)
+    frames = embeds.shape[1]
+    hidden = embeds + encoder.embed_positions.weight[:frames].to(embeds.dtype)
+    hidden = nn.functional.dropout(hidden, p=encoder.dropout, training=encoder.training)
+    attention_mask = None
+    if mel_mask is not None:
         frame_mask = torch.arange(frames, device=device).unsqueeze(0) < own_frames.unsqueeze(1)
-        attention_mask = None
         if not bool(frame_mask.all()):
             blocked = torch.finfo(hidden.dtype).min
             attention_mask = torch.zeros(len(chunks), 1, frames, frames, device=device, dtype=hidden.dtype)
             attention_mask = attention_mask.masked_fill(~frame_mask[:, None, None, :], blocked)
-        states = _run_layers(encoder, hidden, attention_mask, num_layers)
+    states = _run_layers(encoder, hidden, attention_mask, num_layers)
 
     # stitch the chunks of each utterance back together and keep only each utterance's own frames
     batch = len(waveforms)
