@@ -15,8 +15,9 @@ any method and for the baselines::
   statistics, as do all rows when `adapt=False` or no groups are given (e.g. one file in a `pipeline`).
 - `group_by="none"` turns normalisation off (identity); `"global"` uses the training statistics for every row.
 
-The statistics are population moments (ddof 0) over rows; features may be 2-D `(rows, dim)` or 3-D
-`(rows, windows, dim)` with a window mask (each real window counts as one observation of its row's group).
+The statistics are population moments (ddof 0) over rows; features may be 2-D `(rows, dim)`, 3-D
+`(rows, windows, dim)` with a window mask, or a list of `(observations_i, dim)` arrays of different lengths (frames or
+windows of utterances); in the last two, every observation counts for its row's group.
 [`FeatureNormalizer.to_dict`] / [`FeatureNormalizer.from_dict`] store the settings and the global statistics in a
 model config, so a saved model carries what it needs at inference.
 """
@@ -75,11 +76,21 @@ class FeatureNormalizer:
     # ------------------------------------------------------------------ statistics
 
     @staticmethod
-    def _flatten(features, mask=None) -> tuple[np.ndarray, np.ndarray]:
-        """(observations, row index of each observation) of 2-D rows or 3-D windowed rows."""
+    def _is_ragged(features) -> bool:
+        """A list of `(observations_i, dim)` arrays (utterances of different lengths)."""
+        return isinstance(features, (list, tuple)) and len(features) > 0 and np.ndim(features[0]) == 2
+
+    @classmethod
+    def _flatten(cls, features, mask=None) -> tuple[np.ndarray, np.ndarray, int]:
+        """(observations, row index of each observation, number of rows) of 2-D rows, 3-D windowed rows or a ragged
+        list of per-row observation arrays."""
+        if cls._is_ragged(features):
+            arrays = [np.asarray(a, dtype=np.float64) for a in features]
+            counts = [len(a) for a in arrays]
+            return np.concatenate(arrays), np.repeat(np.arange(len(arrays)), counts), len(arrays)
         array = np.asarray(features, dtype=np.float64)
         if array.ndim == 2:
-            return array, np.arange(array.shape[0])
+            return array, np.arange(array.shape[0]), array.shape[0]
         if array.ndim != 3:
             raise ValueError(f"features must be (rows, dim) or (rows, windows, dim), got shape {array.shape}.")
         if mask is None:
@@ -88,7 +99,7 @@ class FeatureNormalizer:
         if mask.shape != array.shape[:2]:
             raise ValueError(f"`mask` must have shape {array.shape[:2]}, got {mask.shape}.")
         rows = np.nonzero(mask)[0]
-        return array[mask], rows
+        return array[mask], rows, array.shape[0]
 
     @staticmethod
     def _moments(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,13 +115,13 @@ class FeatureNormalizer:
 
     def fit(self, features, groups: Sequence[Any] | None = None, mask=None) -> FeatureNormalizer:
         """Global and per-group statistics of the **training** rows (`groups`: each row's speaker or corpus)."""
-        observations, rows = self._flatten(features, mask)
+        observations, rows, num_rows = self._flatten(features, mask)
         if observations.shape[0] == 0:
             raise ValueError("cannot fit a FeatureNormalizer on zero rows.")
         self.mean_, self.std_ = self._moments(observations)
         self.group_statistics_ = {}
         if self.group_by in ("speaker", "corpus"):
-            row_groups = self._groups(groups, np.asarray(features).shape[0])[rows]
+            row_groups = self._groups(groups, num_rows)[rows]
             for group in dict.fromkeys(row_groups):
                 selected = observations[row_groups == group]
                 mean, std = self._moments(selected)
@@ -121,18 +132,21 @@ class FeatureNormalizer:
         if self.mean_ is None and self.group_by != "none":
             raise ValueError("this FeatureNormalizer is not fitted: call `fit` on the training features first.")
 
-    def transform(self, features, groups: Sequence[Any] | None = None, mask=None) -> np.ndarray:
-        """Normalised copy of `features` (float32, same shape); padded windows (mask false) stay as they are."""
-        array = np.asarray(features, dtype=np.float64)
+    def transform(self, features, groups: Sequence[Any] | None = None, mask=None) -> np.ndarray | list[np.ndarray]:
+        """Normalised copy of `features` (float32, same shape; a ragged list gives a list); padded windows (mask
+        false) stay as they are."""
+        ragged = self._is_ragged(features)
         if self.group_by == "none":
-            return array.astype(np.float32)
+            if ragged:
+                return [np.asarray(a, dtype=np.float32) for a in features]
+            return np.asarray(features, dtype=np.float64).astype(np.float32)
         self._check_fitted()
-        observations, rows = self._flatten(array, mask)
+        observations, rows, num_rows = self._flatten(features, mask)
         out_observations = np.empty_like(observations)
         if self.group_by == "global" or groups is None:
             out_observations = (observations - self.mean_) / (self.std_ + self.eps)
         else:
-            row_groups = self._groups(groups, array.shape[0])[rows]
+            row_groups = self._groups(groups, num_rows)[rows]
             for group in dict.fromkeys(row_groups):
                 selected = row_groups == group
                 if group in self.group_statistics_ and self.group_statistics_[group][2] >= self.min_group_size:
@@ -142,6 +156,10 @@ class FeatureNormalizer:
                 else:
                     mean, std = self.mean_, self.std_
                 out_observations[selected] = (observations[selected] - mean) / (std + self.eps)
+        if ragged:
+            bounds = np.cumsum([len(a) for a in features])[:-1]
+            return [part.astype(np.float32) for part in np.split(out_observations, bounds)]
+        array = np.asarray(features, dtype=np.float64)
         if array.ndim == 2:
             return out_observations.astype(np.float32)
         out = array.copy()

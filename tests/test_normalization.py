@@ -74,3 +74,18 @@ def test_round_trip_through_json_keeps_the_global_statistics():
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_ragged_rows_equal_their_stacked_observations():
+    """A list of per-utterance (frames, dim) arrays is normalised as its stacked frames with the row's group each."""
+    rng = np.random.default_rng(1)
+    rows = [rng.standard_normal((n, 3)) + 5 * i for i, n in enumerate((2, 4, 3, 1))]
+    groups = ["a", "a", "b", "new"]
+    stacked = np.concatenate(rows)
+    per_frame = np.repeat(groups, [len(r) for r in rows])
+    normalizer = FeatureNormalizer("corpus", eps=0.0).fit(rows[:3], groups[:3])
+    reference = FeatureNormalizer("corpus", eps=0.0).fit(stacked[:9], per_frame[:9])
+    out = normalizer.transform(rows, groups)
+    assert isinstance(out, list) and [len(o) for o in out] == [2, 4, 3, 1]
+    np.testing.assert_allclose(np.concatenate(out), reference.transform(stacked, per_frame), rtol=1e-6)
+    assert [len(o) for o in FeatureNormalizer("none").transform(rows)] == [2, 4, 3, 1]

@@ -420,18 +420,17 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         config.backbone_config["num_mel_bins"] = data.feature_extractor.feature_size
         model = FeatureGanForEmotionClassification(config)
     else:
-        from hf_cser.encoders import resolve_backbone_path
         from transformers import AutoConfig
 
+        from hf_cser.encoders.backbones import default_backbone_layer, resolve_backbone_path
+
         path = resolve_backbone_path(model_args.backbone)
-        backbone_config = AutoConfig.from_pretrained(path)
-        is_whisper = backbone_config.model_type == "whisper"
+        is_whisper = AutoConfig.from_pretrained(path).model_type == "whisper"
         layer = str(model_args.backbone_layer).strip().lower()
         freeze = str(model_args.freeze_backbone).strip().lower()
+        backbone_layer = default_backbone_layer(path) if layer == "auto" else None if layer == "last" else int(layer)
         model = FeatureGanForEmotionClassification.from_backbone(
-            path, **common,
-            backbone_layer=(backbone_config.encoder_layers // 2 if is_whisper else None) if layer == "auto"
-            else None if layer == "last" else int(layer),
+            path, **common, backbone_layer=backbone_layer,
             freeze_backbone=is_whisper if freeze == "auto" else freeze in ("true", "1", "yes"),
         )  # fmt: skip
     checkpoint_dir = os.path.join(folder, "checkpoints")

@@ -208,7 +208,7 @@ def resolve_encoders(model_args, data_args, train_dict):
 def resolve_content_layer(model_args, content_path: str):
     """`--content_layer` as a config value: None (last), an int or 'weighted'; 'auto' = the middle layer of a Whisper
     encoder, else the last layer."""
-    from transformers import AutoConfig
+    from hf_cser.encoders.backbones import default_backbone_layer
 
     value = "last" if model_args.content_layer is None else str(model_args.content_layer).strip().lower()
     if value in ("last", "none"):
@@ -216,8 +216,7 @@ def resolve_content_layer(model_args, content_path: str):
     if value == "weighted":
         return "weighted"
     if value == "auto":
-        config = AutoConfig.from_pretrained(content_path)
-        return config.encoder_layers // 2 if config.model_type == "whisper" else None
+        return default_backbone_layer(content_path)
     if not value.lstrip("-").isdigit():
         raise ValueError(
             f"`--content_layer` must be an int, 'weighted', 'last' or 'auto', got {model_args.content_layer!r}."

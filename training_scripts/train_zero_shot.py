@@ -184,17 +184,13 @@ def resolve_backbone(model_args, protocol_args) -> str:
 
 def resolve_backbone_layer(model_args, backbone: str) -> int | None:
     """`--backbone_layer` as a config value: None (last) or an int; 'auto' = the middle layer of a Whisper encoder."""
-    from transformers import AutoConfig
+    from hf_cser.encoders.backbones import default_backbone_layer
 
-    from hf_cser.encoders import resolve_backbone_path
-
-    backbone = resolve_backbone_path(backbone)
     value = str(model_args.backbone_layer).strip().lower()
     if value in ("last", "none"):
         return None
     if value == "auto":
-        config = AutoConfig.from_pretrained(backbone)
-        return config.encoder_layers // 2 if config.model_type == "whisper" else None
+        return default_backbone_layer(backbone)
     if not value.isdigit():
         raise ValueError(f"`--backbone_layer` must be an int, 'last' or 'auto', got {model_args.backbone_layer!r}.")
     return int(value)
@@ -223,23 +219,16 @@ def group_normalized_frames(frames: dict, splits, group_by: str) -> dict:
 
     from hf_cser.normalization import FeatureNormalizer
 
-    def flatten(dataset):
-        paths = list(dataset["audio"])
-        groups = list(dataset[group_by])
-        arrays = [frames[p].float().numpy() for p in paths]
-        counts = [len(a) for a in arrays]
-        return paths, np.concatenate(arrays), np.repeat(np.asarray(groups, dtype=object), counts), counts
+    def frames_of(dataset):  # one (num_frames, hidden) array per utterance
+        return [frames[p].float().numpy() for p in dataset["audio"]]
 
-    _, train_x, train_groups, _ = flatten(splits["train"])
-    normalizer = FeatureNormalizer(group_by).fit(train_x, train_groups)
+    normalizer = FeatureNormalizer(group_by).fit(frames_of(splits["train"]), list(splits["train"][group_by]))
     out = {}
     for name in ("train", "validation", "test"):
         if name not in splits or not len(splits[name]):
             continue
-        paths, values, groups, counts = flatten(splits[name])
-        normalized = normalizer.transform(values, groups)
-        for path, start, count in zip(paths, np.cumsum([0, *counts[:-1]]), counts, strict=True):
-            out[path] = torch.from_numpy(normalized[start : start + count])
+        normalized = normalizer.transform(frames_of(splits[name]), list(splits[name][group_by]))
+        out.update({path: torch.from_numpy(x) for path, x in zip(splits[name]["audio"], normalized, strict=True)})
     return out
 
 

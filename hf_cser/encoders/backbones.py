@@ -46,6 +46,16 @@ def hub_base_model(name_or_path: str | os.PathLike) -> str | None:
     return text
 
 
+def default_backbone_layer(name_or_path: str | os.PathLike) -> int | None:
+    """The layer a script's `auto` layer option stands for: the middle layer of a Whisper encoder
+    (`encoder_layers // 2`: it carries more emotion than the last one, docs/real_speech.md), `None` (the last layer)
+    for other backbones."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(resolve_backbone_path(name_or_path))
+    return config.encoder_layers // 2 if config.model_type == "whisper" else None
+
+
 def build_speech_backbone(config) -> nn.Module:
     """A speech backbone with random weights from its config (`PretrainedConfig`); Whisper: only `WhisperEncoder`."""
     if getattr(config, "model_type", None) == "whisper":
@@ -75,6 +85,7 @@ def load_speech_backbone(name_or_path: str | os.PathLike, **kwargs) -> nn.Module
 __all__ = [
     "WHISPER_OFFLINE",
     "build_speech_backbone",
+    "default_backbone_layer",
     "hub_base_model",
     "load_speech_backbone",
     "resolve_backbone_path",

@@ -294,26 +294,22 @@ def normalize_window_feature_datasets(train, others: Mapping[str, Any], group_by
     column = group_column(group_by)
     branches = ("content_features", "speaker_features")
 
-    def flatten(dataset):
-        arrays = {b: [np.asarray(x, dtype=np.float32) for x in dataset[b]] for b in branches}
-        counts = [len(a) for a in arrays["content_features"]]
-        groups = [] if column is None else np.repeat(np.asarray(dataset[column], dtype=object), counts)
-        return {b: np.concatenate(v) for b, v in arrays.items()}, groups, counts
+    def windows(dataset, branch):  # one (num_windows, dim) array per utterance
+        return [np.asarray(x, dtype=np.float32) for x in dataset[branch]]
 
-    flat, train_groups, _ = flatten(train)
-    normalizers = {b: FeatureNormalizer(group_by, eps=eps).fit(flat[b], train_groups if column else None)
-                   for b in branches}  # fmt: skip
+    def groups_of(dataset):
+        return None if column is None else list(dataset[column])
+
+    normalizers = {b: FeatureNormalizer(group_by, eps=eps).fit(windows(train, b), groups_of(train)) for b in branches}
 
     def apply(dataset):
         if dataset is None:
             return None
-        values, groups, counts = flatten(dataset)
-        bounds = np.cumsum([0, *counts])
-        normalised = {b: normalizers[b].transform(values[b], groups if column else None) for b in branches}
+        normalised = {b: normalizers[b].transform(windows(dataset, b), groups_of(dataset)) for b in branches}
         fmt = dataset.format
 
         def rewrite(_, index):
-            return {b: normalised[b][bounds[index] : bounds[index + 1]] for b in branches}
+            return {b: normalised[b][index] for b in branches}
 
         out = dataset.with_format(None).map(rewrite, with_indices=True, features=dataset.features,
                                             keep_in_memory=True, desc=f"normalising windows per {group_by}")
