@@ -91,10 +91,9 @@ def write_manifest(path: str, rows: list[dict], split: str | None = None) -> Non
 
 def validation_speakers(rows: list[dict], fraction: float, seed: int) -> set[str]:
     """`fraction` of each corpus's speakers (at least one when it has three or more), drawn with `seed`."""
-    by_corpus: dict[str, list[str]] = defaultdict(list)
+    by_corpus: dict[str, set[str]] = defaultdict(set)
     for row in rows:
-        if row["speaker"] not in by_corpus[row["corpus"]]:
-            by_corpus[row["corpus"]].append(row["speaker"])
+        by_corpus[row["corpus"]].add(row["speaker"])
     chosen: set[str] = set()
     for corpus, speakers in sorted(by_corpus.items()):
         speakers = sorted(speakers)

@@ -31,7 +31,8 @@ from collections import defaultdict
 
 import numpy as np
 
-EMOTIONS = ("neutral", "happy", "angry", "sad")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from linear_probe import EMOTIONS, fit_probe, normalized, uar  # noqa: E402
 
 
 def read_manifests(prepared: str, limit_per_corpus: int | None, seed: int = 0) -> list[dict]:
@@ -51,22 +52,14 @@ def read_manifests(prepared: str, limit_per_corpus: int | None, seed: int = 0) -
 
 def probe(features: np.ndarray, labels: np.ndarray, corpora: np.ndarray, groups: dict[str, np.ndarray],
           normalization: str, targets: list[str]) -> dict[str, float]:
-    """UAR of a linear probe per held-out corpus."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-
-    from hf_cser.normalization import FeatureNormalizer
-
+    """UAR of a linear probe (C = 0.1) per held-out corpus."""
     scores = {}
     for target in targets:
         train, test = corpora != target, corpora == target
         group = groups.get(normalization)
-        normalizer = FeatureNormalizer("global" if normalization == "none" else normalization)
-        normalizer.fit(features[train], None if group is None else group[train])
-        x_train = normalizer.transform(features[train], None if group is None else group[train])
-        x_test = normalizer.transform(features[test], None if group is None else group[test])
-        clf = LogisticRegression(max_iter=2000, C=0.1, class_weight="balanced").fit(x_train, labels[train])
-        scores[target] = float(balanced_accuracy_score(labels[test], clf.predict(x_test)))
+        z_train, z_test = normalized(normalization, features[train], None if group is None else group[train],
+                                     [(features[test], None if group is None else group[test])])  # fmt: skip
+        scores[target] = uar(fit_probe(z_train, labels[train], 0.1), z_test, labels[test])
     return scores
 
 
@@ -109,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             for layer in layers:
                 features = stacked.mean(axis=1) if layer == "mean" else stacked[:, layer]
                 scores = probe(features, labels, corpora, groups, normalization, targets)
-                for target, uar in scores.items():
+                for target, score in scores.items():
                     results.append({"mode": mode, "layer": layer, "normalization": normalization, "target": target,
-                                    "uar": round(uar, 4), "num_test": int((corpora == target).sum())})  # fmt: skip
+                                    "uar": round(score, 4), "num_test": int((corpora == target).sum())})  # fmt: skip
                 print(f"{mode} {normalization} layer {layer}: " + " ".join(f"{t} {u:.3f}" for t, u in scores.items())
                       + f" | mean {np.mean(list(scores.values())):.4f}", flush=True)  # fmt: skip
     with open(os.path.join(args.output, f"probe_{args.tag}.csv"), "w", newline="") as handle:

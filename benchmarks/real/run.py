@@ -32,7 +32,9 @@ from collections import defaultdict
 
 import numpy as np
 
-EMOTIONS = ("neutral", "happy", "angry", "sad")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from linear_probe import EMOTIONS, fit_probe, normalized, uar  # noqa: E402
+
 SYSTEMS = ("logmel", "ge2e", "whisper", "whisper+ge2e", "egemaps")
 NORMALIZATIONS = ("none", "corpus", "speaker")
 C_GRID = (0.01, 0.1, 1.0)
@@ -116,34 +118,24 @@ def check_fold(fold: str, rows: list[dict]) -> None:
             raise SystemExit(f"run.py: fold {fold}: held-out {key}(s) {leaked[:3]} also in the source rows.")
 
 
-def uar_of(clf, x, y) -> float:
-    from sklearn.metrics import balanced_accuracy_score
-
-    return float(balanced_accuracy_score(y, clf.predict(x)))
-
-
 def run_cell(features: np.ndarray, rows: list[dict], index: dict[str, int], normalization: str) -> dict:
     """One (system, normalisation, fold): C chosen on the source validation speakers, UAR on the held-out corpus."""
-    from sklearn.linear_model import LogisticRegression
-
-    from hf_cser.normalization import FeatureNormalizer
-
     parts = {split: [r for r in rows if r["split"] == split] for split in ("train", "validation", "test")}
     x = {s: features[[index[r["path"]] for r in part]] for s, part in parts.items()}
     y = {s: np.array([EMOTIONS.index(r["emotion"]) for r in part]) for s, part in parts.items()}
     column = {"corpus": "corpus", "speaker": "speaker"}.get(normalization)
     groups = {s: None if column is None else [r[column] for r in part] for s, part in parts.items()}
-    normalizer = FeatureNormalizer("global" if normalization == "none" else normalization)
-    normalizer.fit(x["train"], groups["train"])
-    z = {s: normalizer.transform(x[s], groups[s]) for s in x if len(x[s])}
+    others = [s for s in ("validation", "test") if len(x[s])]
+    z = dict(zip(["train", *others], normalized(normalization, x["train"], groups["train"],
+                                                [(x[s], groups[s]) for s in others]), strict=True))  # fmt: skip
     best = None
     for c in C_GRID:
-        clf = LogisticRegression(max_iter=2000, C=c, class_weight="balanced").fit(z["train"], y["train"])
-        score = uar_of(clf, z["validation"], y["validation"]) if len(y["validation"]) else 0.0
+        clf = fit_probe(z["train"], y["train"], c)
+        score = uar(clf, z["validation"], y["validation"]) if len(y["validation"]) else 0.0
         if best is None or score > best[0]:
             best = (score, c, clf)
     score, c, clf = best
-    return {"C": c, "validation_uar": round(score, 4), "uar": round(uar_of(clf, z["test"], y["test"]), 4),
+    return {"C": c, "validation_uar": round(score, 4), "uar": round(uar(clf, z["test"], y["test"]), 4),
             "num_test": len(y["test"])}  # fmt: skip
 
 
