@@ -101,16 +101,23 @@ def test_window_feature_normalisation_matches_the_normalizer(tmp_path):
     np.testing.assert_allclose(settings["content"]["mean"], flat.mean(0), rtol=1e-5, atol=1e-6)
 
 
-def test_zero_shot_user_defined_languages_on_a_whisper_backbone(manifests, tiny_whisper, tmp_path):
-    out = tmp_path / "zs"
-    load_script("train_zero_shot").main([
+def zero_shot_args(manifests, tiny_whisper, out, frames, systems, *extra):
+    """A tiny en -> zh zero-shot run on the manifests with the tiny Whisper backbone."""
+    return [
         "--data", str(manifests / "fold.csv"), "--source_languages", "en", "--target_languages", "zh",
-        "--backbone", str(tiny_whisper), "--systems", "baseline1,proposed", "--output_dir", str(out),
-        "--frame_cache_dir", str(tmp_path / "frames"), "--max_steps", "2", "--languages_per_batch", "1",
+        "--backbone", str(tiny_whisper), "--systems", systems, "--output_dir", str(out),
+        "--frame_cache_dir", str(frames), "--max_steps", "2", "--languages_per_batch", "1",
         "--emotions_per_batch", "4", "--samples_per_cell", "2", "--eval_strategy", "no", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--tsne", "false", "--disable_tqdm", "true",
-        "--use_cpu", "true", "--top_adapter_size", "8",
-    ])  # fmt: skip
+        "--use_cpu", "true", "--top_adapter_size", "8", *extra,
+    ]  # fmt: skip
+
+
+def test_zero_shot_user_defined_languages_on_a_whisper_backbone(manifests, tiny_whisper, tmp_path):
+    out = tmp_path / "zs"
+    load_script("train_zero_shot").main(
+        zero_shot_args(manifests, tiny_whisper, out, tmp_path / "frames", "baseline1,proposed")
+    )
     runs = list(csv.DictReader(open(out / "zero_shot_runs.csv")))
     assert sorted(r["system"] for r in runs) == ["baseline1", "proposed"]
     assert all(r["setting"] == "en->zh" for r in runs)
@@ -119,14 +126,10 @@ def test_zero_shot_user_defined_languages_on_a_whisper_backbone(manifests, tiny_
     # per-corpus frame normalisation: the target corpus with its own statistics; the saved model keeps the global
     # training statistics for raw audio
     out2 = tmp_path / "zs_corpus"
-    load_script("train_zero_shot").main([
-        "--data", str(manifests / "fold.csv"), "--source_languages", "en", "--target_languages", "zh",
-        "--backbone", str(tiny_whisper), "--systems", "baseline1", "--output_dir", str(out2),
-        "--frame_cache_dir", str(tmp_path / "frames"), "--max_steps", "2", "--languages_per_batch", "1",
-        "--emotions_per_batch", "4", "--samples_per_cell", "2", "--eval_strategy", "no", "--save_strategy", "no",
-        "--load_best_model_at_end", "false", "--tsne", "false", "--disable_tqdm", "true",
-        "--use_cpu", "true", "--top_adapter_size", "8", "--feature_normalization", "corpus",
-    ])  # fmt: skip
+    load_script("train_zero_shot").main(
+        zero_shot_args(manifests, tiny_whisper, out2, tmp_path / "frames", "baseline1", "--feature_normalization",
+                       "corpus")
+    )  # fmt: skip
     from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
 
     saved = ZeroShotSerForEmotionClassification.from_pretrained(out2 / "en_to_zh" / "baseline1" / "seed0")
