@@ -497,6 +497,9 @@ def main(argv=None):
         get_paper_setting(n) for n in parse_list(protocol_args.settings, list(names), "settings")
     ]
     systems = parse_list(protocol_args.systems, list(SYSTEMS), "systems")
+    if model_args.feature_normalization not in ("global", "none", "corpus", "speaker"):
+        raise ValueError(f"`--feature_normalization` must be none, global, corpus or speaker, got "
+                         f"{model_args.feature_normalization!r}.")
     seeds = [int(s) for s in protocol_args.seeds.split(",") if s.strip()]
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
     check_output_dir(base_args.output_dir)
@@ -602,9 +605,6 @@ def main(argv=None):
                     global_statistics = (model.frame_mean.clone(), model.frame_std.clone())
                     model.set_frame_normalization(torch.zeros_like(global_statistics[0]),
                                                   torch.ones_like(global_statistics[1]))  # frames come normalised
-                elif group_by not in ("global", "none", "corpus", "speaker"):
-                    raise ValueError(f"`--feature_normalization` must be none, global, corpus or speaker, got "
-                                     f"{group_by!r}.")
                 languages = train_languages
                 if cached:
                     keep = ["audio", "emotion", "language", "speaker"]  # no phoneme lists to read per row
