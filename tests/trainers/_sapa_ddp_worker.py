@@ -142,6 +142,11 @@ def main(out_dir: str) -> None:
     if trainer.is_world_process_zero():
         with open(os.path.join(out_dir, "metrics.json"), "w") as f:
             json.dump({"train_loss": train_result.training_loss, **eval_metrics}, f)
+    # every process reaches the end before the process group goes (else gloo can abort one at exit with
+    # "terminate called without an active exception", as seen once in CI)
+    from hf_cser.trainers.checkpointing import finish_distributed
+
+    finish_distributed()
 
 
 if __name__ == "__main__":
