@@ -88,6 +88,10 @@ class SapaTrainingArguments(TrainingArguments):
         triplet_mining (`str`, *optional*, defaults to `"batch_all"`):
             Online mining of both triplet losses, `"batch_all"` or `"batch_hard"`. The paper does not say; batch_all
             is the library default.
+        triplet_l2_normalize (`bool`, *optional*, defaults to `False`):
+            L2-normalise z_c and z_s before the triplet distances (FaceNet's choice), so the squared distances lie
+            in [0, 4] and the margins keep their meaning whatever the feature scale. Library option; the paper uses
+            the raw embeddings (the default).
 
         > Parameters whose default differs from [`~transformers.TrainingArguments`]
 
@@ -194,6 +198,11 @@ class SapaTrainingArguments(TrainingArguments):
             "help": "Online triplet mining of L_p and L_s (library default batch_all; the paper does not say).",
             "choices": list(TRIPLET_MINING),
         },
+    )
+
+    triplet_l2_normalize: bool = field(
+        default=False,
+        metadata={"help": "L2-normalise the embeddings before the triplet distances (library option; paper: raw)."},
     )
 
     def __post_init__(self):

@@ -341,7 +341,7 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
         emotions = labels.unsqueeze(1).expand(batch_size, num_windows)  # (B, N)
         clusters = cluster_ids.unsqueeze(1).expand(batch_size, num_windows)  # (B, N)
         return self.phoneme_loss_fct(
-            embeddings[keep],  # (M, d_c)
+            self._triplet_space(embeddings[keep]),  # (M, d_c)
             emotions[keep],  # (M,)
             clusters[keep],  # (M,)
             phone_ids=window_phones[keep],  # (M,)
@@ -356,7 +356,14 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
                 f"variant {self.variant!r} trains the speaker loss L_s, but the model returned no "
                 "`speaker_embeddings`."
             )
-        return self.speaker_loss_fct(embeddings, cluster_ids, speaker_ids=speaker_ids, return_stats=True)
+        return self.speaker_loss_fct(self._triplet_space(embeddings), cluster_ids, speaker_ids=speaker_ids,
+                                     return_stats=True)  # fmt: skip
+
+    def _triplet_space(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """The embeddings the triplet distances use: raw (paper) or L2-normalised (`triplet_l2_normalize`)."""
+        if getattr(self.args, "triplet_l2_normalize", False):
+            return torch.nn.functional.normalize(embeddings, dim=-1)
+        return embeddings
 
     def compute_loss(
         self,

@@ -179,3 +179,96 @@ def test_run_cell_selects_c_on_validation_and_scores_the_held_out_corpus():
     with pytest.raises(SystemExit, match="held-out speaker"):
         run.check_fold("x", [{"path": "a", "speaker": "s", "corpus": "c1", "split": "train"},
                              {"path": "b", "speaker": "s", "corpus": "c2", "split": "test"}])  # fmt: skip
+
+
+def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whisper_saver, monkeypatch):
+    """The method rows: each method's script per (fold, seed) in a child process with tiny settings, its target UAR
+    read back from the script's own files (and equal to what the script wrote), seeds averaged per fold, a restart
+    runs only what is missing, failures are recorded and retried."""
+    import json
+
+    tiny_whisper_saver(tmp_path / "whisper", d_model=16)
+    whisper = str(tmp_path / "whisper")
+    run = load("run")
+    tiny = {
+        "sapa": f"--content_encoder {whisper} --max_steps 2 --per_device_train_batch_size 8 --hidden_size 16 "
+                "--num_transformer_layers 1 --use_cpu true",
+        "feature_gan": f"--backbone {whisper} --stage1_epochs 1 --stage1_batch_size 8 --gan_epochs 1 "
+                       "--gan_batch_size 8 --classifier_epochs 1",
+        "ctl_mtnet_no_mdd": "--conv_filters 4 --primary_capsule_types 2 --primary_capsule_dim 4 --digit_capsule_dim 4 "
+                            "--max_steps 2 --per_device_train_batch_size 4 --max_train_frames 64 --use_cpu true",
+    }  # fmt: skip
+    out = tmp_path / "out"
+    common = ["--prepared", str(prepared), "--output", str(out), "--systems", "logmel", "--normalizations", "none",
+              "--cache_dir", str(tmp_path / "c"), "--method_cache_dir", str(tmp_path / "mc"), "--folds", "urdu",
+              "--no_progress", *[f"--method_args={k}={v}" for k, v in tiny.items()]]  # fmt: skip
+    assert run.main([*common, "--methods", "sapa,feature_gan,ctl_mtnet_no_mdd", "--seeds", "0"]) == 0
+    runs = list(csv.DictReader(open(out / "method_runs.csv")))
+    assert sorted(r["row"] for r in runs) == ["ctl_mtnet_no_mdd", "feature_gan", "feature_gan_control", "sapa"]
+    assert all(r["status"] == "ok" and r["fold"] == "urdu" and int(r["num_test"]) == 12 for r in runs)
+    by_row = {r["row"]: r for r in runs}
+    sapa_results = json.loads((out / "runs" / "sapa" / "urdu" / "seed0" / "results.json").read_text())
+    assert float(by_row["sapa"]["uar"]) == pytest.approx(sapa_results["target_test"]["uar"])
+    gan = json.loads((out / "runs" / "feature_gan" / "urdu" / "seed0" / "results.json").read_text())
+    assert float(by_row["feature_gan_control"]["uar"]) == pytest.approx(
+        gan["stage3_audio_without_augmentation"]["test"]["uar"])  # fmt: skip
+    log = (out / "runs" / "ctl_mtnet_no_mdd" / "urdu" / "seed0" / "run.log").read_text().splitlines()[0]
+    assert "--no_mdd" in log and "--transductive" in log and log.index("--max_train_frames 300") < log.index(
+        "--max_train_frames 64")  # benchmark default first, the caller's arguments last (they win)  # fmt: skip
+    # a second seed of SAPA: only that run is new; the report averages the two seeds of the fold
+    calls = []
+    real_run_method = run.run_methods.__globals__["run_method"]
+    monkeypatch.setitem(run.run_methods.__globals__, "run_method",
+                        lambda m, f, s, *a, **k: calls.append((m.name, s)) or real_run_method(m, f, s, *a, **k))
+    assert run.main([*common, "--methods", "sapa,feature_gan,ctl_mtnet_no_mdd", "--seeds", "0,1"]) == 0
+    assert sorted(calls) == [("ctl_mtnet_no_mdd", 1), ("feature_gan", 1), ("sapa", 1)]
+    runs = list(csv.DictReader(open(out / "method_runs.csv")))
+    sapa = [float(r["uar"]) for r in runs if r["row"] == "sapa"]
+    table = (out / "real_benchmark.md").read_text()
+    line = next(x for x in table.splitlines() if x.startswith("| sapa |"))
+    assert line.split("|")[3].strip() == "1x2" and line.split("|")[-2].strip() == f"{100 * np.mean(sapa):.1f}"
+    assert "| logmel | none | 1x1 |" in table
+    # a failing run is recorded as failed (its log named) and retried by the next command
+    calls.clear()
+    assert run.main([*common, "--methods", "sapa", "--seeds", "2", "--method_args=sapa=--hidden_size -3"]) == 0
+    failed = [r for r in csv.DictReader(open(out / "method_runs.csv")) if r["seed"] == "2"]
+    assert len(failed) == 1 and failed[0]["status"].startswith("failed") and "run.log" in failed[0]["status"]
+    assert "| sapa | corpus | 1x2 |" in (out / "real_benchmark.md").read_text()
+
+
+def test_zero_shot_rows_are_not_applicable_when_the_held_out_language_is_a_source_language(tmp_path):
+    methods = load("methods")
+    rows = [{"path": f"{i}.wav", "language": lang, "split": split, "corpus": c, "speaker": f"s{i}", "emotion": "sad"}
+            for i, (lang, split, c) in enumerate([("en", "train", "esd"), ("zh", "train", "casia"),
+                                                  ("en", "test", "ravdess")])]  # fmt: skip
+    with open(tmp_path / "fold.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fold = methods.FoldFiles("ravdess", str(tmp_path))
+    assert fold.languages() == (["en", "zh"], ["en"])
+    out = methods.run_method(methods.METHODS["zero_shot_proposed"], fold, 0, str(tmp_path / "o"), [], None)
+    assert out[0]["status"].startswith("n/a: the held-out language(s) ['en'] are also source languages")
+    assert not (tmp_path / "o" / "runs").exists()  # nothing was run
+    with pytest.raises(ValueError, match="NAME=ARGS"):
+        methods.parse_method_args(["nosuchmethod=--x 1"])
+
+
+def test_run_cltm_section_from_the_prepared_manifests(prepared, tmp_path, tiny_whisper_saver):
+    """`--cltm`: run_cltm.py on the union of the manifests with the front-end features; the report's CLTM section
+    holds the matrix the script wrote (diagonal 1 for a defined target)."""
+    tiny_whisper_saver(tmp_path / "whisper", d_model=16)
+    run = load("run")
+    out = tmp_path / "out"
+    assert run.main(["--prepared", str(prepared), "--output", str(out), "--systems", "", "--backbone",
+                     str(tmp_path / "whisper"), "--frontend_cache_dir", str(tmp_path / "fe"), "--no_progress",
+                     "--cltm", "--cltm_args", "--languages en,zh --eval_speakers 1 --n_grid 4 --seeds 0,1 --epochs 2",
+                     ]) == 0  # fmt: skip
+    union = list(csv.DictReader(open(out / "cltm" / "all_corpora.csv")))
+    assert len(union) == 16 + 12 + 12 and {r["split"] for r in union} == {"train"}
+    matrix = list(csv.reader(open(out / "cltm" / "cltm_matrix.csv")))
+    report = (out / "real_benchmark.md").read_text()
+    assert "CLTM (target row, donor column" in report and "2 seeds" in report
+    for row in matrix[1:]:
+        line = next(x for x in report.splitlines() if x.startswith(f"| {row[0]} | "))
+        assert [c.split(" +- ")[0] for c in line.strip("| ").split(" | ")[1:]] == [f"{float(v):.2f}" for v in row[1:]]

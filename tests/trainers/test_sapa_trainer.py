@@ -73,8 +73,9 @@ def make_args(tmp_path, **kwargs) -> SapaTrainingArguments:
     return SapaTrainingArguments(**defaults)
 
 
-def reference_total(model, rows, variant="sapa", w_p=0.5, w_s=0.5):
-    """Equation 8 recomputed with the loss classes directly (no trainer code): window by window, in Python."""
+def reference_total(model, rows, variant="sapa", w_p=0.5, w_s=0.5, l2=False):
+    """Equation 8 recomputed with the loss classes directly (no trainer code): window by window, in Python; `l2`:
+    the embeddings divided by their norms first."""
     batch = collate_window_features(rows)
     model.eval()
     with torch.no_grad():
@@ -88,7 +89,8 @@ def reference_total(model, rows, variant="sapa", w_p=0.5, w_s=0.5):
     windows, phones, emotions, clusters = [], [], [], []
     for i, row in enumerate(rows):
         for j in range(len(row["window_phones"])):  # every real window, unaligned ones (-1) included
-            windows.append(out.window_content_embeddings[i, j])
+            z = out.window_content_embeddings[i, j]
+            windows.append(z / z.norm() if l2 else z)
             phones.append(int(row["window_phones"][j]))
             emotions.append(row["emotion"])
             clusters.append(row["cluster_id"])
@@ -97,7 +99,7 @@ def reference_total(model, rows, variant="sapa", w_p=0.5, w_s=0.5):
     )
     speaker_index = {name: k for k, name in enumerate(sorted({r["speaker"] for r in rows}))}
     l_s = SpeakerTripletLoss(margin=0.6)(
-        out.speaker_embeddings,
+        out.speaker_embeddings / out.speaker_embeddings.norm(dim=1, keepdim=True) if l2 else out.speaker_embeddings,
         torch.tensor([r["cluster_id"] for r in rows]),
         speaker_ids=torch.tensor([speaker_index[r["speaker"]] for r in rows]),
     )
@@ -183,6 +185,20 @@ def test_loss_weights_and_margins_from_args_override_config(tmp_path, model, tra
         loss = trainer.compute_loss(model, trainer.data_collator(rows))
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
     assert model.config.phoneme_loss_weight == 2.0 and model.config.speaker_loss_weight == 0.0  # recorded
+
+
+def test_triplet_l2_normalize_puts_the_triplets_on_the_unit_sphere(tmp_path, model, train_rows, eval_rows):
+    rows = train_rows[:16]
+    trainer = SapaTrainer(model=model, args=make_args(tmp_path, triplet_l2_normalize=True), train_dataset=train_rows,
+                          eval_dataset=eval_rows)  # fmt: skip
+    _, l_p, l_s, expected = reference_total(model, rows, l2=True)
+    _, raw_p, raw_s, _ = reference_total(model, rows)
+    assert abs(l_p - raw_p) > 1e-3 and abs(l_s - raw_s) > 1e-3  # the option changes both terms
+    assert l_p <= 4 + 0.4 and l_s <= 4 + 0.6  # squared distances of unit vectors are at most 4
+    model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, trainer.data_collator(rows))
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("variant", SAPA_VARIANTS)

@@ -1,9 +1,11 @@
 """Cache of SAPA's frozen window features, so training runs the two encoders once per utterance.
 
 Both SAPA encoders are frozen (paper section 3.1), so the content and speaker features of every phoneme-centred window
-are a pure function of (encoder weights, window settings, audio). :func:`compute_window_features` computes them once,
-writes them next to the dataset's metadata as an Arrow file keyed by a fingerprint of those three things, and later
-calls (same weights, settings and dataset) load the file without running the encoders. :func:`collate_window_features`
+are a pure function of (encoder weights, window settings, audio). :func:`compute_window_features` computes them once
+per audio file (:class:`UtteranceWindowStore`: one small file per utterance, keyed by the file's identity, so the
+folds, splits and seeds of a benchmark that share files share the work), writes them next to the dataset's metadata as
+an Arrow file keyed by a fingerprint of the settings and the dataset, and later calls (same weights, settings and
+dataset) load that file without running the encoders. :func:`collate_window_features`
 pads a list of such rows into the tensors [`SapaForEmotionClassification.forward`] takes.
 """
 
@@ -22,7 +24,7 @@ import torch
 from transformers.utils import logging
 
 from ...audio import TARGET_SAMPLING_RATE, load_audio, prepare_waveform
-from ...cache import default_cache_root, hash_module_weights
+from ...cache import default_cache_root, file_identities, hash_module_weights
 
 logger = logging.get_logger(__name__)
 
@@ -44,12 +46,7 @@ def default_cache_dir() -> str:
 _hash_module_weights = hash_module_weights  # the former private name, kept for code that imported it
 
 
-def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
-    """Fingerprint of the cached window features of `dataset`: a hash of the frozen encoders' weights, the window
-    settings (model config and feature extractor) and the dataset's own `_fingerprint`."""
-    fingerprint = getattr(dataset, "_fingerprint", None)
-    if not fingerprint:
-        raise ValueError("`dataset` has no `_fingerprint`; pass a `datasets.Dataset` (not an IterableDataset).")
+def _window_digest(model, feature_extractor, **more):
     digest = hashlib.sha256(CACHE_FORMAT_VERSION.encode())
     hash_module_weights(digest, model.content_encoder)
     hash_module_weights(digest, model.speaker_encoder)
@@ -65,10 +62,79 @@ def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
             for key, value in feature_extractor.to_dict().items()
             if key not in ("processor_class", "transformers_version")
         },
-        "dataset": fingerprint,
+        **more,
     }
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32]
+
+
+def window_settings_fingerprint(model, feature_extractor) -> str:
+    """Hash of what every utterance's window features are a function of, besides its audio and alignment: the
+    frozen encoders' weights and the window settings (model config and feature extractor)."""
+    return _window_digest(model, feature_extractor)
+
+
+def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
+    """Fingerprint of the cached window features of `dataset`: a hash of the frozen encoders' weights, the window
+    settings (model config and feature extractor) and the dataset's own `_fingerprint`."""
+    fingerprint = getattr(dataset, "_fingerprint", None)
+    if not fingerprint:
+        raise ValueError("`dataset` has no `_fingerprint`; pass a `datasets.Dataset` (not an IterableDataset).")
+    return _window_digest(model, feature_extractor, dataset=fingerprint)
+
+
+class UtteranceWindowStore:
+    """Per-utterance files of window features, shared by every dataset (fold, split, seed) that holds the same audio
+    file: ``<root>/utterances/<settings fingerprint>/<key>.safetensors``, the key a hash of the file's identity (path,
+    size, modification time: an edited file is recomputed), its phoneme alignment and language. Rows whose audio is
+    an in-memory array have no key (always computed)."""
+
+    def __init__(self, root: str, settings: str):
+        self.folder = os.path.join(root, "utterances", settings)
+
+    @staticmethod
+    def audio_path(audio: Any) -> str | None:
+        if isinstance(audio, (str, os.PathLike)):
+            return os.fspath(audio)
+        if isinstance(audio, Mapping) and audio.get("array") is None and audio.get("path"):
+            return str(audio["path"])
+        return None
+
+    def key(self, audio: Any, phonemes: Any, language: Any) -> str | None:
+        path = self.audio_path(audio)
+        if path is None:
+            return None
+        identity = file_identities([path])[0]
+        digest = hashlib.sha256(json.dumps([identity, phonemes or None, language], default=str).encode())
+        return os.path.join(self.folder, digest.hexdigest()[:32] + ".safetensors")
+
+    @staticmethod
+    def read(file: str | None) -> dict[str, np.ndarray] | None:
+        if file is None or not os.path.exists(file):
+            return None
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(file)
+        except Exception as error:  # a truncated or foreign file: recompute it
+            logger.warning(f"Ignoring the damaged SAPA window-feature file {file} ({type(error).__name__}: {error}).")
+            return None
+
+    def write(self, file: str | None, arrays: dict[str, np.ndarray]) -> None:
+        if file is None:
+            return
+        from safetensors.numpy import save_file
+
+        os.makedirs(self.folder, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=self.folder)
+        os.close(handle)
+        try:
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp)
+            os.replace(tmp, file)
+        except OSError as error:  # a full disk costs the reuse, not the run
+            logger.warning(f"Could not write {file} ({error}).")
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 def _decode(audio: Any) -> np.ndarray:
@@ -179,37 +245,36 @@ def compute_window_features(
         from tqdm.auto import tqdm
 
         writer = ArrowWriter(features=features, path=os.path.join(tmp_dir, "data.arrow"))
+        store = UtteranceWindowStore(root, window_settings_fingerprint(model, feature_extractor))
         bar = tqdm(total=len(dataset), desc="SAPA window features", disable=not progress)
+        reused = 0
         for start in range(0, len(dataset), step):
             rows = dataset[start : start + step]
-            waveforms = [_decode(audio) for audio in rows["audio"]]
-            phonemes = rows.get("phonemes") or [None] * len(waveforms)
-            languages = rows.get("language") or [None] * len(waveforms)
-            inputs = feature_extractor(
-                waveforms,
-                sampling_rate=feature_extractor.sampling_rate,
-                phonemes=[p or None for p in phonemes],
-                languages=languages,
-                return_tensors="pt",
-            )
-            device = model.device
-            content, speaker = model.extract_window_features(
-                inputs["input_values"].to(device),
-                inputs["attention_mask"].to(device),
-                inputs["window_centers"].to(device),
-                inputs["window_mask"].to(device),
-            )
-            counts = inputs["window_mask"].sum(dim=1).tolist()
-            for i, n in enumerate(counts):
+            count = len(rows["audio"])
+            phonemes = rows.get("phonemes") or [None] * count
+            languages = rows.get("language") or [None] * count
+            files = [store.key(rows["audio"][i], phonemes[i], languages[i]) for i in range(count)]
+            found = [store.read(file) for file in files]
+            missing = [i for i in range(count) if found[i] is None]
+            if missing:
+                computed = _encode_windows(model, feature_extractor, [_decode(rows["audio"][i]) for i in missing],
+                                           [phonemes[i] or None for i in missing], [languages[i] for i in missing])
+                for i, arrays in zip(missing, computed, strict=True):
+                    found[i] = arrays
+                    store.write(files[i], arrays)
+            reused += count - len(missing)
+            for i, arrays in enumerate(found):
                 example = {name: rows[name][i] for name in metadata}
                 example.update(
-                    content_features=content[i, :n].float().cpu().numpy(),
-                    speaker_features=speaker[i, :n].float().cpu().numpy(),
-                    window_phones=inputs["window_phones"][i, :n].tolist(),
-                    num_windows=int(n),
+                    content_features=arrays["content_features"],
+                    speaker_features=arrays["speaker_features"],
+                    window_phones=arrays["window_phones"].tolist(),
+                    num_windows=int(len(arrays["window_phones"])),
                 )
                 writer.write(example)
-            bar.update(len(waveforms))
+            bar.update(count)
+        if reused:
+            logger.info(f"SAPA window features: {reused} of {len(dataset)} utterances read from {store.folder}.")
         bar.close()
         writer.finalize()
         writer.close()
@@ -226,6 +291,27 @@ def compute_window_features(
         model.train(was_training)
     logger.info(f"Wrote SAPA window features of {len(dataset)} utterances to {final_dir}.")
     return load(data_file)
+
+
+def _encode_windows(model, feature_extractor, waveforms, phonemes, languages) -> list[dict[str, np.ndarray]]:
+    """The frozen encoders on a batch: per utterance its windows' content / speaker features and phone ids."""
+    inputs = feature_extractor(waveforms, sampling_rate=feature_extractor.sampling_rate, phonemes=phonemes,
+                               languages=languages, return_tensors="pt")  # fmt: skip
+    device = model.device
+    content, speaker = model.extract_window_features(
+        inputs["input_values"].to(device),
+        inputs["attention_mask"].to(device),
+        inputs["window_centers"].to(device),
+        inputs["window_mask"].to(device),
+    )
+    out = []
+    for i, n in enumerate(inputs["window_mask"].sum(dim=1).tolist()):
+        out.append({
+            "content_features": content[i, :n].float().cpu().numpy(),
+            "speaker_features": speaker[i, :n].float().cpu().numpy(),
+            "window_phones": inputs["window_phones"][i, :n].cpu().numpy().astype(np.int64),
+        })  # fmt: skip
+    return out
 
 
 def collate_window_features(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -331,4 +417,6 @@ __all__ = [
     "compute_window_features",
     "default_cache_dir",
     "window_feature_fingerprint",
+    "window_settings_fingerprint",
+    "UtteranceWindowStore",
 ]

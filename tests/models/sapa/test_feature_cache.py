@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -103,8 +105,26 @@ def test_cache_hit_skips_the_encoders_and_weight_change_invalidates(
     # and so do the window settings and the dataset
     compute_window_features(model, SapaFeatureExtractor(max_windows=1), corpus, cache_dir=tmp_path, progress=False)
     assert len(calls) == 9
-    compute_window_features(model, extractor, corpus.select([0]), cache_dir=tmp_path, progress=False)
+    # a new dataset of the same files (another fold, split or seed) reads the per-utterance files: no encoder call
+    subset = compute_window_features(model, extractor, corpus.select([2, 0]), cache_dir=tmp_path, progress=False)
+    assert len(calls) == 9
+    np.testing.assert_array_equal(np.asarray(subset[1]["content_features"]), np.asarray(third[0]["content_features"]))
+    assert subset["emotion"] == [corpus[2]["emotion"], corpus[0]["emotion"]]
+    # an edited audio file (same path, same size) is recomputed: the key holds the file's modification time
+    edited = tmp_path / "edited.wav"
+    wav, rate = sf.read(corpus[1]["audio"], dtype="float32")
+    sf.write(edited, wav, rate)
+    row = {name: [corpus[1][name]] for name in corpus.column_names}
+    before = compute_window_features(model, extractor, Dataset.from_dict(dict(row, audio=[str(edited)]),
+                                     features=corpus.features), cache_dir=tmp_path, progress=False)  # fmt: skip
     assert len(calls) == 10
+    sf.write(edited, wav[::-1].copy(), rate)  # same length, other audio
+    os.utime(edited, ns=(os.stat(edited).st_atime_ns, os.stat(edited).st_mtime_ns + 10**9))
+    after = compute_window_features(model, extractor, Dataset.from_dict(dict(row, audio=[str(edited)]),
+                                    features=corpus.features).map(lambda r: r, load_from_cache_file=False),
+                                    cache_dir=tmp_path, progress=False)  # fmt: skip
+    assert len(calls) == 11
+    assert not np.allclose(np.asarray(after[0]["content_features"]), np.asarray(before[0]["content_features"]))
 
 
 def test_numpy_formatted_rows_collate_to_the_same_batch_as_python_lists(tmp_path, corpus, tiny_sapa_model_factory):

@@ -1,0 +1,273 @@
+"""The method rows of the real-speech benchmark: each hf_cser method trained on a fold's source corpora, model
+selection on the source validation speakers, scored on the held-out corpus, once per seed.
+
+Every run is the method's own training script in a child process (what a user runs; a crash or the memory of one run
+never reaches the next), with the fold's manifests and the benchmark's settings (:data:`METHODS`), plus any extra
+arguments the caller gives (``--method_args NAME="..."``, appended last so they win). A run writes its own folder
+``<output>/runs/<method>/<fold>/seed<seed>/`` (with ``run.log``); its target UAR and source-validation UAR are read
+back from the files the script writes. One run may give several rows (the feature-GAN run trains the augmented
+classifier and its no-augmentation control on the same stage-1 features).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "training_scripts")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FoldFiles:
+    """The manifests of one leave-one-corpus-out fold (``prepare.py``'s ``folds/<target>/``)."""
+
+    name: str
+    folder: str
+
+    @property
+    def source(self) -> str:
+        return os.path.join(self.folder, "source.csv")
+
+    @property
+    def target(self) -> str:
+        return os.path.join(self.folder, "target.csv")
+
+    @property
+    def both(self) -> str:
+        return os.path.join(self.folder, "fold.csv")
+
+    def languages(self) -> tuple[list[str], list[str]]:
+        """(source languages, held-out languages) of the fold, sorted."""
+        rows = list(csv.DictReader(open(self.both, encoding="utf-8")))
+        source = sorted({r["language"] for r in rows if r["split"] != "test"})
+        held = sorted({r["language"] for r in rows if r["split"] == "test"})
+        return source, held
+
+
+@dataclass(frozen=True)
+class Method:
+    """One benchmark method: how to run it on a fold with a seed, and how to read its rows back."""
+
+    name: str
+    script: str
+    arguments: Callable[[FoldFiles, str, int, str | None], list[str]]
+    """`(fold, run folder, seed, feature cache dir) -> script arguments`."""
+    read: Callable[[str], dict[str, dict]]
+    """`run folder -> {row name: {"uar", "validation_uar", "num_test"}}`."""
+    rows: tuple[str, ...]
+    description: str
+    defaults: tuple[str, ...] = field(default=())
+    """Benchmark settings for real corpora (before the caller's `--method_args`)."""
+    normalization: str = "none"
+    """The feature normalisation the method uses on these folds (the table's column)."""
+
+
+def _json(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+# ---------------------------------------------------------------------------------------------------------- SAPA
+
+
+def _sapa_arguments(variant: str):
+    def arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
+        return ["--train_data", fold.source, "--eval_data", fold.target, "--variant", variant, "--seed", str(seed),
+                "--output_dir", out, "--run_analyses", "false", "--disable_tqdm", "true", "--save_total_limit", "1",
+                *(["--feature_cache_dir", cache] if cache else [])]  # fmt: skip
+
+    return arguments
+
+
+def _sapa_reader(row: str):
+    def read(out: str) -> dict[str, dict]:
+        results = _json(os.path.join(out, "results.json"))
+        target = results["target_test"]
+        return {row: {"uar": target["uar"], "validation_uar": results["source_validation"]["eval_uar"],
+                      "num_test": target["num_samples"]}}  # fmt: skip
+
+    return read
+
+
+SAPA_VARIANTS = {
+    "sapa": "SAPA (Whisper content + GE2E speaker, both anchoring losses)",
+    "sapa_only_p": "SAPA-Only-P (fused, phoneme anchoring only)",
+    "sapa_only_s": "SAPA-Only-S (fused, speaker anchoring only)",
+    "only_p": "Only-P (content branch, no anchoring)",
+    "only_s": "Only-S (speaker branch, no anchoring)",
+}
+
+# ---------------------------------------------------------------------------------------------------- feature GAN
+
+
+def _feature_gan_arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
+    return ["--data", fold.both, "--audio_only", "--seed", str(seed), "--output_dir", out, "--disable_tqdm",
+            "--tsne", "false", *(["--feature_cache_dir", cache] if cache else [])]  # fmt: skip
+
+
+def _feature_gan_read(out: str) -> dict[str, dict]:
+    results = _json(os.path.join(out, "results.json"))
+
+    def row(key: str) -> dict:
+        return {"uar": results[key]["test"]["uar"], "validation_uar": results[key]["validation"]["uar"],
+                "num_test": results[key]["test"].get("num_samples", "")}  # fmt: skip
+
+    return {"feature_gan": row("stage3_audio"), "feature_gan_control": row("stage3_audio_without_augmentation")}
+
+
+# ------------------------------------------------------------------------------------------------------ CTL-MTNet
+
+
+def _ctl_mtnet_arguments(mdd: bool):
+    def arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
+        return ["--task", "cross_corpus", "--source", fold.source, "--target", fold.target, "--transductive",
+                "--seeds", str(seed), "--output_dir", out, "--save_model", "false", "--disable_tqdm", "true",
+                *([] if mdd else ["--no_mdd"]), *(["--feature_cache_dir", cache] if cache else [])]  # fmt: skip
+
+    return arguments
+
+
+def _ctl_mtnet_reader(row: str):
+    def read(out: str) -> dict[str, dict]:
+        runs = list(csv.DictReader(open(os.path.join(out, "ctl_mtnet_runs.csv"), encoding="utf-8")))
+        if len(runs) != 1:
+            raise ValueError(f"{out}/ctl_mtnet_runs.csv: expected one run, found {len(runs)}.")
+        return {row: {"uar": float(runs[0]["uar"]), "validation_uar": "", "num_test": runs[0]["num_test"]}}
+
+    return read
+
+
+# ------------------------------------------------------------------------------------------------------ zero-shot
+
+
+def _zero_shot_arguments(system: str):
+    def arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
+        source, held = fold.languages()
+        overlap = sorted(set(source) & set(held))
+        if overlap:
+            raise MethodNotApplicable(
+                f"the held-out language(s) {overlap} are also source languages in fold {fold.name}; zero-shot "
+                "cross-lingual training needs a target language absent from the source"
+            )
+        return ["--data", fold.both, "--source_languages", ",".join(source), "--target_languages", ",".join(held),
+                "--systems", system, "--seeds", str(seed), "--output_dir", out, "--tsne", "false",
+                "--disable_tqdm", "true", *(["--frame_cache_dir", cache] if cache else [])]  # fmt: skip
+
+    return arguments
+
+
+def _zero_shot_reader(row: str):
+    def read(out: str) -> dict[str, dict]:
+        runs = list(csv.DictReader(open(os.path.join(out, "zero_shot_runs.csv"), encoding="utf-8")))
+        if len(runs) != 1:
+            raise ValueError(f"{out}/zero_shot_runs.csv: expected one run, found {len(runs)}.")
+        return {row: {"uar": float(runs[0]["uar"]), "validation_uar": runs[0].get("val_uar", ""),
+                      "num_test": runs[0].get("num_test", "")}}  # fmt: skip
+
+    return read
+
+
+class MethodNotApplicable(ValueError):
+    """The method cannot run on this fold by construction (recorded as n/a with the reason, not as a failure)."""
+
+
+def _registry() -> dict[str, Method]:
+    methods = {}
+    for variant, text in SAPA_VARIANTS.items():
+        methods[variant] = Method(variant, "train_sapa.py", _sapa_arguments(variant), _sapa_reader(variant),
+                                  (variant,), text, ("--num_train_epochs", "15"), "corpus")  # fmt: skip
+    methods["sapa_l2"] = Method("sapa_l2", "train_sapa.py", _sapa_arguments("sapa"), _sapa_reader("sapa_l2"),
+                                ("sapa_l2",), "SAPA with L2-normalised triplet embeddings (library option)",
+                                ("--num_train_epochs", "15", "--triplet_l2_normalize", "true"), "corpus")  # fmt: skip
+    methods["feature_gan"] = Method(
+        "feature_gan", "train_feature_gan.py", _feature_gan_arguments, _feature_gan_read,
+        ("feature_gan", "feature_gan_control"),
+        "feature-GAN augmentation (frozen Whisper middle layer, audio only) and its no-augmentation control",
+    )  # fmt: skip
+    for mdd, name in ((True, "ctl_mtnet"), (False, "ctl_mtnet_no_mdd")):
+        methods[name] = Method(name, "train_ctl_mtnet.py", _ctl_mtnet_arguments(mdd), _ctl_mtnet_reader(name),
+                               (name,), f"CTL-MTNet (MFCC capsules){' + MDD, transductive' if mdd else ', no MDD'}",
+                               ("--max_train_frames", "300", "--num_train_epochs", "10"), "none")  # fmt: skip
+    for system in ("proposed", "baseline1"):
+        name = f"zero_shot_{system}"
+        methods[name] = Method(name, "train_zero_shot.py", _zero_shot_arguments(system), _zero_shot_reader(name),
+                               (name,), f"zero-shot cross-lingual SER, system {system}", (), "global")  # fmt: skip
+    return methods
+
+
+METHODS = _registry()
+METHOD_RUN_FIELDS = ("method", "row", "fold", "seed", "validation_uar", "uar", "num_test", "seconds", "status")
+
+
+def parse_method_args(values: list[str]) -> dict[str, list[str]]:
+    """``NAME=ARGS`` pairs (ARGS split like a shell) -> {method: extra arguments}; unknown names are an error."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or name not in METHODS:
+            raise ValueError(f"--method_args {value!r}: expected NAME=ARGS with NAME one of {sorted(METHODS)}.")
+        out.setdefault(name, []).extend(shlex.split(rest))
+    return out
+
+
+def run_method(method: Method, fold: FoldFiles, seed: int, output: str, extra: list[str], cache: str | None,
+               progress: bool = True) -> list[dict]:  # fmt: skip
+    """Run `method` on `fold` with `seed` in a child process; its rows (``status`` ok, n/a or failed)."""
+    out = os.path.join(output, "runs", method.name, fold.name, f"seed{seed}")
+    base = {"method": method.name, "fold": fold.name, "seed": seed}
+    try:
+        arguments = method.arguments(fold, out, seed, cache)
+    except MethodNotApplicable as reason:
+        return [dict(base, row=row, validation_uar="", uar="", num_test="", seconds=0, status=f"n/a: {reason}")
+                for row in method.rows]  # fmt: skip
+    os.makedirs(out, exist_ok=True)
+    command = [sys.executable, os.path.join(SCRIPTS, method.script), *arguments, *method.defaults, *extra]
+    start = time.time()
+    with open(os.path.join(out, "run.log"), "w") as log:
+        log.write(shlex.join(command) + "\n")
+        log.flush()
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(SCRIPTS))
+    seconds = round(time.time() - start, 1)
+    if code != 0:
+        return [dict(base, row=row, validation_uar="", uar="", num_test="", seconds=seconds,
+                     status=f"failed (exit {code}; see {out}/run.log)") for row in method.rows]  # fmt: skip
+    rows = method.read(out)
+    return [dict(base, row=row, seconds=seconds, status="ok", **rows[row]) for row in method.rows]
+
+
+def run_methods(names: list[str], folds: list[FoldFiles], seeds: list[int], output: str,
+                method_args: dict[str, list[str]], cache: str | None, progress: bool = True) -> list[dict]:  # fmt: skip
+    """Every (method, fold, seed) not yet in ``method_runs.csv`` (resumable; failed runs are retried)."""
+    from tqdm.auto import tqdm
+
+    runs_file = os.path.join(output, "method_runs.csv")
+    runs = list(csv.DictReader(open(runs_file, encoding="utf-8"))) if os.path.isfile(runs_file) else []
+    runs = [r for r in runs if not r["status"].startswith("failed")]
+    done = {(r["method"], r["fold"], str(r["seed"])) for r in runs}
+    todo = [(n, f, s) for n in names for f in folds for s in seeds if (n, f.name, str(s)) not in done]
+    bar = tqdm(total=len(todo), desc="method runs", unit="run", disable=not progress)
+    for name, fold, seed in todo:
+        bar.set_postfix_str(f"{name} {fold.name} seed {seed}")
+        new_rows = run_method(METHODS[name], fold, seed, output, method_args.get(name, []), cache, progress)
+        runs.extend(new_rows)
+        with open(runs_file, "w", newline="", encoding="utf-8") as handle:  # rewritten: failed rows replaced
+            writer = csv.DictWriter(handle, fieldnames=METHOD_RUN_FIELDS)
+            writer.writeheader()
+            writer.writerows(runs)
+        for row in new_rows:
+            print(json.dumps(row), flush=True)
+        bar.update(1)
+    bar.close()
+    return runs
+
+
+__all__ = ["METHODS", "METHOD_RUN_FIELDS", "FoldFiles", "Method", "MethodNotApplicable", "parse_method_args",
+           "run_method", "run_methods"]  # fmt: skip
