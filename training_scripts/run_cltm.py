@@ -156,6 +156,9 @@ def build_model_factory(model_args, task_name: str):
 
 
 def main(argv=None):
+    from hf_cser.console import quiet_library_progress_bars
+
+    quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     import torch
     from accelerate import PartialState
 

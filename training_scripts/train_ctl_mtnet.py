@@ -393,6 +393,9 @@ def save_final_model(model, train_args, extractor, protocol, summary, output_dir
 
 
 def main(argv=None):
+    from hf_cser.console import quiet_library_progress_bars
+
+    quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     from hf_cser.models.ctl_mtnet import CtlMtNetFeatureExtractor
 
     parser = HfArgumentParser((ModelArguments, ProtocolArguments, CtlMtNetTrainingArguments))

@@ -834,6 +834,9 @@ def finished_stage(run_args: RunArguments, folder: str, marker: str) -> dict | N
 
 
 def main(argv=None) -> dict:
+    from hf_cser.console import quiet_library_progress_bars
+
+    quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     parser = HfArgumentParser((ModelArguments, DataArguments, RunArguments))
     model_args, data_args, run_args = parser.parse_args_into_dataclasses(args=argv)
     if model_args.audio_only:  # unimodal: every text term off, the audio classifier only

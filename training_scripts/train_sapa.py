@@ -259,15 +259,37 @@ def window_length(model, feature_extractor, window_ms: float):
         model.config.window_ms, feature_extractor.window_ms = saved
 
 
-def split_metrics(trainer, dataset, prefix: str) -> tuple[dict, np.ndarray]:
-    """Predict ``dataset`` and return (UAR/WAR/macro-F1 overall and per language, predicted ids)."""
+def split_metrics(trainer, dataset, prefix: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Predict ``dataset`` and return (UAR/WAR/macro-F1 overall and per language, predicted ids, logits)."""
     from hf_cser.metrics import compute_ser_metrics
 
     output = trainer.predict(dataset, metric_key_prefix=prefix)
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    preds = np.asarray(logits).argmax(-1)
+    logits = np.asarray(output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions)
+    preds = logits.argmax(-1)
     report = compute_ser_metrics(dataset["emotion"], preds, dataset["language"])
-    return report, preds
+    return report, preds, logits
+
+
+def write_predictions(path: str, audio: list, features, preds: np.ndarray, logits: np.ndarray) -> None:
+    """One row per test utterance: its file, speaker, language, corpus, true and predicted emotion and the class
+    probabilities, so every reported number can be recomputed (and errors looked at) from the predictions."""
+    import csv
+
+    from hf_cser.labels import EMOTIONS
+
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    columns = {key: list(features[key]) if key in features.column_names else [""] * len(preds)
+               for key in ("speaker", "language", "corpus")}  # fmt: skip
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["audio", "speaker", "language", "corpus", "emotion", "prediction",
+                         *[f"p_{e}" for e in EMOTIONS]])  # fmt: skip
+        for i, (label, pred) in enumerate(zip(features["emotion"], preds, strict=True)):
+            source = audio[i] if isinstance(audio[i], str) else (audio[i] or {}).get("path", "")
+            writer.writerow([source, columns["speaker"][i], columns["language"][i], columns["corpus"][i],
+                             EMOTIONS[int(label)], EMOTIONS[int(pred)],
+                             *[f"{p:.6f}" for p in probabilities[i]]])  # fmt: skip
 
 
 def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, target_test, train_feats,
@@ -333,6 +355,9 @@ def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, 
 
 
 def main(argv=None):
+    from hf_cser.console import quiet_library_progress_bars
+
+    quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     parser = HfArgumentParser((ModelArguments, DataArguments, SapaTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     default_output_dir(training_args, DEFAULT_OUTPUT_DIR)
@@ -448,8 +473,8 @@ def main(argv=None):
     results = {"source_validation": trainer.evaluate()}
     source_report = None
     if source_test_feats is not None:
-        source_report, _ = split_metrics(trainer, source_test_feats, "source_test")
-    target_report, target_preds = split_metrics(trainer, target_feats, "target_test")
+        source_report, _, _ = split_metrics(trainer, source_test_feats, "source_test")
+    target_report, target_preds, target_logits = split_metrics(trainer, target_feats, "target_test")
     summary = {
         "variant": model.config.variant,
         "seed": training_args.seed,
@@ -482,6 +507,8 @@ def main(argv=None):
                 training_args.output_dir, data_args, model, feature_extractor, train_dict, target_test,
                 raw_train_feats, raw_target_feats, target_preds, training_args.seed,
             )
+        write_predictions(os.path.join(training_args.output_dir, "target_predictions.csv"),
+                          target_test.with_format(None)["audio"], target_feats, target_preds, target_logits)
         with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2, default=str)
         eval_results = {

@@ -462,6 +462,9 @@ def read_finished(path: str) -> dict:
 
 
 def main(argv=None):
+    from hf_cser.console import quiet_library_progress_bars
+
+    quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     import torch
     from datasets import DatasetDict
 
