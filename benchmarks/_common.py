@@ -38,8 +38,9 @@ def timeit(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, min_time:
     return statistics.median(times)
 
 
-def side_by_side(ours: Callable[[], Any], reference: Callable[[], Any], *, repeat: int = 5, warmup: int = 1,
-                 min_time: float = 0.0) -> tuple[float, float]:
+def side_by_side(
+    ours: Callable[[], Any], reference: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, min_time: float = 0.0
+) -> tuple[float, float]:
     """Median seconds of ``ours`` and ``reference``, measured interleaved (A, B, A, B, ...) so that load changes on
     the machine hit both alike. Returns ``(ours_seconds, reference_seconds)``."""
     for _ in range(warmup):
@@ -104,9 +105,19 @@ def fit_growth(sizes: Sequence[float], values: Sequence[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else float("nan")
 
 
-def result(group: str, name: str, *, ours: float | None = None, reference: float | None = None,
-           reference_name: str = "", unit: str = "s", ratio: float | None = None, target: str = "",
-           met: bool | None = None, details: dict | None = None) -> dict:
+def result(
+    group: str,
+    name: str,
+    *,
+    ours: float | None = None,
+    reference: float | None = None,
+    reference_name: str = "",
+    unit: str = "s",
+    ratio: float | None = None,
+    target: str = "",
+    met: bool | None = None,
+    details: dict | None = None,
+) -> dict:
     """One benchmark record.
 
     Args:
@@ -119,8 +130,18 @@ def result(group: str, name: str, *, ours: float | None = None, reference: float
     """
     if ratio is None and ours is not None and reference:
         ratio = ours / reference
-    return {"group": group, "name": name, "ours": ours, "reference": reference, "reference_name": reference_name,
-            "unit": unit, "ratio": ratio, "target": target, "met": met, "details": details or {}}
+    return {
+        "group": group,
+        "name": name,
+        "ours": ours,
+        "reference": reference,
+        "reference_name": reference_name,
+        "unit": unit,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "details": details or {},
+    }
 
 
 def markdown_table(records: Sequence[dict]) -> str:
@@ -133,6 +154,8 @@ def markdown_table(records: Sequence[dict]) -> str:
     for r in records:
         met = {True: "met", False: "NOT met", None: "-"}[r["met"]]
         reference = f"{fmt(r['reference'])} {r['unit']} ({r['reference_name'] or '-'})"
-        lines.append(f"| {r['group']} | {r['name']} | {fmt(r['ours'])} {r['unit']} | {reference} | {fmt(r['ratio'])} "
-                     f"| {r['target'] or '-'} | {met} |")
+        lines.append(
+            f"| {r['group']} | {r['name']} | {fmt(r['ours'])} {r['unit']} | {reference} | {fmt(r['ratio'])} "
+            f"| {r['target'] or '-'} | {met} |"
+        )
     return "\n".join(lines)

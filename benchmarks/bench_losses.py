@@ -44,8 +44,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import fit_growth, peak_memory_bytes, result, side_by_side, markdown_table  # noqa: E402
-
+from _common import fit_growth, markdown_table, peak_memory_bytes, result, side_by_side  # noqa: E402
 
 GROUP_LOSSES = "1. losses"
 GROUP_GROWTH = "7. growth"
@@ -126,8 +125,15 @@ def _sizes(quick: bool) -> tuple[int, ...]:
     return (64, 128, 256) if quick else (64, 256, 1024)
 
 
-def _growth_records(name: str, sizes: tuple[int, ...], times: dict, memories: dict, reference_name: str, target: str,
-                    memory_target: Callable[[float], bool] | None) -> list[dict]:
+def _growth_records(
+    name: str,
+    sizes: tuple[int, ...],
+    times: dict,
+    memories: dict,
+    reference_name: str,
+    target: str,
+    memory_target: Callable[[float], bool] | None,
+) -> list[dict]:
     """Group-7 records: the fitted growth exponent of time and of memory, one record for ours and one for the
     reference (``ours`` holds the exponent; no ratio), with the values at each size in the details."""
     records = []
@@ -143,19 +149,31 @@ def _growth_records(name: str, sizes: tuple[int, ...], times: dict, memories: di
             resolved = max(observed) >= 4 * 2**20  # under 4 MiB at the largest size the fit is noise
             if unit == "bytes" and side == "ours" and memory_target is not None and resolved:
                 met = memory_target(k_top)
-            records.append(result(
-                GROUP_GROWTH, f"{name}: {what} growth, {label}, B = {', '.join(map(str, sizes))}",
-                ours=k_all if side == "ours" else None, reference=None if side == "ours" else k_all,
-                reference_name=reference_name if side == "reference" else "", unit="exponent",
-                ratio=None, target=target if unit == "bytes" and side == "ours" else "", met=met,
-                details={
-                    "sizes": list(sizes), f"values_{unit}": observed, "exponent_all_sizes": k_all,
-                    "exponent_two_largest": k_top,
-                    "note": ("net peak RSS growth (forked child minus a no-op child); values under 1 MiB floored to "
-                             "1 MiB for the fit; met uses the two largest sizes, None when under 4 MiB (noise)")
-                    if unit == "bytes" else "median fwd+bwd seconds",
-                },
-            ))
+            records.append(
+                result(
+                    GROUP_GROWTH,
+                    f"{name}: {what} growth, {label}, B = {', '.join(map(str, sizes))}",
+                    ours=k_all if side == "ours" else None,
+                    reference=None if side == "ours" else k_all,
+                    reference_name=reference_name if side == "reference" else "",
+                    unit="exponent",
+                    ratio=None,
+                    target=target if unit == "bytes" and side == "ours" else "",
+                    met=met,
+                    details={
+                        "sizes": list(sizes),
+                        f"values_{unit}": observed,
+                        "exponent_all_sizes": k_all,
+                        "exponent_two_largest": k_top,
+                        "note": (
+                            "net peak RSS growth (forked child minus a no-op child); values under 1 MiB floored to "
+                            "1 MiB for the fit; met uses the two largest sizes, None when under 4 MiB (noise)"
+                        )
+                        if unit == "bytes"
+                        else "median fwd+bwd seconds",
+                    },
+                )
+            )
     return records
 
 
@@ -201,33 +219,66 @@ def bench_supcon(quick: bool) -> list[dict]:
             return ours_half(x, emotions, languages)
 
         numerics = _numerics(ours_fn, reference_fn, embeddings)
-        ours_s, ref_s = side_by_side(_fwd_bwd(ours_fn, embeddings), _fwd_bwd(reference_fn, embeddings),
-                                     repeat=repeat, min_time=0.02 if quick else 0.05)
-        half_s, ref2_s = side_by_side(_fwd_bwd(half_fn, embeddings), _fwd_bwd(reference_fn, embeddings),
-                                      repeat=max(3, repeat // 2), min_time=0.02 if quick else 0.05)
-        equal = (numerics["max_abs_diff_value"] <= 1e-5 * max(1.0, abs(numerics["value_reference"]))
-                 and numerics["max_abs_diff_grad"] <= 1e-4 * numerics["max_abs_grad"])
+        ours_s, ref_s = side_by_side(
+            _fwd_bwd(ours_fn, embeddings),
+            _fwd_bwd(reference_fn, embeddings),
+            repeat=repeat,
+            min_time=0.02 if quick else 0.05,
+        )
+        half_s, ref2_s = side_by_side(
+            _fwd_bwd(half_fn, embeddings),
+            _fwd_bwd(reference_fn, embeddings),
+            repeat=max(3, repeat // 2),
+            min_time=0.02 if quick else 0.05,
+        )
+        equal = (
+            numerics["max_abs_diff_value"] <= 1e-5 * max(1.0, abs(numerics["value_reference"]))
+            and numerics["max_abs_diff_grad"] <= 1e-4 * numerics["max_abs_grad"]
+        )
         ratio = ours_s / ref_s
-        details = {"batch_size": batch_size, "dim": DIM, "temperature": TEMPERATURE, "num_emotions": 4,
-                   "num_languages": 2, "languages_given": True, "numerically_equal": equal, **numerics,
-                   "equality_tolerance": "value 1e-5 relative, gradient 1e-4 of its max (float32)"}
-        records.append(result(
-            GROUP_LOSSES, f"LanguageAwareSupConLoss gamma=0, B={batch_size}, d={DIM}, fwd+bwd",
-            ours=ours_s, reference=ref_s, reference_name=f"{PML} SupConLoss(temperature={TEMPERATURE})",
-            target="<= 1.3x and numerically equal", met=bool(ratio <= 1.3 and equal), details=details,
-        ))
-        records.append(result(
-            GROUP_LOSSES, f"LanguageAwareSupConLoss gamma=0.5, B={batch_size}, d={DIM}, fwd+bwd (information)",
-            ours=half_s, reference=ref2_s, reference_name=f"{PML} SupConLoss(temperature={TEMPERATURE})",
-            target="", met=None,
-            details={"batch_size": batch_size, "note": "pml has no language weights: timing only"},
-        ))
+        details = {
+            "batch_size": batch_size,
+            "dim": DIM,
+            "temperature": TEMPERATURE,
+            "num_emotions": 4,
+            "num_languages": 2,
+            "languages_given": True,
+            "numerically_equal": equal,
+            **numerics,
+            "equality_tolerance": "value 1e-5 relative, gradient 1e-4 of its max (float32)",
+        }
+        records.append(
+            result(
+                GROUP_LOSSES,
+                f"LanguageAwareSupConLoss gamma=0, B={batch_size}, d={DIM}, fwd+bwd",
+                ours=ours_s,
+                reference=ref_s,
+                reference_name=f"{PML} SupConLoss(temperature={TEMPERATURE})",
+                target="<= 1.3x and numerically equal",
+                met=bool(ratio <= 1.3 and equal),
+                details=details,
+            )
+        )
+        records.append(
+            result(
+                GROUP_LOSSES,
+                f"LanguageAwareSupConLoss gamma=0.5, B={batch_size}, d={DIM}, fwd+bwd (information)",
+                ours=half_s,
+                reference=ref2_s,
+                reference_name=f"{PML} SupConLoss(temperature={TEMPERATURE})",
+                target="",
+                met=None,
+                details={"batch_size": batch_size, "note": "pml has no language weights: timing only"},
+            )
+        )
         times["ours"][batch_size], times["reference"][batch_size] = ours_s, ref_s
         memories["ours"][batch_size] = _net_peak_memory(_fwd_bwd(ours_fn, embeddings), _fwd_bwd(tiny_ours, tiny))
-        memories["reference"][batch_size] = _net_peak_memory(_fwd_bwd(reference_fn, embeddings),
-                                                             _fwd_bwd(tiny_reference, tiny))
-    records += _growth_records("LanguageAwareSupConLoss gamma=0 vs pml SupConLoss", sizes, times, memories,
-                               f"{PML} SupConLoss", "", None)
+        memories["reference"][batch_size] = _net_peak_memory(
+            _fwd_bwd(reference_fn, embeddings), _fwd_bwd(tiny_reference, tiny)
+        )
+    records += _growth_records(
+        "LanguageAwareSupConLoss gamma=0 vs pml SupConLoss", sizes, times, memories, f"{PML} SupConLoss", "", None
+    )
     return records
 
 
@@ -262,8 +313,14 @@ def _triplet_batch(batch_size: int) -> dict[str, torch.Tensor]:
     phones = torch.randint(0, 8, (batch_size,), generator=generator)
     if batch_size < SAMPLES_PER_CLUSTER:  # the tiny memory-baseline batch: two clusters
         clusters = torch.arange(batch_size) % 2
-    return {"embeddings": embeddings, "clusters": clusters, "emotions": emotions, "phone_clusters": phone_clusters,
-            "phones": phones, "phone_labels": phones * 1000 + phone_clusters}
+    return {
+        "embeddings": embeddings,
+        "clusters": clusters,
+        "emotions": emotions,
+        "phone_clusters": phone_clusters,
+        "phones": phones,
+        "phone_labels": phones * 1000 + phone_clusters,
+    }
 
 
 def bench_triplets(quick: bool) -> list[dict]:
@@ -283,6 +340,7 @@ def bench_triplets(quick: bool) -> list[dict]:
         for batch_size in sizes:
             batch = _triplet_batch(batch_size)
             if which == "speaker":
+
                 def ours_fn(x, b=batch):
                     return speaker_loss(x, b["clusters"])
 
@@ -290,10 +348,13 @@ def bench_triplets(quick: bool) -> list[dict]:
                     return pml_speaker(x, b["clusters"])
 
                 name = f"SpeakerTripletLoss (batch_all), B={batch_size}, d={DIM}, fwd+bwd"
-                mapping = ("ours: cluster ids only (positive = same cluster, negative = other cluster); pml labels = "
-                           "cluster ids: the same triplets, so value and gradient must match")
+                mapping = (
+                    "ours: cluster ids only (positive = same cluster, negative = other cluster); pml labels = "
+                    "cluster ids: the same triplets, so value and gradient must match"
+                )
                 setup = {"clusters": batch_size // SAMPLES_PER_CLUSTER, "samples_per_cluster": SAMPLES_PER_CLUSTER}
             else:
+
                 def ours_fn(x, b=batch):
                     return phoneme_loss(x, b["emotions"], b["phone_clusters"], phone_ids=b["phones"])
 
@@ -301,14 +362,19 @@ def bench_triplets(quick: bool) -> list[dict]:
                     return pml_phoneme(x, b["phone_labels"])
 
                 name = f"PhonemeTripletLoss (batch_all), B={batch_size}, d={DIM}, fwd+bwd"
-                mapping = ("pml labels = (phone, cluster) id: same positives; pml negatives = any other label, ours = "
-                           "same phone and other emotion, so values differ (pml mines more triplets)")
+                mapping = (
+                    "pml labels = (phone, cluster) id: same positives; pml negatives = any other label, ours = "
+                    "same phone and other emotion, so values differ (pml mines more triplets)"
+                )
                 setup = {"phones": 8, "emotions": 4, "clusters_per_emotion": 4}
             margin = SPEAKER_MARGIN if which == "speaker" else PHONEME_MARGIN
             numerics = _numerics(ours_fn, reference_fn, batch["embeddings"])
-            ours_s, ref_s = side_by_side(_fwd_bwd(ours_fn, batch["embeddings"]),
-                                         _fwd_bwd(reference_fn, batch["embeddings"]), repeat=repeat,
-                                         min_time=0.02 if quick else 0.05)
+            ours_s, ref_s = side_by_side(
+                _fwd_bwd(ours_fn, batch["embeddings"]),
+                _fwd_bwd(reference_fn, batch["embeddings"]),
+                repeat=repeat,
+                min_time=0.02 if quick else 0.05,
+            )
             tiny = _triplet_batch(8)
             tiny_ours = _fwd_bwd(lambda x, b=tiny, f=ours_fn: f(x, b), tiny["embeddings"])
             tiny_ref = _fwd_bwd(lambda x, b=tiny, f=reference_fn: f(x, b), tiny["embeddings"])
@@ -316,37 +382,65 @@ def bench_triplets(quick: bool) -> list[dict]:
             mem_ref = _net_peak_memory(_fwd_bwd(reference_fn, batch["embeddings"]), tiny_ref)
             times["ours"][batch_size], times["reference"][batch_size] = ours_s, ref_s
             memories["ours"][batch_size], memories["reference"][batch_size] = mem_ours, mem_ref
-            details = {"batch_size": batch_size, "dim": DIM, "margin": margin, **setup, "correspondence": mapping,
-                       "peak_memory_ours_bytes": mem_ours, "peak_memory_reference_bytes": mem_ref, **numerics}
+            details = {
+                "batch_size": batch_size,
+                "dim": DIM,
+                "margin": margin,
+                **setup,
+                "correspondence": mapping,
+                "peak_memory_ours_bytes": mem_ours,
+                "peak_memory_reference_bytes": mem_ref,
+                **numerics,
+            }
             if which == "speaker":
                 # ours sums the hinges in float64, pml in float32 over up to ~10^7 triplets: relative tolerance.
                 details["numerically_equal"] = (
                     numerics["max_abs_diff_value"] <= 1e-4 * max(1.0, abs(numerics["value_reference"]))
-                    and numerics["max_abs_diff_grad"] <= 1e-3 * numerics["max_abs_grad"])
+                    and numerics["max_abs_diff_grad"] <= 1e-3 * numerics["max_abs_grad"]
+                )
                 details["equality_tolerance"] = "value 1e-4 relative, gradient 1e-3 of its max"
             at_target = batch_size == sizes[-1] and not quick
-            records.append(result(
-                GROUP_LOSSES, name, ours=ours_s, reference=ref_s,
-                reference_name=f"{PML} TripletMarginLoss + TripletMarginMiner(type_of_triplets='all'), "
-                               f"LpDistance(power=2), margin={margin}",
-                target="faster at B = 1024 (ratio < 1)" if at_target else "",
-                met=bool(ours_s < ref_s) if at_target else None, details=details,
-            ))
+            records.append(
+                result(
+                    GROUP_LOSSES,
+                    name,
+                    ours=ours_s,
+                    reference=ref_s,
+                    reference_name=f"{PML} TripletMarginLoss + TripletMarginMiner(type_of_triplets='all'), "
+                    f"LpDistance(power=2), margin={margin}",
+                    target="faster at B = 1024 (ratio < 1)" if at_target else "",
+                    met=bool(ours_s < ref_s) if at_target else None,
+                    details=details,
+                )
+            )
         largest = sizes[-1]
-        records.append(result(
-            GROUP_LOSSES, f"{'Speaker' if which == 'speaker' else 'Phoneme'}TripletLoss peak memory, B={largest}",
-            ours=float(memories["ours"][largest]), reference=float(memories["reference"][largest]),
-            reference_name=f"{PML} TripletMarginLoss + TripletMarginMiner(type_of_triplets='all')", unit="bytes",
-            target="", met=None,
-            details={"note": "net peak RSS growth of fwd+bwd; the O(B^3) target is judged on the fitted growth in "
-                             "group 7", "sizes": list(sizes),
-                     "ours_bytes": [memories["ours"][b] for b in sizes],
-                     "reference_bytes": [memories["reference"][b] for b in sizes]},
-        ))
+        records.append(
+            result(
+                GROUP_LOSSES,
+                f"{'Speaker' if which == 'speaker' else 'Phoneme'}TripletLoss peak memory, B={largest}",
+                ours=float(memories["ours"][largest]),
+                reference=float(memories["reference"][largest]),
+                reference_name=f"{PML} TripletMarginLoss + TripletMarginMiner(type_of_triplets='all')",
+                unit="bytes",
+                target="",
+                met=None,
+                details={
+                    "note": "net peak RSS growth of fwd+bwd; the O(B^3) target is judged on the fitted growth in "
+                    "group 7",
+                    "sizes": list(sizes),
+                    "ours_bytes": [memories["ours"][b] for b in sizes],
+                    "reference_bytes": [memories["reference"][b] for b in sizes],
+                },
+            )
+        )
         records += _growth_records(
-            f"{'Speaker' if which == 'speaker' else 'Phoneme'}TripletLoss vs pml TripletMarginLoss + miner", sizes,
-            times, memories, f"{PML} TripletMarginLoss + TripletMarginMiner",
-            "no O(B^3) memory (exponent < 2.5)", lambda k: bool(k < 2.5),
+            f"{'Speaker' if which == 'speaker' else 'Phoneme'}TripletLoss vs pml TripletMarginLoss + miner",
+            sizes,
+            times,
+            memories,
+            f"{PML} TripletMarginLoss + TripletMarginMiner",
+            "no O(B^3) memory (exponent < 2.5)",
+            lambda k: bool(k < 2.5),
         )
     return records
 
@@ -406,15 +500,28 @@ def bench_mdd(quick: bool) -> list[dict]:
             optimizer.step()
 
         ours_s, ref_s = side_by_side(mdd_step, plain_step, repeat=repeat, min_time=0.02 if quick else 0.05)
-        records.append(result(
-            GROUP_LOSSES, f"MDD training step, {batch_size} source + {batch_size} target, d={DIM}",
-            ours=ours_s, reference=ref_s, reference_name="plain two-head cross-entropy step (same net, same features)",
-            target="overhead ratio (no target)", met=None,
-            details={"batch_size_per_domain": batch_size, "dim": DIM, "hidden": hidden, "num_classes": num_classes,
-                     "eta": eta, "mdd_margin": 1.5, "optimizer": "SGD lr=1e-3",
-                     "ours": "CE(f(psi(x_s)), y_s) - eta * D_gamma(f, GRL -> f') on source + target, backward, step",
-                     "reference": "CE(f(psi(x)), y) + CE(f'(psi(x)), y) on the same source + target rows"},
-        ))
+        records.append(
+            result(
+                GROUP_LOSSES,
+                f"MDD training step, {batch_size} source + {batch_size} target, d={DIM}",
+                ours=ours_s,
+                reference=ref_s,
+                reference_name="plain two-head cross-entropy step (same net, same features)",
+                target="overhead ratio (no target)",
+                met=None,
+                details={
+                    "batch_size_per_domain": batch_size,
+                    "dim": DIM,
+                    "hidden": hidden,
+                    "num_classes": num_classes,
+                    "eta": eta,
+                    "mdd_margin": 1.5,
+                    "optimizer": "SGD lr=1e-3",
+                    "ours": "CE(f(psi(x_s)), y_s) - eta * D_gamma(f, GRL -> f') on source + target, backward, step",
+                    "reference": "CE(f(psi(x)), y) + CE(f'(psi(x)), y) on the same source + target rows",
+                },
+            )
+        )
     return records
 
 

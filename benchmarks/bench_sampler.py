@@ -42,9 +42,18 @@ def run(quick: bool = False) -> list[dict]:
 
     seconds = timeit(ours, repeat=3)
     baseline = timeit(reference, repeat=3)
-    return [result(GROUP, f"one epoch of batches, {n} samples", ours=seconds, reference=baseline,
-                   reference_name="numpy permutation cut into batches", target="< 10 s",
-                   met=seconds < 10, details={"batch_size": batch_size})]  # fmt: skip
+    return [
+        result(
+            GROUP,
+            f"one epoch of batches, {n} samples",
+            ours=seconds,
+            reference=baseline,
+            reference_name="numpy permutation cut into batches",
+            target="< 10 s",
+            met=seconds < 10,
+            details={"batch_size": batch_size},
+        )
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

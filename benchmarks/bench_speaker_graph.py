@@ -47,10 +47,8 @@ import networkx as nx
 import numpy as np
 from scipy import sparse
 
-
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import fit_growth, result, timeit, markdown_table  # noqa: E402
-
+from _common import fit_growth, markdown_table, result, timeit  # noqa: E402
 
 GROUP = "2. speaker graph"
 GROWTH = "7. growth"
@@ -73,8 +71,9 @@ def make_speakers(num_speakers: int, dim: int = DIM, seed: int = SEED) -> tuple[
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     i, j = rng.integers(0, num_speakers, 200_000), rng.integers(0, num_speakers, 200_000)
     i, j = i[i != j], j[i != j]
-    cosines = np.concatenate([np.einsum("ij,ij->i", vectors[i[s : s + 4096]], vectors[j[s : s + 4096]])
-                              for s in range(0, len(i), 4096)])  # chunked: no 200k x d temporaries
+    cosines = np.concatenate(
+        [np.einsum("ij,ij->i", vectors[i[s : s + 4096]], vectors[j[s : s + 4096]]) for s in range(0, len(i), 4096)]
+    )  # chunked: no 200k x d temporaries
     tau = float(np.quantile(cosines, 1.0 - DEGREE / num_speakers))
     return vectors, tau
 
@@ -148,8 +147,12 @@ def _fingerprint(communities: Sequence[set]) -> str:
 
 def _stats(output: tuple[nx.Graph, list[set], float]) -> dict[str, Any]:
     graph, communities, modularity = output
-    return {"edges": graph.number_of_edges(), "communities": len(communities), "modularity": float(modularity),
-            "partition": _fingerprint(communities)}
+    return {
+        "edges": graph.number_of_edges(),
+        "communities": len(communities),
+        "modularity": float(modularity),
+        "partition": _fingerprint(communities),
+    }
 
 
 def _measure_child(name: str, vectors: np.ndarray, tau: float, queue: Any) -> None:  # pragma: no cover - child
@@ -169,8 +172,9 @@ def _measure_server(conn: Any) -> None:  # pragma: no cover - runs in the spawne
     A fresh process keeps earlier heaps out of the max-RSS growth (a long-lived process reuses freed memory, so its
     forked children show no growth), and scikit-learn's OpenMP runtime (GNU libgomp, not fork-safe) only ever runs
     in the forked children, never here."""
-    import hf_cser.analysis  # noqa: F401 - imported once, inherited by every child
     import sklearn.neighbors  # noqa: F401
+
+    import hf_cser.analysis  # noqa: F401 - imported once, inherited by every child
 
     fork = mp.get_context("fork")
     while True:
@@ -271,43 +275,88 @@ def run(quick: bool = False) -> list[dict]:
     for n, row in zip(sizes, rows):
         stats = row["ours_stats"]
         row["edges"] = stats["edges"]
-        common = {"N": n, "dim": DIM, "tau": round(row["tau"], 4), "edges": stats["edges"],
-                  "mean_degree": round(2 * stats["edges"] / n, 1), "communities": stats["communities"],
-                  "modularity": round(stats["modularity"], 4), "ours_peak_MB": _mb(row["ours_peak"]),
-                  "timing": f"median of {repeats[n]} interleaved" if n in repeats else "one run in a fresh child"}
+        common = {
+            "N": n,
+            "dim": DIM,
+            "tau": round(row["tau"], 4),
+            "edges": stats["edges"],
+            "mean_degree": round(2 * stats["edges"] / n, 1),
+            "communities": stats["communities"],
+            "modularity": round(stats["modularity"], 4),
+            "ours_peak_MB": _mb(row["ours_peak"]),
+            "timing": f"median of {repeats[n]} interleaved" if n in repeats else "one run in a fresh child",
+        }
         name = f"graph + Louvain + modularity, N={n}, d={DIM}"
         if row["dense_run"]:
             dense_stats = row["dense_stats"]
-            records.append(result(GROUP, name, ours=row["ours_s"], reference=row["dense_s"], reference_name=DENSE_NAME,
-                                  details={**common, "dense_peak_MB": _mb(row["dense_peak"]),
-                                           "dense_edges": dense_stats["edges"],
-                                           "dense_same_partition": dense_stats["partition"] == stats["partition"],
-                                           "modularity_difference": abs(dense_stats["modularity"]
-                                                                        - stats["modularity"])}))
+            records.append(
+                result(
+                    GROUP,
+                    name,
+                    ours=row["ours_s"],
+                    reference=row["dense_s"],
+                    reference_name=DENSE_NAME,
+                    details={
+                        **common,
+                        "dense_peak_MB": _mb(row["dense_peak"]),
+                        "dense_edges": dense_stats["edges"],
+                        "dense_same_partition": dense_stats["partition"] == stats["partition"],
+                        "modularity_difference": abs(dense_stats["modularity"] - stats["modularity"]),
+                    },
+                )
+            )
         else:
-            records.append(result(GROUP, name, ours=row["ours_s"], reference_name=DENSE_NAME,
-                                  details={**common, "dense": f"skipped: needs {_mb(row['dense_matrix_bytes'])} MB "
-                                           f"for S alone, {_mb(_memory_available())} MB available"}))
+            records.append(
+                result(
+                    GROUP,
+                    name,
+                    ours=row["ours_s"],
+                    reference_name=DENSE_NAME,
+                    details={
+                        **common,
+                        "dense": f"skipped: needs {_mb(row['dense_matrix_bytes'])} MB "
+                        f"for S alone, {_mb(_memory_available())} MB available",
+                    },
+                )
+            )
         sparse_stats = row["sparse_stats"]
-        records.append(result(
-            GROUP, f"graph + Louvain + modularity vs sparse, N={n}, d={DIM}", ours=row["ours_s"],
-            reference=row["sparse_s"], reference_name=SPARSE_NAME,
-            details={**common, "sparse_peak_MB": _mb(row["sparse_peak"]), "sparse_edges": sparse_stats["edges"],
-                     "sparse_same_partition": sparse_stats["partition"] == stats["partition"],
-                     "sparse_modularity": round(sparse_stats["modularity"], 4),
-                     "note": "sparse edges use <= radius on float distances: boundary pairs may differ"}))
+        records.append(
+            result(
+                GROUP,
+                f"graph + Louvain + modularity vs sparse, N={n}, d={DIM}",
+                ours=row["ours_s"],
+                reference=row["sparse_s"],
+                reference_name=SPARSE_NAME,
+                details={
+                    **common,
+                    "sparse_peak_MB": _mb(row["sparse_peak"]),
+                    "sparse_edges": sparse_stats["edges"],
+                    "sparse_same_partition": sparse_stats["partition"] == stats["partition"],
+                    "sparse_modularity": round(sparse_stats["modularity"], 4),
+                    "note": "sparse edges use <= radius on float distances: boundary pairs may differ",
+                },
+            )
+        )
         largest = n == sizes[-1] and not quick  # at 1k (quick) the networkx graph itself outweighs N x N
-        records.append(result(
-            GROUP, f"peak memory, N={n}", ours=float(row["ours_peak"]),
-            reference=float(row["dense_peak"]) if row["dense_run"] else float(row["dense_matrix_bytes"]),
-            reference_name=DENSE_NAME if row["dense_run"] else "the dense N x N float64 matrix alone (not run)",
-            unit="bytes",
-            target="below the dense N x N float64 matrix" if largest else "",
-            met=(row["ours_peak"] < row["dense_matrix_bytes"]) if largest else None,
-            details={"ours_MB": _mb(row["ours_peak"]), "dense_matrix_MB": _mb(row["dense_matrix_bytes"]),
-                     "sparse_MB": _mb(row["sparse_peak"]),
-                     "dense_MB": _mb(row["dense_peak"]) if row["dense_run"] else None,
-                     "how": "max-RSS growth of one call in a clean child of a freshly spawned process"}))
+        records.append(
+            result(
+                GROUP,
+                f"peak memory, N={n}",
+                ours=float(row["ours_peak"]),
+                reference=float(row["dense_peak"]) if row["dense_run"] else float(row["dense_matrix_bytes"]),
+                reference_name=DENSE_NAME if row["dense_run"] else "the dense N x N float64 matrix alone (not run)",
+                unit="bytes",
+                target="below the dense N x N float64 matrix" if largest else "",
+                met=(row["ours_peak"] < row["dense_matrix_bytes"]) if largest else None,
+                details={
+                    "ours_MB": _mb(row["ours_peak"]),
+                    "dense_matrix_MB": _mb(row["dense_matrix_bytes"]),
+                    "sparse_MB": _mb(row["sparse_peak"]),
+                    "dense_MB": _mb(row["dense_peak"]) if row["dense_run"] else None,
+                    "how": "max-RSS growth of one call in a clean child of a freshly spawned process",
+                },
+            )
+        )
 
     # Target: 5k speakers per emotion (everything SpeakerStyleGraph does per emotion at a fixed tau).
     target_n = TARGET_SIZE if not quick else 1000
@@ -316,37 +365,64 @@ def run(quick: bool = False) -> list[dict]:
     from hf_cser.analysis.speaker_graph import quantile_threshold
 
     quantile_seconds = timeit(lambda: quantile_threshold(vectors, 0.5), repeat=1, warmup=0)
-    records.append(result(
-        GROUP, f"per emotion: {target_n} speakers, graph + Louvain + modularity + Rand baseline", ours=seconds,
-        target=f"< {TARGET_SECONDS:g} s at {TARGET_SIZE} speakers" + (" (quick: at 1000)" if quick else ""),
-        met=seconds < TARGET_SECONDS,
-        details={"tau": round(tau, 4), "quantile_threshold_s (tau_quantile=0.5, not included)":
-                 round(quantile_seconds, 3)}))
+    records.append(
+        result(
+            GROUP,
+            f"per emotion: {target_n} speakers, graph + Louvain + modularity + Rand baseline",
+            ours=seconds,
+            target=f"< {TARGET_SECONDS:g} s at {TARGET_SIZE} speakers" + (" (quick: at 1000)" if quick else ""),
+            met=seconds < TARGET_SECONDS,
+            details={
+                "tau": round(tau, 4),
+                "quantile_threshold_s (tau_quantile=0.5, not included)": round(quantile_seconds, 3),
+            },
+        )
+    )
 
     # Group 7: growth over the three sizes.
     ns = [row["N"] for row in rows]
     time_exponents = {name: fit_growth(ns, [row[f"{name}_s"] for row in rows]) for name in ("ours", "sparse")}
-    memory_exponents = {name: fit_growth(ns, [max(row[f"{name}_peak"], 2**20) for row in rows])
-                        for name in ("ours", "sparse")}
+    memory_exponents = {
+        name: fit_growth(ns, [max(row[f"{name}_peak"], 2**20) for row in rows]) for name in ("ours", "sparse")
+    }
     if all(row["dense_run"] for row in rows):
         time_exponents["dense"] = fit_growth(ns, [row["dense_s"] for row in rows])
         memory_exponents["dense"] = fit_growth(ns, [max(row["dense_peak"], 2**20) for row in rows])
     sizes_detail = {"sizes": ns, "edges": [row["edges"] for row in rows]}
-    records.append(result(
-        GROWTH, f"speaker graph time, N in {ns}", ours=time_exponents["ours"], unit="exponent",
-        details={**sizes_detail, "ours_s": [round(row["ours_s"], 3) for row in rows],
-                 "sparse_s": [round(row["sparse_s"], 3) for row in rows],
-                 "dense_s": [round(row["dense_s"], 3) if row["dense_run"] else None for row in rows],
-                 "exponents": {k: round(v, 2) for k, v in time_exponents.items()},
-                 "expected": "O(N^2 d) similarity products + O(E) = O(N) Louvain at a fixed mean degree"}))
-    records.append(result(
-        GROWTH, f"speaker graph peak memory, N in {ns}", ours=memory_exponents["ours"], unit="exponent",
-        target="< 1.5 (no dense N x N, which grows as N^2)", met=memory_exponents["ours"] < 1.5,
-        details={**sizes_detail, "ours_MB": [_mb(row["ours_peak"]) for row in rows],
-                 "sparse_MB": [_mb(row["sparse_peak"]) for row in rows],
-                 "dense_MB": [_mb(row["dense_peak"]) if row["dense_run"] else None for row in rows],
-                 "exponents": {k: round(v, 2) for k, v in memory_exponents.items()},
-                 "note": "memory below ~1 MB reads as noise and is floored at 1 MB for the fit"}))
+    records.append(
+        result(
+            GROWTH,
+            f"speaker graph time, N in {ns}",
+            ours=time_exponents["ours"],
+            unit="exponent",
+            details={
+                **sizes_detail,
+                "ours_s": [round(row["ours_s"], 3) for row in rows],
+                "sparse_s": [round(row["sparse_s"], 3) for row in rows],
+                "dense_s": [round(row["dense_s"], 3) if row["dense_run"] else None for row in rows],
+                "exponents": {k: round(v, 2) for k, v in time_exponents.items()},
+                "expected": "O(N^2 d) similarity products + O(E) = O(N) Louvain at a fixed mean degree",
+            },
+        )
+    )
+    records.append(
+        result(
+            GROWTH,
+            f"speaker graph peak memory, N in {ns}",
+            ours=memory_exponents["ours"],
+            unit="exponent",
+            target="< 1.5 (no dense N x N, which grows as N^2)",
+            met=memory_exponents["ours"] < 1.5,
+            details={
+                **sizes_detail,
+                "ours_MB": [_mb(row["ours_peak"]) for row in rows],
+                "sparse_MB": [_mb(row["sparse_peak"]) for row in rows],
+                "dense_MB": [_mb(row["dense_peak"]) if row["dense_run"] else None for row in rows],
+                "exponents": {k: round(v, 2) for k, v in memory_exponents.items()},
+                "note": "memory below ~1 MB reads as noise and is floored at 1 MB for the fit",
+            },
+        )
+    )
     return records
 
 

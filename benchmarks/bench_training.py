@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import result, markdown_table  # noqa: E402
+from _common import markdown_table, result  # noqa: E402
 
 GROUP = "5. training throughput"
 TARGET = ">= 0.85x the hand-written loop's samples/s"
@@ -64,15 +64,29 @@ def _sapa_case(batch_size: int, num_rows: int) -> dict[str, Any]:
     def model_fn():
         torch.manual_seed(0)
         config = SapaConfig(
-            content_encoder_config=WavLMConfig(hidden_size=content_size, num_hidden_layers=1, num_attention_heads=2,
-                                               intermediate_size=32, conv_dim=(8, 8), conv_stride=(5, 4),
-                                               conv_kernel=(10, 8), num_conv_pos_embeddings=8,
-                                               num_conv_pos_embedding_groups=2).to_dict(),
-            speaker_encoder_config=Ge2eSpeakerEncoderConfig(hidden_size=8, num_layers=1,
-                                                            embedding_size=speaker_size).to_dict(),
-            content_projection_size=32, speaker_projection_size=32, hidden_size=64, num_transformer_layers=2,
-            num_attention_heads=4, intermediate_size=128, classifier_hidden_sizes=(64, 32, 16), dropout=0.0,
-        )  # fmt: skip
+            content_encoder_config=WavLMConfig(
+                hidden_size=content_size,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=32,
+                conv_dim=(8, 8),
+                conv_stride=(5, 4),
+                conv_kernel=(10, 8),
+                num_conv_pos_embeddings=8,
+                num_conv_pos_embedding_groups=2,
+            ).to_dict(),
+            speaker_encoder_config=Ge2eSpeakerEncoderConfig(
+                hidden_size=8, num_layers=1, embedding_size=speaker_size
+            ).to_dict(),
+            content_projection_size=32,
+            speaker_projection_size=32,
+            hidden_size=64,
+            num_transformer_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            classifier_hidden_sizes=(64, 32, 16),
+            dropout=0.0,
+        )
         return SapaForEmotionClassification(config)
 
     rng = np.random.default_rng(0)
@@ -81,38 +95,64 @@ def _sapa_case(batch_size: int, num_rows: int) -> dict[str, Any]:
         n = int(rng.integers(8, 24))
         phones = rng.integers(0, 6, size=n)
         phones[rng.random(n) < 0.2] = -1
-        rows.append({"content_features": rng.standard_normal((n, content_size)).astype(np.float32),
-                     "speaker_features": rng.standard_normal((n, speaker_size)).astype(np.float32),
-                     "window_phones": phones.astype(np.int64), "emotion": i % 4, "speaker": f"spk{i % 8}",
-                     "language": "en", "cluster_id": 2 * (i % 4) + (i % 8) % 2})  # fmt: skip
+        rows.append(
+            {
+                "content_features": rng.standard_normal((n, content_size)).astype(np.float32),
+                "speaker_features": rng.standard_normal((n, speaker_size)).astype(np.float32),
+                "window_phones": phones.astype(np.int64),
+                "emotion": i % 4,
+                "speaker": f"spk{i % 8}",
+                "language": "en",
+                "cluster_id": 2 * (i % 4) + (i % 8) % 2,
+            }
+        )
     collator = SapaDataCollator()
     phoneme_loss, speaker_loss = PhonemeTripletLoss(margin=1.0), SpeakerTripletLoss(margin=1.0)
 
     def loop_loss(model, batch):  # eq. 8 with the loss classes directly (the trainer's window selection)
-        inputs = {k: v for k, v in batch.items() if k not in ("cluster_ids", "speaker_ids", "window_phones",
-                                                               "metadata")}  # fmt: skip
+        inputs = {
+            k: v for k, v in batch.items() if k not in ("cluster_ids", "speaker_ids", "window_phones", "metadata")
+        }
         out = model(**inputs)
         mask = out.window_mask.bool() if getattr(out, "window_mask", None) is not None else batch["window_mask"].bool()
         phones = batch["window_phones"]
         keep = mask & (phones >= 0)
         b, n = mask.shape
         labels, clusters = batch["labels"], batch["cluster_ids"]
-        lp = phoneme_loss(out.window_content_embeddings[keep], labels[:, None].expand(b, n)[keep],
-                          clusters[:, None].expand(b, n)[keep], phone_ids=phones[keep])  # fmt: skip
+        lp = phoneme_loss(
+            out.window_content_embeddings[keep],
+            labels[:, None].expand(b, n)[keep],
+            clusters[:, None].expand(b, n)[keep],
+            phone_ids=phones[keep],
+        )
         ls = speaker_loss(out.speaker_embeddings, clusters, speaker_ids=batch["speaker_ids"])
         return out.loss + 0.5 * lp + 0.5 * ls
 
     def trainer_fn(model, steps, out_dir, callback):
-        args = SapaTrainingArguments(output_dir=out_dir, **_common_args(steps), learning_rate=1e-4,
-                                     per_device_train_batch_size=batch_size, early_stopping_patience=None,
-                                     coupled_weight_decay=True,
-                                     phoneme_loss_weight=0.5, speaker_loss_weight=0.5, phoneme_margin=1.0,
-                                     speaker_margin=1.0)  # fmt: skip
+        args = SapaTrainingArguments(
+            output_dir=out_dir,
+            **_common_args(steps),
+            learning_rate=1e-4,
+            per_device_train_batch_size=batch_size,
+            early_stopping_patience=None,
+            coupled_weight_decay=True,
+            phoneme_loss_weight=0.5,
+            speaker_loss_weight=0.5,
+            phoneme_margin=1.0,
+            speaker_margin=1.0,
+        )
         return SapaTrainer(model=model, args=args, train_dataset=rows, callbacks=[callback])
 
-    return {"name": "SapaTrainer (cached window features)", "model_fn": model_fn, "rows": rows,
-            "collator": collator, "batch_size": batch_size, "loop_loss": loop_loss, "trainer_fn": trainer_fn,
-            "optimizer": lambda params: torch.optim.Adam(params, lr=1e-4, weight_decay=0.0)}  # fmt: skip
+    return {
+        "name": "SapaTrainer (cached window features)",
+        "model_fn": model_fn,
+        "rows": rows,
+        "collator": collator,
+        "batch_size": batch_size,
+        "loop_loss": loop_loss,
+        "trainer_fn": trainer_fn,
+        "optimizer": lambda params: torch.optim.Adam(params, lr=1e-4, weight_decay=0.0),
+    }
 
 
 def _zero_shot_model(num_speakers: int, hidden_size: int):
@@ -122,9 +162,16 @@ def _zero_shot_model(num_speakers: int, hidden_size: int):
     from hf_cser.models.zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification
 
     torch.manual_seed(0)
-    backbone = Wav2Vec2Config(conv_dim=(32,) * 7, hidden_size=hidden_size, num_hidden_layers=1, num_attention_heads=4,
-                              intermediate_size=256, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-                              feat_extract_norm="layer")  # fmt: skip
+    backbone = Wav2Vec2Config(
+        conv_dim=(32,) * 7,
+        hidden_size=hidden_size,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=256,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+    )
     return ZeroShotSerForEmotionClassification(ZeroShotSerConfig(backbone_config=backbone, num_speakers=num_speakers))
 
 
@@ -134,8 +181,12 @@ def _zero_shot_case(frames_path: bool, num_rows: int, seconds: float) -> dict[st
     import torch.nn.functional as F
 
     from hf_cser.losses import LanguageAwareSupConLoss
-    from hf_cser.trainers import (ZeroShotDataCollator, ZeroShotFrameCollator, ZeroShotTrainer,
-                                  ZeroShotTrainingArguments)  # fmt: skip
+    from hf_cser.trainers import (
+        ZeroShotDataCollator,
+        ZeroShotFrameCollator,
+        ZeroShotTrainer,
+        ZeroShotTrainingArguments,
+    )
 
     # cached frames as wide as a base-size backbone's (what users cache); a small backbone for the waveform path
     hidden = FRAME_SIZE if frames_path else 64
@@ -145,8 +196,12 @@ def _zero_shot_case(frames_path: bool, num_rows: int, seconds: float) -> dict[st
     rows, frames = [], {}
     for i in range(num_rows):
         language = languages[i % 2]
-        row = {"emotion": (i // 2) % 4, "language": language, "speaker": f"{language}_s{(i // 8) % 4}",
-               "audio": f"utt{i}.wav"}  # fmt: skip
+        row = {
+            "emotion": (i // 2) % 4,
+            "language": language,
+            "speaker": f"{language}_s{(i // 8) % 4}",
+            "audio": f"utt{i}.wav",
+        }
         length = int(16000 * seconds * rng.uniform(0.7, 1.0))
         if frames_path:
             frames[row["audio"]] = torch.from_numpy(rng.standard_normal((length // 320, hidden)).astype(np.float32))
@@ -166,17 +221,36 @@ def _zero_shot_case(frames_path: bool, num_rows: int, seconds: float) -> dict[st
         return loss + 0.1 * F.cross_entropy(out["speaker_logits"].float(), batch["speaker_labels"], ignore_index=-100)
 
     def trainer_fn(model, steps, out_dir, callback):
-        args = ZeroShotTrainingArguments(output_dir=out_dir, **_common_args(steps), languages_per_batch=2,
-                                         emotions_per_batch=4, samples_per_cell=2, learning_rate=1e-4,
-                                         scl_weight=0.5, adversarial_weight=0.1)  # fmt: skip
-        return ZeroShotTrainer(model=model, args=args, data_collator=collator, train_dataset=_as_dataset(rows),
-                               speaker_map=speaker_map, callbacks=[callback])  # fmt: skip
+        args = ZeroShotTrainingArguments(
+            output_dir=out_dir,
+            **_common_args(steps),
+            languages_per_batch=2,
+            emotions_per_batch=4,
+            samples_per_cell=2,
+            learning_rate=1e-4,
+            scl_weight=0.5,
+            adversarial_weight=0.1,
+        )
+        return ZeroShotTrainer(
+            model=model,
+            args=args,
+            data_collator=collator,
+            train_dataset=_as_dataset(rows),
+            speaker_map=speaker_map,
+            callbacks=[callback],
+        )
 
     name = "ZeroShotTrainer (" + ("cached backbone frames)" if frames_path else f"waveforms, {seconds:g} s)")
-    return {"name": name, "model_fn": lambda: _zero_shot_model(len(speakers), hidden), "rows": rows,
-            "collator": collator,
-            "batch_size": 16, "loop_loss": loop_loss, "trainer_fn": trainer_fn,
-            "optimizer": lambda params: torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)}  # fmt: skip
+    return {
+        "name": name,
+        "model_fn": lambda: _zero_shot_model(len(speakers), hidden),
+        "rows": rows,
+        "collator": collator,
+        "batch_size": 16,
+        "loop_loss": loop_loss,
+        "trainer_fn": trainer_fn,
+        "optimizer": lambda params: torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0),
+    }
 
 
 def _as_dataset(rows: list[dict]):
@@ -198,15 +272,27 @@ def _ctl_case(with_mdd: bool, batch_size: int, num_rows: int) -> dict[str, Any]:
 
     def model_fn():
         torch.manual_seed(0)
-        return CtlMtNetForEmotionClassification(CtlMtNetConfig(head=head, use_mdd=with_mdd, conv_filters=16,
-                                                               primary_capsule_types=4, primary_capsule_dim=8,
-                                                               digit_capsule_dim=8))  # fmt: skip
+        return CtlMtNetForEmotionClassification(
+            CtlMtNetConfig(
+                head=head,
+                use_mdd=with_mdd,
+                conv_filters=16,
+                primary_capsule_types=4,
+                primary_capsule_dim=8,
+                digit_capsule_dim=8,
+            )
+        )
 
     rng = np.random.default_rng(0)
 
     def make(n, labelled):
-        return [{"input_features": (10 * rng.standard_normal((int(rng.integers(80, 120)), 39))).astype(np.float32),
-                 **({"emotion": i % 4} if labelled else {})} for i in range(n)]  # fmt: skip
+        return [
+            {
+                "input_features": (10 * rng.standard_normal((int(rng.integers(80, 120)), 39))).astype(np.float32),
+                **({"emotion": i % 4} if labelled else {}),
+            }
+            for i in range(n)
+        ]
 
     source, target = make(num_rows, True), (make(num_rows, False) if with_mdd else None)
     collator = CtlMtNetDataCollator()
@@ -217,23 +303,36 @@ def _ctl_case(with_mdd: bool, batch_size: int, num_rows: int) -> dict[str, Any]:
             out = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"])
             return _margin_loss(model, out["capsule_lengths"].float(), batch["labels"])
         n = batch["input_features"].shape[0]
-        joint = model(input_features=torch.cat([batch["input_features"], batch["target_input_features"]]),
-                      attention_mask=torch.cat([batch["attention_mask"], batch["target_attention_mask"]]))
+        joint = model(
+            input_features=torch.cat([batch["input_features"], batch["target_input_features"]]),
+            attention_mask=torch.cat([batch["attention_mask"], batch["target_attention_mask"]]),
+        )
         logits, aux = joint["logits"], joint["auxiliary_logits"]
         d = mdd(logits[:n], aux[:n], logits[n:], aux[n:]).discrepancy
         return F.cross_entropy(logits[:n].float(), batch["labels"]) - 1.0 * d
 
     def trainer_fn(model, steps, out_dir, callback):
-        args = CtlMtNetTrainingArguments(output_dir=out_dir, **_common_args(steps), learning_rate=1e-3,
-                                         per_device_train_batch_size=batch_size,
-                                         load_best_model_at_end=False)  # fmt: skip
-        return CtlMtNetTrainer(model=model, args=args, train_dataset=source, target_dataset=target,
-                               callbacks=[callback])
+        args = CtlMtNetTrainingArguments(
+            output_dir=out_dir,
+            **_common_args(steps),
+            learning_rate=1e-3,
+            per_device_train_batch_size=batch_size,
+            load_best_model_at_end=False,
+        )
+        return CtlMtNetTrainer(
+            model=model, args=args, train_dataset=source, target_dataset=target, callbacks=[callback]
+        )
 
-    return {"name": "CtlMtNetTrainer (" + ("cross corpus, CE - MDD)" if with_mdd else "single corpus, margin loss)"),
-            "model_fn": model_fn, "rows": source, "collator": collator, "batch_size": batch_size,
-            "loop_loss": loop_loss, "trainer_fn": trainer_fn,
-            "optimizer": lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)}  # fmt: skip
+    return {
+        "name": "CtlMtNetTrainer (" + ("cross corpus, CE - MDD)" if with_mdd else "single corpus, margin loss)"),
+        "model_fn": model_fn,
+        "rows": source,
+        "collator": collator,
+        "batch_size": batch_size,
+        "loop_loss": loop_loss,
+        "trainer_fn": trainer_fn,
+        "optimizer": lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0),
+    }
 
 
 def _margin_loss(model, lengths, labels):
@@ -259,33 +358,60 @@ def _feature_gan_case(batch_size: int, num_rows: int) -> dict[str, Any]:
         return FeatureGanForEmotionClassification(config)
 
     rng = np.random.default_rng(0)
-    rows = [{"input_values": rng.standard_normal((int(rng.integers(80, 120)), 40)).astype(np.float32),
-             "text_embeds": rng.standard_normal(32).astype(np.float32), "labels": i % 4}
-            for i in range(num_rows)]  # fmt: skip
+    rows = [
+        {
+            "input_values": rng.standard_normal((int(rng.integers(80, 120)), 40)).astype(np.float32),
+            "text_embeds": rng.standard_normal(32).astype(np.float32),
+            "labels": i % 4,
+        }
+        for i in range(num_rows)
+    ]
     collator = FeatureGanDataCollator()
     clap = ClapContrastiveLoss(temperature=0.07)
 
     def loop_loss(model, batch):  # eq. 7: L_SER + alpha L_CL + beta L_MI
         text = batch["text_embeds"]
-        out = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"],
-                    labels=batch["labels"], return_dict=True)  # fmt: skip
+        out = model(
+            input_values=batch["input_values"],
+            attention_mask=batch["attention_mask"],
+            labels=batch["labels"],
+            return_dict=True,
+        )
         return out.loss + clap(text, out.audio_text_embeds) + info_nce_loss(text, out.projected_text, 0.07)
 
     def trainer_fn(model, steps, out_dir, callback):
-        args = FeatureGanTrainingArguments(output_dir=out_dir, **_common_args(steps),
-                                           per_device_train_batch_size=batch_size, learning_rate=1e-3)
-        return FeatureGanBaselineTrainer(model=model, args=args, train_dataset=rows, data_collator=collator,
-                                         callbacks=[callback])
+        args = FeatureGanTrainingArguments(
+            output_dir=out_dir, **_common_args(steps), per_device_train_batch_size=batch_size, learning_rate=1e-3
+        )
+        return FeatureGanBaselineTrainer(
+            model=model, args=args, train_dataset=rows, data_collator=collator, callbacks=[callback]
+        )
 
-    return {"name": "FeatureGanBaselineTrainer (stage 1, log-mel encoder)", "model_fn": model_fn, "rows": rows,
-            "collator": collator, "batch_size": batch_size, "loop_loss": loop_loss, "trainer_fn": trainer_fn,
-            "optimizer": lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)}  # fmt: skip
+    return {
+        "name": "FeatureGanBaselineTrainer (stage 1, log-mel encoder)",
+        "model_fn": model_fn,
+        "rows": rows,
+        "collator": collator,
+        "batch_size": batch_size,
+        "loop_loss": loop_loss,
+        "trainer_fn": trainer_fn,
+        "optimizer": lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0),
+    }
 
 
 def _common_args(steps: int) -> dict[str, Any]:
     """The settings a user timing a training run would use: no evaluation, no checkpoints, no progress bar."""
-    return dict(max_steps=steps, use_cpu=True, eval_strategy="no", save_strategy="no", logging_steps=10,
-                report_to="none", disable_tqdm=True, dataloader_num_workers=0, seed=0)  # fmt: skip
+    return dict(
+        max_steps=steps,
+        use_cpu=True,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=10,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        seed=0,
+    )
 
 
 # ============================================================================================ measurement
@@ -349,13 +475,27 @@ def _measure(case: dict[str, Any], steps: int, repeat: int) -> dict:
     size = case["batch_size"]
     trainer_sps, loop_sps = size / statistics.median(ours), size / statistics.median(ref)
     ratio = trainer_sps / loop_sps
-    return result(GROUP, case["name"], ours=trainer_sps, reference=loop_sps, unit="samples/s", ratio=ratio,
-                  reference_name="hand-written PyTorch loop (same model, pre-collated batches, same optimiser)",
-                  target=TARGET, met=ratio >= 0.85,
-                  details={"batch_size": size, "steps": steps, "warmup_steps": WARMUP, "repeats": repeat,
-                           "torch_threads": 1, "trainer_settings": "logging_steps=10, eval/save off, no tqdm, "
-                           "0 loader workers, use_cpu", "trainer_step_s": [round(t, 5) for t in ours],
-                           "loop_step_s": [round(t, 5) for t in ref]})  # fmt: skip
+    return result(
+        GROUP,
+        case["name"],
+        ours=trainer_sps,
+        reference=loop_sps,
+        unit="samples/s",
+        ratio=ratio,
+        reference_name="hand-written PyTorch loop (same model, pre-collated batches, same optimiser)",
+        target=TARGET,
+        met=ratio >= 0.85,
+        details={
+            "batch_size": size,
+            "steps": steps,
+            "warmup_steps": WARMUP,
+            "repeats": repeat,
+            "torch_threads": 1,
+            "trainer_settings": "logging_steps=10, eval/save off, no tqdm, 0 loader workers, use_cpu",
+            "trainer_step_s": [round(t, 5) for t in ours],
+            "loop_step_s": [round(t, 5) for t in ref],
+        },
+    )
 
 
 # ============================================================================================ 2 processes
@@ -381,15 +521,27 @@ def _ddp_worker(out_file: str, steps: int) -> None:  # pragma: no cover - runs u
         seconds = (timer.times[-1] - timer.times[WARMUP - 1]) / (len(timer.times) - WARMUP)
     if trainer.is_world_process_zero():
         with open(out_file, "w") as f:
-            json.dump({"world_size": world, "samples_per_s": case["batch_size"] * world / seconds,
-                       "step_s": seconds}, f)  # fmt: skip
+            json.dump(
+                {"world_size": world, "samples_per_s": case["batch_size"] * world / seconds, "step_s": seconds}, f
+            )
 
 
 def _launch(nproc: int, steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out_file = os.path.join(tmp, "ddp.json")
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-               str(_free_port()), os.path.abspath(__file__), "--ddp-worker", out_file, str(steps)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(nproc),
+            "--master_port",
+            str(_free_port()),
+            os.path.abspath(__file__),
+            "--ddp-worker",
+            out_file,
+            str(steps),
+        ]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": ROOT}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
         if proc.returncode != 0:
@@ -406,12 +558,27 @@ def _scaling(steps: int, repeat: int) -> dict:
     sps1 = statistics.median(r["samples_per_s"] for r in one)
     sps2 = statistics.median(r["samples_per_s"] for r in two)
     assert all(r["world_size"] == 2 for r in two)
-    return result(GROUP, "ZeroShotTrainer (cached frames): 2 processes (gloo DDP) vs 1", ours=sps2, reference=sps1,
-                  unit="samples/s", ratio=sps2 / sps1, reference_name="the same trainer in 1 process (torchrun)",
-                  target="none (report); ideal 2.0 on 2 free cores", met=None,
-                  details={"per_process_batch": 16, "steps": steps, "warmup_steps": WARMUP, "repeats": repeat,
-                           "OMP_NUM_THREADS": 1, "world_size": 2, "one_process_samples_per_s": [r["samples_per_s"]
-                           for r in one], "two_process_samples_per_s": [r["samples_per_s"] for r in two]})  # fmt: skip
+    return result(
+        GROUP,
+        "ZeroShotTrainer (cached frames): 2 processes (gloo DDP) vs 1",
+        ours=sps2,
+        reference=sps1,
+        unit="samples/s",
+        ratio=sps2 / sps1,
+        reference_name="the same trainer in 1 process (torchrun)",
+        target="none (report); ideal 2.0 on 2 free cores",
+        met=None,
+        details={
+            "per_process_batch": 16,
+            "steps": steps,
+            "warmup_steps": WARMUP,
+            "repeats": repeat,
+            "OMP_NUM_THREADS": 1,
+            "world_size": 2,
+            "one_process_samples_per_s": [r["samples_per_s"] for r in one],
+            "two_process_samples_per_s": [r["samples_per_s"] for r in two],
+        },
+    )
 
 
 # ============================================================================================ entry points

@@ -50,8 +50,9 @@ def speech(count: int) -> list[np.ndarray]:
     synthesizer = get_synthesizer()
     out = []
     for i in range(count):
-        res = synthesizer.synthesize(SENTENCES[i % len(SENTENCES)], voice=("en+m3", "en+f2", "en+m1")[i % 3],
-                                     rate=140 + 15 * (i % 5))  # fmt: skip
+        res = synthesizer.synthesize(
+            SENTENCES[i % len(SENTENCES)], voice=("en+m3", "en+f2", "en+m1")[i % 3], rate=140 + 15 * (i % 5)
+        )
         out.append(resample(res.waveform.astype(np.float32) / 32768.0, res.sampling_rate, 16000).astype(np.float32))
     return out
 
@@ -85,9 +86,12 @@ def run(quick: bool = False) -> list[dict]:
         front_end = SpeechFrontEnd(folder, cache_dir=os.path.join(root, "cache"))
         encoder = front_end.encoder.backbone
         filters = whisper_mel_filters(80)
-        runtimes = {ct: ctranslate2.models.Whisper(ct2_dir, device="cpu", compute_type=ct,
-                                                   intra_threads=torch.get_num_threads())
-                    for ct in ("float32", "int8")}  # fmt: skip
+        runtimes = {
+            ct: ctranslate2.models.Whisper(
+                ct2_dir, device="cpu", compute_type=ct, intra_threads=torch.get_num_threads()
+            )
+            for ct in ("float32", "int8")
+        }
 
         # ---- accuracy, both modes
         for mode, pad in (("unpadded", None), ("pad_30s", 480_000)):
@@ -100,10 +104,18 @@ def run(quick: bool = False) -> list[dict]:
                 n = int(mask.sum())
                 ours = states[-1][0, :n].numpy()
                 errors.append(float(np.linalg.norm(ours - reference[:n]) / np.linalg.norm(reference[:n])))
-            records.append(result(GROUP, f"converted encoder vs CTranslate2 float32, {mode}, relative error",
-                                  ours=max(errors), unit="", reference_name="ctranslate2.models.Whisper.encode",
-                                  target="< 1e-4", met=max(errors) < 1e-4,
-                                  details={"utterances": len(errors), "conversion_s": round(convert_s, 1)}))
+            records.append(
+                result(
+                    GROUP,
+                    f"converted encoder vs CTranslate2 float32, {mode}, relative error",
+                    ours=max(errors),
+                    unit="",
+                    reference_name="ctranslate2.models.Whisper.encode",
+                    target="< 1e-4",
+                    met=max(errors) < 1e-4,
+                    details={"utterances": len(errors), "conversion_s": round(convert_s, 1)},
+                )
+            )
 
         # ---- speed: pooled features of all layers (no cache involved) vs CTranslate2's encoder on the same utterances
         def front(mode: str) -> float:
@@ -125,15 +137,46 @@ def run(quick: bool = False) -> list[dict]:
         unpadded, padded = front("unpadded"), front("pad_30s")
         ct2_fp32, ct2_int8 = ct2("float32"), ct2("int8")
         seconds = float(np.mean([len(w) for w in waves]) / 16000)
-        details = {"utterances": len(waves), "mean_seconds": round(seconds, 2), "torch_threads": torch.get_num_threads()}
-        records.append(result(GROUP, "front end unpadded, utterances/s (pooled, all layers)", ours=unpadded,
-                              reference=ct2_int8, reference_name="CTranslate2 int8 encoder, unpadded", unit="utt/s",
-                              target=">= 20 utt/s", met=unpadded >= 20, details=details))  # fmt: skip
-        records.append(result(GROUP, "front end unpadded vs CTranslate2 float32, utterances/s", ours=unpadded,
-                              reference=ct2_fp32, reference_name="CTranslate2 float32 encoder, unpadded",
-                              unit="utt/s", details=details))  # fmt: skip
-        records.append(result(GROUP, "front end pad_30s, utterances/s", ours=padded, reference=unpadded,
-                              reference_name="front end unpadded", unit="utt/s", details=details))  # fmt: skip
+        details = {
+            "utterances": len(waves),
+            "mean_seconds": round(seconds, 2),
+            "torch_threads": torch.get_num_threads(),
+        }
+        records.append(
+            result(
+                GROUP,
+                "front end unpadded, utterances/s (pooled, all layers)",
+                ours=unpadded,
+                reference=ct2_int8,
+                reference_name="CTranslate2 int8 encoder, unpadded",
+                unit="utt/s",
+                target=">= 20 utt/s",
+                met=unpadded >= 20,
+                details=details,
+            )
+        )
+        records.append(
+            result(
+                GROUP,
+                "front end unpadded vs CTranslate2 float32, utterances/s",
+                ours=unpadded,
+                reference=ct2_fp32,
+                reference_name="CTranslate2 float32 encoder, unpadded",
+                unit="utt/s",
+                details=details,
+            )
+        )
+        records.append(
+            result(
+                GROUP,
+                "front end pad_30s, utterances/s",
+                ours=padded,
+                reference=unpadded,
+                reference_name="front end unpadded",
+                unit="utt/s",
+                details=details,
+            )
+        )
     return records
 
 

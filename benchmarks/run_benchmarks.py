@@ -33,7 +33,7 @@ sys.path.insert(0, HERE)
 
 def discover() -> list[str]:
     """Names ``X`` of the ``bench_X.py`` modules next to this script, sorted."""
-    return sorted(f[len("bench_"):-3] for f in os.listdir(HERE) if f.startswith("bench_") and f.endswith(".py"))
+    return sorted(f[len("bench_") : -3] for f in os.listdir(HERE) if f.startswith("bench_") and f.endswith(".py"))
 
 
 def machine_info() -> dict:
@@ -86,8 +86,9 @@ def _met(value) -> str:
     return {True: "**met**", False: "**not met**", None: "-"}[value]
 
 
-def markdown_report(info: dict, records: list[dict], failures: dict[str, str], seconds: dict[str, float],
-                    quick: bool) -> str:
+def markdown_report(
+    info: dict, records: list[dict], failures: dict[str, str], seconds: dict[str, float], quick: bool
+) -> str:
     lines = [
         "# hf_cser benchmarks",
         "",
@@ -105,17 +106,26 @@ def markdown_report(info: dict, records: list[dict], failures: dict[str, str], s
     lines += ["", f"## Targets: {sum(bool(r['met']) for r in met)} of {len(met)} met", ""]
     lines += ["| group | benchmark | ours | reference | ratio | target | |", "|---|---|---|---|---|---|---|"]
     for r in met:
-        lines.append(f"| {r['group']} | {r['name']} | {_fmt(r['ours'], r['unit'])} | {r['reference_name']} "
-                     f"({_fmt(r['reference'], r['unit'])}) | {_fmt(r['ratio'])} | {r['target']} | {_met(r['met'])} |")
+        lines.append(
+            f"| {r['group']} | {r['name']} | {_fmt(r['ours'], r['unit'])} | {r['reference_name']} "
+            f"({_fmt(r['reference'], r['unit'])}) | {_fmt(r['ratio'])} | {r['target']} | {_met(r['met'])} |"
+        )
     groups = sorted({r["group"] for r in records}, key=lambda g: (g.split(".")[0].zfill(3), g))
     for group in groups:
-        lines += ["", f"## {group}", "", "| benchmark | ours | reference | ratio | target | | details |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {group}",
+            "",
+            "| benchmark | ours | reference | ratio | target | | details |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in (r for r in records if r["group"] == group):
             details = "; ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in r["details"].items())
-            lines.append(f"| {r['name']} | {_fmt(r['ours'], r['unit'])} | {r['reference_name'] or '-'} "
-                         f"({_fmt(r['reference'], r['unit'])}) | {_fmt(r['ratio'])} | {r['target'] or '-'} | "
-                         f"{_met(r['met'])} | {details} |")
+            lines.append(
+                f"| {r['name']} | {_fmt(r['ours'], r['unit'])} | {r['reference_name'] or '-'} "
+                f"({_fmt(r['reference'], r['unit'])}) | {_fmt(r['ratio'])} | {r['target'] or '-'} | "
+                f"{_met(r['met'])} | {details} |"
+            )
     lines += ["", "## Run", "", "| module | seconds | status |", "|---|---|---|"]
     for name, sec in seconds.items():
         lines.append(f"| bench_{name}.py | {sec:.0f} | {'failed: ' + failures[name] if name in failures else 'ok'} |")
@@ -127,8 +137,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--only", default="", help="comma-separated module names (e.g. losses,speaker_graph)")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "latest.json"))
-    parser.add_argument("--readme", default="true", choices=["true", "false"],
-                        help="write benchmarks/README.md (default true)")
+    parser.add_argument(
+        "--readme", default="true", choices=["true", "false"], help="write benchmarks/README.md (default true)"
+    )
     args = parser.parse_args(argv)
     names = discover()
     if args.only:
@@ -147,16 +158,22 @@ def main(argv=None) -> int:
             got = module.run(quick=args.quick)
             records += got
             for r in got:
-                print(f"   {r['group']} | {r['name']}: ratio {_fmt(r['ratio'])} {r['target']} {_met(r['met'])}",
-                      flush=True)
+                print(
+                    f"   {r['group']} | {r['name']}: ratio {_fmt(r['ratio'])} {r['target']} {_met(r['met'])}",
+                    flush=True,
+                )
         except Exception as error:  # noqa: BLE001 - one failing module must not lose the others' results
             failures[name] = f"{type(error).__name__}: {error}"
             traceback.print_exc()
         seconds[name] = time.perf_counter() - start
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
-        json.dump({"machine": info, "quick": args.quick, "records": records, "failures": failures,
-                   "seconds": seconds}, f, indent=2, default=str)
+        json.dump(
+            {"machine": info, "quick": args.quick, "records": records, "failures": failures, "seconds": seconds},
+            f,
+            indent=2,
+            default=str,
+        )
     report = markdown_report(info, records, failures, seconds, args.quick)
     if args.readme == "true":
         with open(os.path.join(HERE, "README.md"), "w") as f:

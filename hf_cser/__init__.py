@@ -7,10 +7,11 @@ Importing the package registers every hf_cser model, config and feature extracto
 
 __version__ = "0.1.0.dev0"
 
+from . import (
+    encoders,  # noqa: E402,F401  (registers the Auto classes)
+    models,  # noqa: E402,F401  (registers the Auto classes)
+    pipelines,  # noqa: E402,F401  (registers the soundfile audio-classification pipeline)
+)
 from .labels import EMOTIONS, ID2LABEL, LABEL2ID  # noqa: E402
-
-from . import encoders  # noqa: E402,F401  (registers the Auto classes)
-from . import models  # noqa: E402,F401  (registers the Auto classes)
-from . import pipelines  # noqa: E402,F401  (registers the soundfile audio-classification pipeline)
 
 __all__ = ["EMOTIONS", "ID2LABEL", "LABEL2ID", "__version__", "encoders", "models", "pipelines"]

@@ -30,7 +30,13 @@ UPLOAD_PATTERNS: tuple[str, ...] = ("*.safetensors", "*.json", "*.md", "*.txt", 
 """File names uploaded (at any depth); anything else (``*.bin``, ``*.pt``, ``*.pth``, ``*.ckpt``...) is not."""
 
 SKIPPED_DIRS: tuple[str, ...] = (
-    "checkpoint-*", "runs", "wandb", ".git", ".cache", "__pycache__", ".ipynb_checkpoints"
+    "checkpoint-*",
+    "runs",
+    "wandb",
+    ".git",
+    ".cache",
+    "__pycache__",
+    ".ipynb_checkpoints",
 )
 """Sub-folders never uploaded (Trainer checkpoints, TensorBoard and wandb logs, caches)."""
 
@@ -54,9 +60,7 @@ def _required_files(output_dir: str) -> list[tuple[str, str]]:
     if not os.path.isfile(os.path.join(output_dir, "preprocessor_config.json")):
         missing.append(("preprocessor_config.json", "`feature_extractor.save_pretrained(output_dir)`"))
     if not os.path.isfile(os.path.join(output_dir, "README.md")):
-        missing.append(
-            ("README.md", "`hf_cser.model_card.save_model_card(render_model_card(...), output_dir)`")
-        )
+        missing.append(("README.md", "`hf_cser.model_card.save_model_card(render_model_card(...), output_dir)`"))
     return missing
 
 

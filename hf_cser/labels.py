@@ -75,14 +75,30 @@ CORPUS_LABEL_MAPS: dict[str, dict[str, str | None]] = {
     # MSP-Podcast: `EmoClass` of `Labels/labels_consensus.csv`; U surprise, F fear, D disgust, C contempt, O other,
     # X no agreement.
     "msp-podcast": {
-        "N": "neutral", "H": "happy", "A": "angry", "S": "sad", "U": None, "F": None, "D": None, "C": None, "O": None,
+        "N": "neutral",
+        "H": "happy",
+        "A": "angry",
+        "S": "sad",
+        "U": None,
+        "F": None,
+        "D": None,
+        "C": None,
+        "O": None,
         "X": None,
     },
     # MSP-IMPROV: consensus class of `Evalution.txt` (O other, X no agreement).
     "msp-improv": {"N": "neutral", "H": "happy", "A": "angry", "S": "sad", "O": None, "X": None},
     # BIIC-Podcast: MSP-Podcast-style `EmoClass` codes.
     "biic-podcast": {
-        "N": "neutral", "H": "happy", "A": "angry", "S": "sad", "U": None, "F": None, "D": None, "C": None, "O": None,
+        "N": "neutral",
+        "H": "happy",
+        "A": "angry",
+        "S": "sad",
+        "U": None,
+        "F": None,
+        "D": None,
+        "C": None,
+        "O": None,
         "X": None,
     },
     # CASIA: emotion folder of `<speaker>/<emotion>/<id>.wav`.
@@ -94,7 +110,14 @@ CORPUS_LABEL_MAPS: dict[str, dict[str, str | None]] = {
     "savee": {"n": "neutral", "h": "happy", "a": "angry", "sa": "sad", "d": None, "f": None, "su": None},
     # RAVDESS: 3rd field of `03-01-05-01-02-01-12.wav`; 02 calm is dropped (not neutral).
     "ravdess": {
-        "01": "neutral", "02": None, "03": "happy", "04": "sad", "05": "angry", "06": None, "07": None, "08": None,
+        "01": "neutral",
+        "02": None,
+        "03": "happy",
+        "04": "sad",
+        "05": "angry",
+        "06": None,
+        "07": None,
+        "08": None,
     },
 }
 

@@ -52,10 +52,29 @@ SYNTHETIC_DISCLAIMER = (
 )
 
 _RESERVED = {
-    "card_data", "model_name", "model_id", "base_models", "datasets", "languages", "eval_rows", "training_args",
-    "hyperparameters", "method_citation", "data_description", "data_is_synthetic", "synthetic_disclaimer", "seeds",
-    "extra", "labels", "sampling_rate", "hf_cser_version", "transformers_version", "pytorch_version",
-    "datasets_version", "hub_version", "method",
+    "card_data",
+    "model_name",
+    "model_id",
+    "base_models",
+    "datasets",
+    "languages",
+    "eval_rows",
+    "training_args",
+    "hyperparameters",
+    "method_citation",
+    "data_description",
+    "data_is_synthetic",
+    "synthetic_disclaimer",
+    "seeds",
+    "extra",
+    "labels",
+    "sampling_rate",
+    "hf_cser_version",
+    "transformers_version",
+    "pytorch_version",
+    "datasets_version",
+    "hub_version",
+    "method",
 }
 
 

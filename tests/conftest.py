@@ -27,13 +27,22 @@ def build_tiny_sapa_model(max_windows: int = 24, seed: int = 0):
     torch.manual_seed(seed)
     config = SapaConfig(
         content_encoder_config=WavLMConfig(
-            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
-            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            conv_dim=(32,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
         ),
         speaker_encoder_config=Ge2eSpeakerEncoderConfig(hidden_size=16, num_layers=1, embedding_size=16),
-        content_projection_size=8, speaker_projection_size=8, hidden_size=16, num_attention_heads=2,
-        classifier_hidden_sizes=(16, 8, 8), max_windows=max_windows,
-    )  # fmt: skip
+        content_projection_size=8,
+        speaker_projection_size=8,
+        hidden_size=16,
+        num_attention_heads=2,
+        classifier_hidden_sizes=(16, 8, 8),
+        max_windows=max_windows,
+    )
     return SapaForEmotionClassification(config).eval()
 
 
@@ -44,10 +53,20 @@ def save_tiny_whisper(folder, d_model: int = 32, seed: int = 0):
 
     torch.manual_seed(seed)
     config = WhisperConfig(
-        vocab_size=64, d_model=d_model, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, max_target_positions=16,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
-    )  # fmt: skip
+        vocab_size=64,
+        d_model=d_model,
+        encoder_layers=2,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=2 * d_model,
+        decoder_ffn_dim=2 * d_model,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
     model = WhisperModel(config)
     model.save_pretrained(folder)
     WhisperFeatureExtractor().save_pretrained(folder)

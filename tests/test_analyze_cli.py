@@ -8,7 +8,6 @@ import pytest
 from hf_cser.analysis import read_table
 from hf_cser.cli import COMMAND_MODULES, main
 
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

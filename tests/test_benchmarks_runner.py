@@ -64,8 +64,11 @@ def test_record_ratio_and_report(common, tmp_path, monkeypatch):
 
 
 def test_module_markdown_table(common):
-    records = [common.result("2. speaker graph", "N=5", ours=0.5, reference=1.0, reference_name="dense", target="<5 s",
-                             met=False)]
+    records = [
+        common.result(
+            "2. speaker graph", "N=5", ours=0.5, reference=1.0, reference_name="dense", target="<5 s", met=False
+        )
+    ]
     table = common.markdown_table(records).splitlines()
     assert table[2] == "| 2. speaker graph | N=5 | 0.5 s | 1 s (dense) | 0.5 | <5 s | NOT met |"
 

@@ -14,8 +14,9 @@ def restore_bars():
 
 
 def test_no_writing_model_shards_bar_after_quieting(tmp_path, capfd, restore_bars, monkeypatch):
-    model = BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
-                                 vocab_size=10))  # fmt: skip
+    model = BertModel(
+        BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8, vocab_size=10)
+    )
     logging.enable_progress_bar()
     model.save_pretrained(tmp_path / "a")
     assert "Writing model shards" in capfd.readouterr().err  # the bar this module turns off exists

@@ -138,8 +138,16 @@ def test_cpu_config_starts_two_gloo_processes(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     accelerate = Path(sys.executable).with_name("accelerate")
-    cmd = [str(accelerate), "launch", "--config_file", str(CONFIGS / "cpu_ddp_2proc.yaml"), "--main_process_port",
-           str(port), str(probe), str(tmp_path)]  # fmt: skip
+    cmd = [
+        str(accelerate),
+        "launch",
+        "--config_file",
+        str(CONFIGS / "cpu_ddp_2proc.yaml"),
+        "--main_process_port",
+        str(port),
+        str(probe),
+        str(tmp_path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -14,8 +14,18 @@ from hf_cser.hub import IncompleteModelFolderError, files_to_upload, push_to_hub
 def model_folder(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "eval_results.json",
-                 "training_args.bin", "optimizer.pt", "pytorch_model.bin", "scheduler.pth", "rng_state.ckpt"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "eval_results.json",
+        "training_args.bin",
+        "optimizer.pt",
+        "pytorch_model.bin",
+        "scheduler.pth",
+        "rng_state.ckpt",
+    ):
         (folder / name).write_bytes(b"{}")
     for sub in ("checkpoint-10", "runs/Jan01"):
         (folder / sub).mkdir(parents=True)
@@ -37,10 +47,16 @@ def test_push_uploads_only_what_a_user_needs(model_folder):
     operations = kwargs["operations"]
     assert all(isinstance(op, CommitOperationAdd) for op in operations)
     uploaded = sorted(op.path_in_repo for op in operations)
-    assert uploaded == ["README.md", "config.json", "eval_results.json", "model.safetensors",
-                        "preprocessor_config.json"]
-    assert not any(p.endswith((".bin", ".pt", ".pth", ".ckpt")) or "checkpoint-" in p or p.startswith("runs/")
-                   for p in uploaded)
+    assert uploaded == [
+        "README.md",
+        "config.json",
+        "eval_results.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
+    assert not any(
+        p.endswith((".bin", ".pt", ".pth", ".ckpt")) or "checkpoint-" in p or p.startswith("runs/") for p in uploaded
+    )
     assert uploaded == files_to_upload(model_folder)
 
 
@@ -56,8 +72,11 @@ def test_refuses_incomplete_folder(model_folder, missing):
 
 def test_sharded_weights_and_bad_arguments(model_folder, tmp_path):
     (model_folder / "model.safetensors").unlink()
-    for name in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-                 "model.safetensors.index.json"):
+    for name in (
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+    ):
         (model_folder / name).write_bytes(b"{}")
     with mock.patch.object(HfApi, "create_repo"), mock.patch.object(HfApi, "create_commit") as commit:
         push_to_hub(model_folder, "me/sapa")

@@ -119,8 +119,9 @@ def test_evaluate_equals_metrics_from_the_models_argmax(model_dir, corpus):
     assert len(set(y_pred)) >= 2, "the tiny model must not predict one class for everything"
     expected = compute_ser_metrics(split["emotion"], y_pred, split["language"])
     for data_arg in (data, f"synthetic@{folder}"):
-        result = evaluate_model(model_dir, data_arg, split="test", batch_size=3, device="cpu", progress=False,
-                                return_predictions=True)
+        result = evaluate_model(
+            model_dir, data_arg, split="test", batch_size=3, device="cpu", progress=False, return_predictions=True
+        )
         assert [EMOTIONS.index(p["predicted"]) for p in result["predictions"]] == y_pred
         for key in ("uar", "war", "macro_f1", "num_samples", "per_class_recall", "confusion_matrix", "per_language"):
             assert result[key] == expected[key], key
@@ -193,8 +194,24 @@ def test_cli_predict_and_evaluate_print_json(model_dir, corpus, tmp_path, capsys
     printed = json.loads(capsys.readouterr().out)
     assert list(printed) == files and all(set(v) == set(ID2LABEL.values()) for v in printed.values())
     output = tmp_path / "results" / "eval.json"
-    assert main(["evaluate", model_dir, "--data", f"synthetic:de@{folder}", "--split", "test", "--output",
-                 str(output), "--no-progress", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                model_dir,
+                "--data",
+                f"synthetic:de@{folder}",
+                "--split",
+                "test",
+                "--output",
+                str(output),
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(output.read_text())
     assert {"uar", "war", "macro_f1", "per_language", "per_corpus"} <= set(printed)

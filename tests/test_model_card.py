@@ -20,8 +20,14 @@ from hf_cser.model_card import (
 ROOT = Path(__file__).resolve().parents[1]
 
 EVAL_RESULTS = {
-    "synthetic en->zh": {"dataset": "synthetic", "language": "zh", "split": "test", "uar": 0.6125, "war": 0.64,
-                         "macro_f1": 0.6},
+    "synthetic en->zh": {
+        "dataset": "synthetic",
+        "language": "zh",
+        "split": "test",
+        "uar": 0.6125,
+        "war": 0.64,
+        "macro_f1": 0.6,
+    },
     "synthetic en->de": {"dataset": "synthetic", "language": "de", "uar": 0.4375, "war": 0.45, "macro_f1": 0.41},
 }
 
@@ -68,8 +74,15 @@ def test_card_metadata_round_trips_with_model_index(tmp_path):
 
 def test_card_text_has_the_sections_and_the_numbers():
     text = _render().content
-    for heading in ("## Method", "## Usage", "## Training data", "## Results", "## Training procedure",
-                    "## Limitations", "## Citation"):
+    for heading in (
+        "## Method",
+        "## Usage",
+        "## Training data",
+        "## Results",
+        "## Training procedure",
+        "## Limitations",
+        "## Citation",
+    ):
         assert heading in text
     assert "import hf_cser" in text and 'pipeline("audio-classification", model="me/sapa-synthetic-en")' in text
     assert "| synthetic en->zh | synthetic | zh | test | 61.25 | 64.00 | 60.00 |" in text
@@ -82,9 +95,13 @@ def test_card_text_has_the_sections_and_the_numbers():
 
 def test_synthetic_disclaimer_only_for_synthetic_data():
     assert SYNTHETIC_DISCLAIMER in _render().content
-    real = _render(datasets=["msp-podcast"], data_description="MSP-Podcast (English) train split.",
-                   eval_results={"msp->biic": {"dataset": "biic-podcast", "language": "zh", "uar": 0.59,
-                                               "war": 0.6, "macro_f1": 0.58}})
+    real = _render(
+        datasets=["msp-podcast"],
+        data_description="MSP-Podcast (English) train split.",
+        eval_results={
+            "msp->biic": {"dataset": "biic-podcast", "language": "zh", "uar": 0.59, "war": 0.6, "macro_f1": 0.58}
+        },
+    )
     assert SYNTHETIC_DISCLAIMER not in real.content and "synthetic espeak-ng speech" not in real.content
     forced = _render(datasets=["mine"], data_description="My recordings.", synthetic=True)
     assert SYNTHETIC_DISCLAIMER in forced.content and "synthetic" in forced.content.split("## Training data")[1]

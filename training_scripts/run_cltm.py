@@ -56,8 +56,10 @@ class ProtocolArguments:
     languages: str = field(default="", metadata={"help": "Comma-separated languages (default: every language)."})
     seeds: str = field(default="0,1,2,3,4,5,6,7,8,9", metadata={"help": "Comma-separated seeds (paper: 10)."})
     n_samples: str = field(default="auto", metadata={"help": "N per subset, or 'auto' (learning-curve sweep)."})
-    n_grid: str = field(default="", metadata={"help": "Candidate N for 'auto' (default per task: ser/sv "
-                                                      "16,32,64,128; gender 4,...,128)."})
+    n_grid: str = field(
+        default="",
+        metadata={"help": "Candidate N for 'auto' (default per task: ser/sv 16,32,64,128; gender 4,...,128)."},
+    )
     speakers_per_subset: int = field(default=4, metadata={"help": "Speakers in each of D and D'."})
     eval_speakers: int = field(default=4, metadata={"help": "Held-out evaluation speakers per language."})
     eval_split: str | None = field(default=None, metadata={"help": "Evaluate on this split instead (e.g. test)."})
@@ -73,26 +75,40 @@ class ProtocolArguments:
 
 @dataclass
 class ModelArguments:
-    model: str = field(default="mlp", metadata={"help": "mlp (cached log-mel statistics + MLP) | audio (fine-tune "
-                                                       "a speech classifier on waveforms)."})
+    model: str = field(
+        default="mlp",
+        metadata={
+            "help": "mlp (cached log-mel statistics + MLP) | audio (fine-tune a speech classifier on waveforms)."
+        },
+    )
     hidden_size: int = field(default=64, metadata={"help": "mlp: hidden (embedding) size."})
     epochs: int = field(default=40, metadata={"help": "mlp: epochs; audio: use --audio_epochs."})
     batch_size: int = field(default=16, metadata={"help": "Mini-batch size."})
     learning_rate: float = field(default=3e-3, metadata={"help": "mlp: AdamW learning rate."})
     dropout: float = field(default=0.1, metadata={"help": "mlp: dropout."})
-    backbone: str | None = field(default=None, metadata={"help": "audio: Hub id or folder for "
-                                                                 "AutoModelForAudioClassification."})
+    backbone: str | None = field(
+        default=None, metadata={"help": "audio: Hub id or folder for AutoModelForAudioClassification."}
+    )
     audio_learning_rate: float = field(default=1e-5, metadata={"help": "audio: constant AdamW lr (paper)."})
     audio_epochs: int = field(default=1, metadata={"help": "audio: epochs (paper: 1)."})
     max_seconds: float = field(default=4.0, metadata={"help": "audio: crop waveforms to this many seconds."})
-    features: str = field(default="logmel", metadata={"help": "mlp: utterance features: 'logmel' (log-mel statistics, "
-                                                            "library default) or a speech encoder (Hub id, folder, "
-                                                            "'whisper-base-offline') through hf_cser's front end: "
-                                                            "mean+std of one hidden state (--features_layer)."})
-    features_layer: str = field(default="middle", metadata={"help": "mlp with an encoder: hidden state pooled "
-                                                                    "('middle', 'last', 'mean' or an int)."})
-    speaker_normalization: str = field(default="auto", metadata={"help": "mlp: z-normalise features per speaker "
-                                                                       "(auto: on for ser, off for gender/sv)."})
+    features: str = field(
+        default="logmel",
+        metadata={
+            "help": "mlp: utterance features: 'logmel' (log-mel statistics, "
+            "library default) or a speech encoder (Hub id, folder, "
+            "'whisper-base-offline') through hf_cser's front end: "
+            "mean+std of one hidden state (--features_layer)."
+        },
+    )
+    features_layer: str = field(
+        default="middle",
+        metadata={"help": "mlp with an encoder: hidden state pooled ('middle', 'last', 'mean' or an int)."},
+    )
+    speaker_normalization: str = field(
+        default="auto",
+        metadata={"help": "mlp: z-normalise features per speaker (auto: on for ser, off for gender/sv)."},
+    )
     feature_cache_dir: str | None = field(default=None, metadata={"help": "mlp: feature cache folder."})
     num_threads: int = field(default=1, metadata={"help": "torch threads per process (tiny models: 1 is fastest)."})
 
@@ -135,9 +151,13 @@ def build_model_factory(model_args, task_name: str):
     from hf_cser.cltm import AudioModelTaskModel, MlpTaskModel
 
     if model_args.model == "mlp":
-        return lambda: MlpTaskModel(hidden_size=model_args.hidden_size, dropout=model_args.dropout,
-                                    epochs=model_args.epochs, batch_size=model_args.batch_size,
-                                    learning_rate=model_args.learning_rate)
+        return lambda: MlpTaskModel(
+            hidden_size=model_args.hidden_size,
+            dropout=model_args.dropout,
+            epochs=model_args.epochs,
+            batch_size=model_args.batch_size,
+            learning_rate=model_args.learning_rate,
+        )
     if model_args.model == "audio":
         if not model_args.backbone:
             raise SystemExit("`--model audio` needs `--backbone` (a Hub id or folder).")
@@ -150,8 +170,12 @@ def build_model_factory(model_args, task_name: str):
                 model_args.backbone, num_labels=num_labels, ignore_mismatched_sizes=True
             )
 
-        return lambda: AudioModelTaskModel(model_init, learning_rate=model_args.audio_learning_rate,
-                                           epochs=model_args.audio_epochs, batch_size=model_args.batch_size)
+        return lambda: AudioModelTaskModel(
+            model_init,
+            learning_rate=model_args.audio_learning_rate,
+            epochs=model_args.audio_epochs,
+            batch_size=model_args.batch_size,
+        )
     raise SystemExit(f"`--model` must be mlp or audio, got {model_args.model!r}.")
 
 
@@ -162,6 +186,7 @@ def main(argv=None):
     import torch
     from accelerate import PartialState
 
+    from hf_cser.audio import BadAudioCounter
     from hf_cser.cltm import (
         CltmProtocolConfig,
         CltmRunner,
@@ -182,7 +207,6 @@ def main(argv=None):
         select_dynamic_interval,
         speaker_normalize,
     )
-    from hf_cser.audio import BadAudioCounter
     from hf_cser.data import drop_bad_audio
     from hf_cser.data.specs import load_data_spec
     from hf_cser.trainers.checkpointing import check_output_dir
@@ -203,8 +227,10 @@ def main(argv=None):
     with state.main_process_first():
         data = load_data_spec(args.data, synthetic_dir=out_args.synthetic_dir, num_proc=out_args.num_proc)
         counter = BadAudioCounter()
-        data = {name: drop_bad_audio(split, skip_bad_audio=args.skip_bad_audio, counter=counter, desc=name)
-                for name, split in data.items()}  # fmt: skip
+        data = {
+            name: drop_bad_audio(split, skip_bad_audio=args.skip_bad_audio, counter=counter, desc=name)
+            for name, split in data.items()
+        }
         if counter.total:
             logger.warning(counter.summary())
         table = CorpusTable.from_dataset_dict(data)
@@ -218,25 +244,32 @@ def main(argv=None):
             table = CorpusTable(**{k: v[keep] for k, v in table.__dict__.items()})
             progress = out_args.progress and state.is_main_process
             if model_args.features == "logmel":
-                inputs = compute_utterance_features(table.path.tolist(), cache_dir=model_args.feature_cache_dir,
-                                                    progress=progress)
+                inputs = compute_utterance_features(
+                    table.path.tolist(), cache_dir=model_args.feature_cache_dir, progress=progress
+                )
             else:
                 from hf_cser.encoders import SpeechFrontEnd
 
                 front_end = SpeechFrontEnd(model_args.features, cache_dir=model_args.feature_cache_dir)
-                inputs = front_end.pooled_features(table.path.tolist(), layer=model_args.features_layer,
-                                                   progress=progress)
+                inputs = front_end.pooled_features(
+                    table.path.tolist(), layer=model_args.features_layer, progress=progress
+                )
             if resolve_speaker_normalization(model_args.speaker_normalization, args.task):
                 inputs = speaker_normalize(inputs, table.speaker)
         else:
             inputs = LazyWaveforms(table.path.tolist(), max_seconds=model_args.max_seconds)
 
-    protocol = CltmProtocolConfig(speakers_per_subset=args.speakers_per_subset, eval_speakers=args.eval_speakers,
-                                  eval_split=args.eval_split,
-                                  resample_speakers_per_seed=args.resample_speakers_per_seed)
+    protocol = CltmProtocolConfig(
+        speakers_per_subset=args.speakers_per_subset,
+        eval_speakers=args.eval_speakers,
+        eval_split=args.eval_split,
+        resample_speakers_per_seed=args.resample_speakers_per_seed,
+    )
     rule = DynamicIntervalRule(tau=args.tau, z=args.z, epsilon=args.epsilon, threshold=args.ci_threshold)
     run_settings = {  # what a run's result depends on; seeds, N and languages only add runs
-        "task": args.task, "data": args.data, "protocol": asdict(protocol),
+        "task": args.task,
+        "data": args.data,
+        "protocol": asdict(protocol),
         "model": {k: v for k, v in asdict(model_args).items() if k not in ("feature_cache_dir", "num_threads")},
         "speaker_normalization": resolve_speaker_normalization(model_args.speaker_normalization, args.task),
         **({"skip_bad_audio": True} if args.skip_bad_audio else {}),  # absent when off: older folders resume
@@ -249,22 +282,33 @@ def main(argv=None):
     state.wait_for_everyone()
     log = RunLog(log_path)
     runner = CltmRunner(table, inputs, task, build_model_factory(model_args, args.task), protocol)
-    shard = {"process_index": state.process_index, "num_processes": state.num_processes,
-             "progress": out_args.progress and state.is_main_process}
+    shard = {
+        "process_index": state.process_index,
+        "num_processes": state.num_processes,
+        "progress": out_args.progress and state.is_main_process,
+    }
 
     if args.n_samples == "auto":
         grid = parse_ints(args.n_grid or DEFAULT_GRIDS[args.task], "n_grid")
         runner.run_grid(plan_self_runs(args.task, languages, seeds, grid), log, **shard)
         state.wait_for_everyone()
-        sweep = [r for r in log.rows() if r["task"] == args.task and r["target"] in languages
-                 and int(r["n"]) in grid and int(r["seed"]) in seeds]
+        sweep = [
+            r
+            for r in log.rows()
+            if r["task"] == args.task and r["target"] in languages and int(r["n"]) in grid and int(r["seed"]) in seeds
+        ]
         selection = select_dynamic_interval(sweep, rule)
         n = selection.n
         if state.is_main_process:
             with open(os.path.join(output_dir, "dynamic_interval.json"), "w") as f:
                 json.dump(selection.to_dict(), f, indent=2)
-            plot_learning_curves(sweep, os.path.join(output_dir, "learning_curves.png"), chosen_n=n,
-                                 metric=task.metric, title=f"{args.task}: learning curves ({len(seeds)} seeds)")
+            plot_learning_curves(
+                sweep,
+                os.path.join(output_dir, "learning_curves.png"),
+                chosen_n=n,
+                metric=task.metric,
+                title=f"{args.task}: learning curves ({len(seeds)} seeds)",
+            )
         logger.info(f"Dynamic interval [N, 2N] = [{n}, {2 * n}]: {selection.reason}")
     else:
         n = parse_ints(args.n_samples, "n_samples")[0]
@@ -273,30 +317,62 @@ def main(argv=None):
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
-    rows = [r for r in log.rows() if r["task"] == args.task and int(r["n"]) == n and r["target"] in languages
-            and (r["donor"] in ("", *languages)) and int(r["seed"]) in seeds]
+    rows = [
+        r
+        for r in log.rows()
+        if r["task"] == args.task
+        and int(r["n"]) == n
+        and r["target"] in languages
+        and (r["donor"] in ("", *languages))
+        and int(r["seed"]) in seeds
+    ]
     result = compute_cltm(rows, languages=languages, se_method=args.se_method)
     diagnostics = cltm_diagnostics(result, families=families, nan_policy=args.nan_policy)
     result.to_csv(os.path.join(output_dir, "cltm_matrix.csv"))
     result.to_csv(os.path.join(output_dir, "cltm_matrix_se.csv"), which="matrix_se")
     result.to_csv(os.path.join(output_dir, "cltm_gains.csv"), which="cross_gain")
-    summary = {"task": args.task, "metric": task.metric, "data": args.data, "n": n, "interval": [n, 2 * n],
-               "seeds": seeds, "languages": languages, "num_processes": state.num_processes,
-               "bad_audio_skipped": counter.total, **result.to_dict()}
+    summary = {
+        "task": args.task,
+        "metric": task.metric,
+        "data": args.data,
+        "n": n,
+        "interval": [n, 2 * n],
+        "seeds": seeds,
+        "languages": languages,
+        "num_processes": state.num_processes,
+        "bad_audio_skipped": counter.total,
+        **result.to_dict(),
+    }
     with open(os.path.join(output_dir, "cltm_result.json"), "w") as f:
         json.dump(summary, f, indent=2)
     with open(os.path.join(output_dir, "cltm_diagnostics.json"), "w") as f:
         json.dump(diagnostics.to_dict(), f, indent=2)
-    title = (f"{args.task} CLTM on {args.data}, [N, 2N] = [{n}, {2 * n}], {len(seeds)} seeds "
-             f"({min(seeds)}-{max(seeds)})")
+    title = (
+        f"{args.task} CLTM on {args.data}, [N, 2N] = [{n}, {2 * n}], {len(seeds)} seeds ({min(seeds)}-{max(seeds)})"
+    )
     markdown = diagnostics.to_markdown(title)
     with open(os.path.join(output_dir, "cltm_diagnostics.md"), "w") as f:
         f.write(markdown + "\n")
-    plot_cltm_heatmap(result, os.path.join(output_dir, "cltm_heatmap.png"), families=families, vmin=out_args.vmin,
-                      vmax=out_args.vmax, title=title)
+    plot_cltm_heatmap(
+        result,
+        os.path.join(output_dir, "cltm_heatmap.png"),
+        families=families,
+        vmin=out_args.vmin,
+        vmax=out_args.vmax,
+        title=title,
+    )
     print(markdown)
-    print(json.dumps({"task": args.task, "n": n, "seeds": seeds, "undefined_targets": result.undefined_targets,
-                      "diagnostics": diagnostics.to_dict()}))
+    print(
+        json.dumps(
+            {
+                "task": args.task,
+                "n": n,
+                "seeds": seeds,
+                "undefined_targets": result.undefined_targets,
+                "diagnostics": diagnostics.to_dict(),
+            }
+        )
+    )
     return {"result": result, "diagnostics": diagnostics, "n": n}
 
 

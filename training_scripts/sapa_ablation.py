@@ -117,8 +117,21 @@ def main(argv=None):
                 continue
             out = os.path.join(args.output_dir, f"{variant}_seed{seed}")
             summary = train_sapa.main(
-                ["--variant", variant, "--seed", str(seed), "--output_dir", out, "--run_analyses", "false",
-                 "--disable_tqdm", "true", "--save_total_limit", "1", *passthrough]
+                [
+                    "--variant",
+                    variant,
+                    "--seed",
+                    str(seed),
+                    "--output_dir",
+                    out,
+                    "--run_analyses",
+                    "false",
+                    "--disable_tqdm",
+                    "true",
+                    "--save_total_limit",
+                    "1",
+                    *passthrough,
+                ]
             )
             run = {
                 "variant": variant,

@@ -51,6 +51,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
     default_output_dir,
@@ -60,14 +61,23 @@ from hf_cser.trainers.checkpointing import (
 )
 from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
 from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer, strip_label_columns
-from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_ctl_mtnet")
 
 TASKS = ("single_corpus", "cross_corpus")
 RUN_FIELDS = ["task", "source", "target", "mdd", "seed", "fold", "uar", "war", "macro_f1", "num_test", "world_size"]
-SUMMARY_FIELDS = ["task", "source", "target", "mdd", "runs", "uar_mean", "uar_std", "war_mean", "war_std",
-                  "bad_audio_skipped"]
+SUMMARY_FIELDS = [
+    "task",
+    "source",
+    "target",
+    "mdd",
+    "runs",
+    "uar_mean",
+    "uar_std",
+    "war_mean",
+    "war_std",
+    "bad_audio_skipped",
+]
 RUN_RESULT_NAME = "run_result.json"
 """Written (atomically) in a run's folder when it finished: a restarted command skips that run."""
 FINAL_MODEL_DIR = "final_model"
@@ -153,8 +163,10 @@ def load_checked(spec: str, protocol: ProtocolArguments, counter: BadAudioCounte
     from hf_cser.data.specs import load_data_spec
 
     data = load_data_spec(spec, synthetic_dir=protocol.synthetic_dir, num_proc=protocol.num_proc)
-    return {name: drop_bad_audio(split, skip_bad_audio=protocol.skip_bad_audio, counter=counter, desc=f"{spec} {name}")
-            for name, split in data.items()}  # fmt: skip
+    return {
+        name: drop_bad_audio(split, skip_bad_audio=protocol.skip_bad_audio, counter=counter, desc=f"{spec} {name}")
+        for name, split in data.items()
+    }
 
 
 def finished_run(run_dir: str) -> dict | None:
@@ -169,8 +181,9 @@ def finished_run(run_dir: str) -> dict | None:
 def train_run(trainer, run_dir: str, base_args, last: bool) -> None:
     """Train (resuming from the run's last checkpoint, or `--resume_from_checkpoint`); the grid's last run also keeps
     its model in `run_dir/final_model`."""
-    train_or_restore(trainer, resolve_run_resume(run_dir, base_args.resume_from_checkpoint,
-                                                 world_size=trainer.args.world_size))
+    train_or_restore(
+        trainer, resolve_run_resume(run_dir, base_args.resume_from_checkpoint, world_size=trainer.args.world_size)
+    )
     if last and trainer.is_world_process_zero():
         trainer.model.save_pretrained(os.path.join(run_dir, FINAL_MODEL_DIR))
 
@@ -256,13 +269,19 @@ def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, se
     pooled = concatenate_datasets([split for split in data.values() if len(split)])
     rows = feature_rows(pooled, extractor, cache_dir)
     folds = make_folds(
-        protocol.fold_by, protocol.num_folds, protocol.fold_seed,
-        speakers=[r["speaker"] for r in rows], labels=[r["emotion"] for r in rows],
-    )  # fmt: skip
+        protocol.fold_by,
+        protocol.num_folds,
+        protocol.fold_seed,
+        speakers=[r["speaker"] for r in rows],
+        labels=[r["emotion"] for r in rows],
+    )
     for fold, (train_index, test_index) in enumerate(folds):  # utterance folds share speakers by design
         by_speaker = protocol.fold_by == "speaker"
-        check_target_disjoint(_protocol_rows(rows, test_index, by_speaker), target_name=f"fold {fold} test set",
-                              train=_protocol_rows(rows, train_index, by_speaker))  # fmt: skip
+        check_target_disjoint(
+            _protocol_rows(rows, test_index, by_speaker),
+            target_name=f"fold {fold} test set",
+            train=_protocol_rows(rows, train_index, by_speaker),
+        )
     grid = [(seed, fold) for seed in seeds for fold in range(len(folds))]
     for seed, fold in grid:
         train_index, test_index = folds[fold]
@@ -274,19 +293,32 @@ def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, se
             continue
         set_seed(seed)
         args = dataclasses.replace(
-            base_args, output_dir=run_dir, seed=seed, eval_strategy="no", load_best_model_at_end=False,
-        )  # fmt: skip
+            base_args,
+            output_dir=run_dir,
+            seed=seed,
+            eval_strategy="no",
+            load_best_model_at_end=False,
+        )
         trainer = CtlMtNetTrainer(
-            model=build_model(model_args, "capsule", False), args=args,
+            model=build_model(model_args, "capsule", False),
+            args=args,
             train_dataset=[rows[i] for i in train_index],
-        )  # fmt: skip
+        )
         train_run(trainer, run_dir, base_args, last=(seed, fold) == grid[-1])
         report = evaluate_rows(trainer, [rows[i] for i in test_index])
         row = {
-            "task": "single_corpus", "source": protocol.data, "target": protocol.data, "mdd": False,
-            "seed": seed, "fold": fold, "uar": report["uar"], "war": report["war"],
-            "macro_f1": report["macro_f1"], "num_test": report["num_samples"], "world_size": args.world_size,
-        }  # fmt: skip
+            "task": "single_corpus",
+            "source": protocol.data,
+            "target": protocol.data,
+            "mdd": False,
+            "seed": seed,
+            "fold": fold,
+            "uar": report["uar"],
+            "war": report["war"],
+            "macro_f1": report["macro_f1"],
+            "num_test": report["num_samples"],
+            "world_size": args.world_size,
+        }
         finish_run(run_dir, row, trainer.is_world_process_zero())
         yield run_dir, row
 
@@ -313,9 +345,14 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
     unlabelled = strip_label_columns(whole if protocol.transductive else target["train"])
     # no target file or speaker in the source training, validation or selection data (MFCCs have no corpus
     # statistics to leak through); the target data seen by MDD carries no label
-    check_target_disjoint(whole, target_name=f"target corpus {protocol.target!r}", train=source["train"],
-                          validation=validation_set, selection=validation_set if selection else None,
-                          unlabelled=unlabelled)  # fmt: skip
+    check_target_disjoint(
+        whole,
+        target_name=f"target corpus {protocol.target!r}",
+        train=source["train"],
+        validation=validation_set,
+        selection=validation_set if selection else None,
+        unlabelled=unlabelled,
+    )
     train = feature_rows(source["train"], extractor, cache_dir)
     validation = feature_rows(validation_set, extractor, cache_dir) if validation_set is not None else []
     target_train = feature_rows(unlabelled, extractor, cache_dir)
@@ -330,20 +367,33 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
             continue
         set_seed(seed)
         args = dataclasses.replace(
-            base_args, output_dir=run_dir, seed=seed,
+            base_args,
+            output_dir=run_dir,
+            seed=seed,
             **({} if selection else {"eval_strategy": "no", "load_best_model_at_end": False}),
-        )  # fmt: skip
+        )
         trainer = CtlMtNetTrainer(
-            model=build_model(model_args, "linear", use_mdd), args=args, train_dataset=train,
-            target_dataset=target_train if use_mdd else None, eval_dataset=validation if selection else None,
-        )  # fmt: skip
+            model=build_model(model_args, "linear", use_mdd),
+            args=args,
+            train_dataset=train,
+            target_dataset=target_train if use_mdd else None,
+            eval_dataset=validation if selection else None,
+        )
         train_run(trainer, run_dir, base_args, last=seed == seeds[-1])
         report = evaluate_rows(trainer, test)
         row = {
-            "task": "cross_corpus", "source": protocol.source, "target": protocol.target, "mdd": use_mdd,
-            "seed": seed, "fold": "-", "uar": report["uar"], "war": report["war"], "macro_f1": report["macro_f1"],
-            "num_test": report["num_samples"], "world_size": args.world_size,
-        }  # fmt: skip
+            "task": "cross_corpus",
+            "source": protocol.source,
+            "target": protocol.target,
+            "mdd": use_mdd,
+            "seed": seed,
+            "fold": "-",
+            "uar": report["uar"],
+            "war": report["war"],
+            "macro_f1": report["macro_f1"],
+            "num_test": report["num_samples"],
+            "world_size": args.world_size,
+        }
         finish_run(run_dir, row, trainer.is_world_process_zero())
         yield run_dir, row
 
@@ -365,8 +415,9 @@ def save_final_model(model, train_args, extractor, protocol, summary, output_dir
             "dataset": "synthetic" if is_synthetic_spec(row["target"]) else row["target"],
             "language": ",".join(language) if language else None,
             "split": "k-fold" if row["task"] == "single_corpus" else ("all" if protocol.transductive else "test"),
-            "uar": row["uar_mean"] / 100.0, "war": row["war_mean"] / 100.0,
-        }  # fmt: skip
+            "uar": row["uar_mean"] / 100.0,
+            "war": row["war_mean"] / 100.0,
+        }
     languages = sorted({code for s in specs for code in (parse_data_spec(s).languages or ())})
     config = model.config
     card = render_model_card(
@@ -376,14 +427,20 @@ def save_final_model(model, train_args, extractor, protocol, summary, output_dir
         languages=languages,
         eval_results=eval_results,
         training_args={
-            "learning_rate": train_args.learning_rate, "epochs": train_args.num_train_epochs,
-            "batch_size": train_args.per_device_train_batch_size, "max_train_frames": train_args.max_train_frames,
-        },  # fmt: skip
+            "learning_rate": train_args.learning_rate,
+            "epochs": train_args.num_train_epochs,
+            "batch_size": train_args.per_device_train_batch_size,
+            "max_train_frames": train_args.max_train_frames,
+        },
         hyperparameters={
-            "head": config.head, "use_mdd": config.use_mdd, "mdd_margin (gamma)": config.mdd_margin,
-            "mdd_weight (eta)": config.mdd_weight, "grl_coefficient": config.grl_coefficient,
-            "conv_filters": config.conv_filters, "routing_iterations": config.routing_iterations,
-        },  # fmt: skip
+            "head": config.head,
+            "use_mdd": config.use_mdd,
+            "mdd_margin (gamma)": config.mdd_margin,
+            "mdd_weight (eta)": config.mdd_weight,
+            "grl_coefficient": config.grl_coefficient,
+            "conv_filters": config.conv_filters,
+            "routing_iterations": config.routing_iterations,
+        },
         data_description="; ".join(describe_data_spec(s) for s in specs) + ".",
         seeds=len(seeds),
         extra={"task": protocol.task, "saved run": f"the last run (seed {seeds[-1]}) of the protocol"},
@@ -412,7 +469,7 @@ def main(argv=None):
     extractor = CtlMtNetFeatureExtractor()
     runner = single_corpus_runs if protocol.task == "single_corpus" else cross_corpus_runs
     runs, run_dir, counter = [], None, BadAudioCounter()
-    for run_dir, run in runner(model_args, protocol, base_args, extractor, cache_dir, seeds, counter):
+    for run_dir, run in runner(model_args, protocol, base_args, extractor, cache_dir, seeds, counter):  # noqa: B007
         runs.append(run)
         logger.info(f"run {run}")
     if counter.total:

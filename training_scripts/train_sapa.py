@@ -51,9 +51,9 @@ import numpy as np
 import transformers
 from transformers import HfArgumentParser, set_seed
 
-import hf_cser
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
@@ -62,7 +62,6 @@ from hf_cser.trainers.checkpointing import (
     resolve_resume_checkpoint,
     train_or_restore,
 )
-from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_sapa")
 
@@ -180,7 +179,6 @@ def configure_logging(training_args) -> None:
 def resolve_encoders(model_args, data_args, train_dict):
     """Paths of the content and speaker encoders ('auto' resolved, trained / converted once and cached)."""
     from hf_cser.data.specs import is_synthetic_spec
-
     from hf_cser.encoders import WHISPER_OFFLINE, resolve_backbone_path
 
     content = model_args.content_encoder
@@ -279,21 +277,42 @@ def write_predictions(path: str, audio: list, features, preds: np.ndarray, logit
 
     shifted = logits - logits.max(axis=1, keepdims=True)
     probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-    columns = {key: list(features[key]) if key in features.column_names else [""] * len(preds)
-               for key in ("speaker", "language", "corpus")}  # fmt: skip
+    columns = {
+        key: list(features[key]) if key in features.column_names else [""] * len(preds)
+        for key in ("speaker", "language", "corpus")
+    }
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["audio", "speaker", "language", "corpus", "emotion", "prediction",
-                         *[f"p_{e}" for e in EMOTIONS]])  # fmt: skip
+        writer.writerow(
+            ["audio", "speaker", "language", "corpus", "emotion", "prediction", *[f"p_{e}" for e in EMOTIONS]]
+        )
         for i, (label, pred) in enumerate(zip(features["emotion"], preds, strict=True)):
             source = audio[i] if isinstance(audio[i], str) else (audio[i] or {}).get("path", "")
-            writer.writerow([source, columns["speaker"][i], columns["language"][i], columns["corpus"][i],
-                             EMOTIONS[int(label)], EMOTIONS[int(pred)],
-                             *[f"{p:.6f}" for p in probabilities[i]]])  # fmt: skip
+            writer.writerow(
+                [
+                    source,
+                    columns["speaker"][i],
+                    columns["language"][i],
+                    columns["corpus"][i],
+                    EMOTIONS[int(label)],
+                    EMOTIONS[int(pred)],
+                    *[f"{p:.6f}" for p in probabilities[i]],
+                ]
+            )
 
 
-def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, target_test, train_feats,
-                 target_feats, target_preds, seed):
+def run_analyses(
+    args_out_dir,
+    data_args,
+    model,
+    feature_extractor,
+    train_dict,
+    target_test,
+    train_feats,
+    target_feats,
+    target_preds,
+    seed,
+):
     """Paper section 2 and 4.4 analyses; diagnostic only (they read target labels after training)."""
     from hf_cser.analysis import SpeakerStyleGraph
     from hf_cser.analysis.phoneme_commonality import (
@@ -303,8 +322,11 @@ def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, 
         save_rows,
         select_anchor_phonemes,
     )
-    from hf_cser.analysis.transferability import groupings_from_speaker_graph, plot_transferability
-    from hf_cser.analysis.transferability import speaker_group_transferability
+    from hf_cser.analysis.transferability import (
+        groupings_from_speaker_graph,
+        plot_transferability,
+        speaker_group_transferability,
+    )
     from hf_cser.models.sapa.feature_cache import compute_window_features
 
     out = os.path.join(args_out_dir, "analysis")
@@ -323,7 +345,9 @@ def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, 
     written["speaker_graph_plots"] = [str(p) for p in graph.plot(out)]
     # Table 5: per-cluster target accuracy for w/ Emo, w/o Emo and Rand groupings
     transfer = speaker_group_transferability(
-        target_preds, np.asarray(target_feats["emotion"]), list(target_feats["speaker"]),
+        target_preds,
+        np.asarray(target_feats["emotion"]),
+        list(target_feats["speaker"]),
         groupings_from_speaker_graph(graph),
     )
     save_rows(transfer.rows, os.path.join(out, "table5_transferability.csv"))
@@ -337,14 +361,14 @@ def run_analyses(args_out_dir, data_args, model, feature_extractor, train_dict, 
         tgt = compute_window_features(model, feature_extractor, target_test, cache_dir=cache_dir)
     windows, phones, emos, groups = [], [], [], []
     for rows in (src, tgt):
-        for feats, ph, emo, lang in zip(rows["content_features"], rows["window_phones"], rows["emotion"],
-                                        rows["language"]):
+        for feats, ph, emo, lang in zip(
+            rows["content_features"], rows["window_phones"], rows["emotion"], rows["language"]
+        ):
             windows.append(np.asarray(feats, dtype=np.float32))
             phones.extend(ph)
             emos.extend([emo] * len(ph))
             groups.extend([lang] * len(ph))
-    table = phoneme_similarity_table(np.concatenate(windows), np.asarray(phones), np.asarray(emos),
-                                     np.asarray(groups))
+    table = phoneme_similarity_table(np.concatenate(windows), np.asarray(phones), np.asarray(emos), np.asarray(groups))
     table.save(os.path.join(out, "table2_phoneme_similarity.json"))
     table.save(os.path.join(out, "table2_phoneme_similarity.csv"))
     anchors = select_anchor_phonemes(table, rule=data_args.anchor_rule)
@@ -364,17 +388,18 @@ def main(argv=None):
     configure_logging(training_args)
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
     check_output_dir(training_args.output_dir)
-    resume = resolve_resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint,
-                                       world_size=training_args.world_size)
+    resume = resolve_resume_checkpoint(
+        training_args.output_dir, training_args.resume_from_checkpoint, world_size=training_args.world_size
+    )
     if resume is not None:
         logger.warning(f"Resuming training from checkpoint '{resume}'.")
     set_seed(training_args.seed)
 
     from hf_cser.data.specs import describe_data_spec, is_synthetic_spec, load_data_spec
+    from hf_cser.encoders.backbones import hub_base_model
     from hf_cser.metrics import make_compute_metrics
     from hf_cser.model_card import render_model_card, save_model_card
     from hf_cser.models.sapa import SapaFeatureExtractor, SapaForEmotionClassification
-    from hf_cser.encoders.backbones import hub_base_model
     from hf_cser.models.sapa.feature_cache import compute_window_features, normalize_window_feature_datasets
 
     bad_audio = BadAudioCounter()
@@ -384,11 +409,21 @@ def main(argv=None):
         train_dict = load_data_spec(data_args.train_data, seed=training_args.seed, **load)
         target_test = load_data_spec(data_args.eval_data, seed=training_args.seed, **load)["test"]
         # every file decoded once, before any feature or training: a bad file raises here (or is dropped, counted)
-        train_dict = {split: drop_bad_audio(rows, skip_bad_audio=data_args.skip_bad_audio, counter=bad_audio,
-                                            desc=f"checking --train_data {split} audio")
-                      for split, rows in train_dict.items()}
-        target_test = drop_bad_audio(target_test, skip_bad_audio=data_args.skip_bad_audio, counter=bad_audio,
-                                     desc="checking --eval_data test audio")
+        train_dict = {
+            split: drop_bad_audio(
+                rows,
+                skip_bad_audio=data_args.skip_bad_audio,
+                counter=bad_audio,
+                desc=f"checking --train_data {split} audio",
+            )
+            for split, rows in train_dict.items()
+        }
+        target_test = drop_bad_audio(
+            target_test,
+            skip_bad_audio=data_args.skip_bad_audio,
+            counter=bad_audio,
+            desc="checking --eval_data test audio",
+        )
         for split in ("train", "validation"):
             if split not in train_dict or len(train_dict[split]) == 0:
                 raise ValueError(f"`--train_data` {data_args.train_data!r} has no `{split}` rows.")
@@ -396,9 +431,14 @@ def main(argv=None):
             raise ValueError(f"`--eval_data` {data_args.eval_data!r} has no `test` rows.")
         # the train split also builds the speaker-style graphs (the only statistics fitted on data); the validation
         # split drives early stopping and model selection
-        check_target_disjoint(target_test, target_name=f"--eval_data {data_args.eval_data!r} test split",
-                              train=train_dict["train"], validation=train_dict["validation"],
-                              normalization=train_dict["train"], selection=train_dict["validation"])
+        check_target_disjoint(
+            target_test,
+            target_name=f"--eval_data {data_args.eval_data!r} test split",
+            train=train_dict["train"],
+            validation=train_dict["validation"],
+            normalization=train_dict["train"],
+            selection=train_dict["validation"],
+        )
         source_languages = sorted(set(train_dict["train"]["language"]))
         target_languages = sorted(set(target_test["language"]) - set(source_languages))
 
@@ -418,8 +458,10 @@ def main(argv=None):
             graph_tau=data_args.graph_tau,
         )
         feature_extractor = SapaFeatureExtractor.from_sapa_config(model.config)
-        cache = dict(cache_dir=data_args.feature_cache_dir,
-                     progress=training_args.local_process_index == 0 and not training_args.disable_tqdm)
+        cache = dict(
+            cache_dir=data_args.feature_cache_dir,
+            progress=training_args.local_process_index == 0 and not training_args.disable_tqdm,
+        )
         train_feats = compute_window_features(model, feature_extractor, train_dict["train"], **cache)
         valid_feats = compute_window_features(model, feature_extractor, train_dict["validation"], **cache)
         source_test = train_dict.get("test")
@@ -436,11 +478,11 @@ def main(argv=None):
         # remove each speaker's voice)
         raw_train_feats, raw_target_feats = train_feats, target_feats
         train_feats, others, norm_settings = normalize_window_feature_datasets(
-            train_feats, {"validation": valid_feats, "source_test": source_test_feats, "target": target_feats},
+            train_feats,
+            {"validation": valid_feats, "source_test": source_test_feats, "target": target_feats},
             normalization,
         )
-        valid_feats, source_test_feats, target_feats = (others["validation"], others["source_test"],
-                                                        others["target"])  # fmt: skip
+        valid_feats, source_test_feats, target_feats = (others["validation"], others["source_test"], others["target"])
         model.config.feature_normalization = norm_settings
 
     # ---- speaker-style graphs on the source training speakers only (cluster ids of the speaker-space loss) ----
@@ -448,7 +490,8 @@ def main(argv=None):
 
     tau_quantile = resolve_tau_quantile(data_args)
     graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=training_args.seed, tau_quantile=tau_quantile).fit(
-        utterance_speaker_embeddings(raw_train_feats), list(raw_train_feats["speaker"]),
+        utterance_speaker_embeddings(raw_train_feats),
+        list(raw_train_feats["speaker"]),
         np.asarray(raw_train_feats["emotion"]),
     )
     for row in graph.summary():
@@ -486,11 +529,19 @@ def main(argv=None):
         "bad_audio_skipped": bad_audio.total,
     }
     (logger.warning if bad_audio.total else logger.info)(f"bad audio: {bad_audio.summary()}")
-    results.update(source_test=source_report, target_test=target_report, summary=summary,
-                   world_size=training_args.world_size, resumed_from_checkpoint=resume,
-                   bad_audio_skipped=bad_audio.total,
-                   bad_audio={"by_reason": dict(bad_audio.counts), "examples": bad_audio.examples,
-                              "summary": bad_audio.summary()})
+    results.update(
+        source_test=source_report,
+        target_test=target_report,
+        summary=summary,
+        world_size=training_args.world_size,
+        resumed_from_checkpoint=resume,
+        bad_audio_skipped=bad_audio.total,
+        bad_audio={
+            "by_reason": dict(bad_audio.counts),
+            "examples": bad_audio.examples,
+            "summary": bad_audio.summary(),
+        },
+    )
 
     if trainer.is_world_process_zero():
         trainer.save_model(training_args.output_dir)
@@ -504,21 +555,41 @@ def main(argv=None):
             f.write(training_args.to_json_string())
         if data_args.run_analyses:
             results["analyses"] = run_analyses(
-                training_args.output_dir, data_args, model, feature_extractor, train_dict, target_test,
-                raw_train_feats, raw_target_feats, target_preds, training_args.seed,
+                training_args.output_dir,
+                data_args,
+                model,
+                feature_extractor,
+                train_dict,
+                target_test,
+                raw_train_feats,
+                raw_target_feats,
+                target_preds,
+                training_args.seed,
             )
-        write_predictions(os.path.join(training_args.output_dir, "target_predictions.csv"),
-                          target_test.with_format(None)["audio"], target_feats, target_preds, target_logits)
+        write_predictions(
+            os.path.join(training_args.output_dir, "target_predictions.csv"),
+            target_test.with_format(None)["audio"],
+            target_feats,
+            target_preds,
+            target_logits,
+        )
         with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2, default=str)
         eval_results = {
-            "target_test": {"dataset": describe_data_spec(data_args.eval_data), "language": ",".join(target_languages),
-                            "split": "test", **summary["target"]},
+            "target_test": {
+                "dataset": describe_data_spec(data_args.eval_data),
+                "language": ",".join(target_languages),
+                "split": "test",
+                **summary["target"],
+            },
         }
         if summary["source"] is not None:
-            eval_results["source_test"] = {"dataset": describe_data_spec(data_args.train_data),
-                                           "language": ",".join(source_languages), "split": "test",
-                                           **summary["source"]}
+            eval_results["source_test"] = {
+                "dataset": describe_data_spec(data_args.train_data),
+                "language": ",".join(source_languages),
+                "split": "test",
+                **summary["source"],
+            }
         model_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
         card = render_model_card(
             "sapa",
@@ -527,15 +598,28 @@ def main(argv=None):
             datasets=[data_args.train_data, data_args.eval_data],
             languages=source_languages + target_languages,
             eval_results=eval_results,
-            training_args={k: getattr(training_args, k) for k in (
-                "learning_rate", "weight_decay", "num_train_epochs", "per_device_train_batch_size", "seed",
-                "early_stopping_patience", "max_steps")},
-            hyperparameters={"variant": model.config.variant, "phoneme_margin": model.config.phoneme_margin,
-                             "speaker_margin": model.config.speaker_margin,
-                             "phoneme_loss_weight": model.config.phoneme_loss_weight,
-                             "speaker_loss_weight": model.config.speaker_loss_weight,
-                             "graph_tau": data_args.graph_tau, "graph_tau_quantile": tau_quantile,
-                             "window_ms": model.config.window_ms},
+            training_args={
+                k: getattr(training_args, k)
+                for k in (
+                    "learning_rate",
+                    "weight_decay",
+                    "num_train_epochs",
+                    "per_device_train_batch_size",
+                    "seed",
+                    "early_stopping_patience",
+                    "max_steps",
+                )
+            },
+            hyperparameters={
+                "variant": model.config.variant,
+                "phoneme_margin": model.config.phoneme_margin,
+                "speaker_margin": model.config.speaker_margin,
+                "phoneme_loss_weight": model.config.phoneme_loss_weight,
+                "speaker_loss_weight": model.config.speaker_loss_weight,
+                "graph_tau": data_args.graph_tau,
+                "graph_tau_quantile": tau_quantile,
+                "window_ms": model.config.window_ms,
+            },
             data_description=f"trained on {describe_data_spec(data_args.train_data)}; evaluated zero-shot on "
             f"{describe_data_spec(data_args.eval_data)}",
             seeds=1,
@@ -546,8 +630,12 @@ def main(argv=None):
         if push_requested:
             from hf_cser.hub import push_to_hub
 
-            push_to_hub(training_args.output_dir, training_args.hub_model_id or model_id,
-                        token=training_args.hub_token, private=training_args.hub_private_repo)
+            push_to_hub(
+                training_args.output_dir,
+                training_args.hub_model_id or model_id,
+                token=training_args.hub_token,
+                private=training_args.hub_private_repo,
+            )
         print(json.dumps(summary))
     finish_distributed()  # every process reaches the end before the process group goes
     return summary

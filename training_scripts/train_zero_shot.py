@@ -46,6 +46,7 @@ import numpy as np
 from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
+from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
@@ -55,12 +56,21 @@ from hf_cser.trainers.checkpointing import (
     resolve_run_resume,
     train_or_restore,
 )
-from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 
 logger = logging.getLogger("train_zero_shot")
 
-RUN_FIELDS = ["setting", "system", "seed", "uar", "war", "macro_f1", "num_test", "world_size", "trained_in",
-              "output_dir"]
+RUN_FIELDS = [
+    "setting",
+    "system",
+    "seed",
+    "uar",
+    "war",
+    "macro_f1",
+    "num_test",
+    "world_size",
+    "trained_in",
+    "output_dir",
+]
 # system -> (scl on, adversarial on); baselines and the upper bound use the plain architecture (paper section 3.2)
 SYSTEM_LOSSES = {
     "baseline1": (False, False),
@@ -286,22 +296,46 @@ def save_run_folder(trainer, run_dir: str, backbone: str, setting, system: str, 
     training_languages = sorted(set(trainer.train_dataset["language"]))
     card = render_model_card(
         "zero_shot",
-        model_id=os.path.basename(os.path.abspath(run_dir)) if not trainer.args.hub_model_id
+        model_id=os.path.basename(os.path.abspath(run_dir))
+        if not trainer.args.hub_model_id
         else trainer.args.hub_model_id,
         base_models=[backbone] if not os.path.isdir(backbone) else None,
         datasets=[data],
         languages=training_languages + ([setting.target] if setting.target not in training_languages else []),
-        eval_results={"target_test": {"dataset": describe_data_spec(data), "language": setting.target,
-                                      "split": "test", "uar": run["uar"], "war": run["war"],
-                                      "macro_f1": run["macro_f1"]}},  # fmt: skip
-        training_args={k: getattr(trainer.args, k) for k in (
-            "learning_rate", "num_train_epochs", "languages_per_batch", "emotions_per_batch", "samples_per_cell",
-            "seed")},  # fmt: skip
-        hyperparameters={"setting": setting.name, "system": system, "scl_weight": config.scl_weight,
-                         "adversarial_weight": config.adversarial_weight, "scl_temperature": config.scl_temperature,
-                         "scl_gamma": config.scl_gamma, "grl_schedule": config.grl_schedule,
-                         "top_adapter_size": config.top_adapter_size, "lora": config.lora,
-                         "adapters": config.adapters, "gating": config.gating},  # fmt: skip
+        eval_results={
+            "target_test": {
+                "dataset": describe_data_spec(data),
+                "language": setting.target,
+                "split": "test",
+                "uar": run["uar"],
+                "war": run["war"],
+                "macro_f1": run["macro_f1"],
+            }
+        },
+        training_args={
+            k: getattr(trainer.args, k)
+            for k in (
+                "learning_rate",
+                "num_train_epochs",
+                "languages_per_batch",
+                "emotions_per_batch",
+                "samples_per_cell",
+                "seed",
+            )
+        },
+        hyperparameters={
+            "setting": setting.name,
+            "system": system,
+            "scl_weight": config.scl_weight,
+            "adversarial_weight": config.adversarial_weight,
+            "scl_temperature": config.scl_temperature,
+            "scl_gamma": config.scl_gamma,
+            "grl_schedule": config.grl_schedule,
+            "top_adapter_size": config.top_adapter_size,
+            "lora": config.lora,
+            "adapters": config.adapters,
+            "gating": config.gating,
+        },
         data_description=f"trained on {', '.join(training_languages)} of {describe_data_spec(data)}; "
         f"evaluated zero-shot on {setting.target} (setting {setting.name}, system {system})",
         seeds=1,
@@ -328,8 +362,11 @@ def embeddings_of(trainer, dataset) -> np.ndarray:
     with torch.no_grad():
         for batch in loader:
             batch = trainer._prepare_inputs(batch)
-            inputs = {k: batch[k] for k in ("input_values", "attention_mask", "backbone_hidden_states", "frame_mask")
-                      if k in batch}  # fmt: skip
+            inputs = {
+                k: batch[k]
+                for k in ("input_values", "attention_mask", "backbone_hidden_states", "frame_mask")
+                if k in batch
+            }
             result = model(**inputs)
             out.append(result.embeddings.float().cpu().numpy())
     return np.concatenate(out)
@@ -442,6 +479,7 @@ def run_resume_checkpoint(run_dir: str, requested: str | None, run_dirs, world_s
     """
     return resolve_run_resume(run_dir, requested, run_dirs=run_dirs, world_size=world_size)
 
+
 def append_run(path: str, run: dict) -> None:
     """Append one run to the results CSV (header first when the file is new), flushed to disk at once."""
     new_file = not os.path.exists(path)
@@ -501,8 +539,10 @@ def main(argv=None):
     ]
     systems = parse_list(protocol_args.systems, list(SYSTEMS), "systems")
     if model_args.feature_normalization not in ("global", "none", "corpus", "speaker"):
-        raise ValueError(f"`--feature_normalization` must be none, global, corpus or speaker, got "
-                         f"{model_args.feature_normalization!r}.")
+        raise ValueError(
+            f"`--feature_normalization` must be none, global, corpus or speaker, got "
+            f"{model_args.feature_normalization!r}."
+        )
     seeds = [int(s) for s in protocol_args.seeds.split(",") if s.strip()]
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
     check_output_dir(base_args.output_dir)
@@ -511,12 +551,21 @@ def main(argv=None):
 
     bad_audio = BadAudioCounter()
     with base_args.main_process_first(desc="data and backbone"):
-        data = load_data_spec(protocol_args.data, synthetic_dir=protocol_args.synthetic_dir,
-                              num_proc=protocol_args.num_proc)
+        data = load_data_spec(
+            protocol_args.data, synthetic_dir=protocol_args.synthetic_dir, num_proc=protocol_args.num_proc
+        )
         # every file decoded once, before any frame or training: a bad file raises here (or is dropped, counted)
-        data = DatasetDict({split: drop_bad_audio(rows, skip_bad_audio=protocol_args.skip_bad_audio,
-                                                  counter=bad_audio, desc=f"checking {split} audio")
-                            for split, rows in data.items()})
+        data = DatasetDict(
+            {
+                split: drop_bad_audio(
+                    rows,
+                    skip_bad_audio=protocol_args.skip_bad_audio,
+                    counter=bad_audio,
+                    desc=f"checking {split} audio",
+                )
+                for split, rows in data.items()
+            }
+        )
         backbone = resolve_backbone(model_args, protocol_args)
 
     runs_file = os.path.join(base_args.output_dir, "zero_shot_runs.csv")
@@ -572,7 +621,11 @@ def main(argv=None):
                 train_languages = sorted(set(splits["train"]["language"]))
                 normalization_rows = splits["train"]  # frame statistics: training rows only, never the target's
                 check_no_target_leakage(
-                    setting, system, train=splits["train"], validation=splits["validation"], speaker_map=speaker_map,
+                    setting,
+                    system,
+                    train=splits["train"],
+                    validation=splits["validation"],
+                    speaker_map=speaker_map,
                     selection_languages=sorted(set(splits["validation"]["language"])),
                     sampler_languages=train_languages,  # the sampler draws from the train rows
                     normalization_languages=train_languages if model_args.normalize_frames else None,
@@ -580,8 +633,11 @@ def main(argv=None):
                 )
                 if not upper:  # the target test split's audio and speakers: not in any component of the run
                     check_target_disjoint(
-                        splits["test"], target_name=f"{setting.target} test split", train=splits["train"],
-                        validation=splits["validation"], selection=splits["validation"],
+                        splits["test"],
+                        target_name=f"{setting.target} test split",
+                        train=splits["train"],
+                        validation=splits["validation"],
+                        selection=splits["validation"],
                         normalization=normalization_rows if model_args.normalize_frames else None,
                     )
                 cached = model_args.cache_backbone_frames and model.backbone_is_frozen
@@ -593,7 +649,8 @@ def main(argv=None):
                         frames = encode_backbone_frames(
                             model if model.backbone_is_frozen else frozen_copy(run_backbone),
                             [p for split in data.values() for p in split["audio"]],
-                            max_length=max_length, progress=not base_args.disable_tqdm,
+                            max_length=max_length,
+                            progress=not base_args.disable_tqdm,
                             cache_dir=model_args.frame_cache_dir,
                         )
                     frames_of[run_backbone] = frames
@@ -606,8 +663,9 @@ def main(argv=None):
                         raise ValueError(f"`--feature_normalization {group_by}` needs `--normalize_frames true`.")
                     run_frames = group_normalized_frames(frames, splits, group_by)
                     global_statistics = (model.frame_mean.clone(), model.frame_std.clone())
-                    model.set_frame_normalization(torch.zeros_like(global_statistics[0]),
-                                                  torch.ones_like(global_statistics[1]))  # frames come normalised
+                    model.set_frame_normalization(
+                        torch.zeros_like(global_statistics[0]), torch.ones_like(global_statistics[1])
+                    )  # frames come normalised
                 languages = train_languages
                 if cached:
                     keep = ["audio", "emotion", "language", "speaker"]  # no phoneme lists to read per row
@@ -615,14 +673,20 @@ def main(argv=None):
                     collator = ZeroShotFrameCollator(frames=run_frames, speaker_map=speaker_map, languages=languages)
                 else:
                     keep = ["audio", "emotion", "language", "speaker"]  # format only what the collator reads
-                    train, validation, test = (with_decoded_audio(splits[k], columns=keep)
-                                               for k in ("train", "validation", "test"))
+                    train, validation, test = (
+                        with_decoded_audio(splits[k], columns=keep) for k in ("train", "validation", "test")
+                    )
                     collator = ZeroShotDataCollator(
                         speaker_map=speaker_map, languages=languages, max_length=max_length
                     )
-                trainer = ZeroShotTrainer(model=model, args=args, data_collator=collator, train_dataset=train,
-                                          eval_dataset=validation if len(validation) else None,
-                                          speaker_map=speaker_map)
+                trainer = ZeroShotTrainer(
+                    model=model,
+                    args=args,
+                    data_collator=collator,
+                    train_dataset=train,
+                    eval_dataset=validation if len(validation) else None,
+                    speaker_map=speaker_map,
+                )
                 resume = run_resume_checkpoint(run_dir, base_args.resume_from_checkpoint, run_dirs, args.world_size)
                 if resume is not None:
                     logger.warning(f"{setting.name} / {system} / seed {seed}: resuming from checkpoint '{resume}'.")
@@ -633,9 +697,18 @@ def main(argv=None):
                 if run_frames is not frames:  # raw audio (pipeline) meets one file: the global training statistics
                     model.set_frame_normalization(*global_statistics)
                     model.config.feature_normalization = group_by
-                run = {"setting": setting.name, "system": system, "seed": seed, "uar": report["uar"],
-                       "war": report["war"], "macro_f1": report["macro_f1"], "num_test": report["num_samples"],
-                       "world_size": base_args.world_size, "trained_in": setting.name, "output_dir": run_dir}
+                run = {
+                    "setting": setting.name,
+                    "system": system,
+                    "seed": seed,
+                    "uar": report["uar"],
+                    "war": report["war"],
+                    "macro_f1": report["macro_f1"],
+                    "num_test": report["num_samples"],
+                    "world_size": base_args.world_size,
+                    "trained_in": setting.name,
+                    "output_dir": run_dir,
+                }
                 runs.append(run)
                 trained[same] = run
                 if trainer.is_world_process_zero():
@@ -646,9 +719,14 @@ def main(argv=None):
 
                         shown = concatenate_datasets([splits["validation"], splits["test"]])
                         emb = embeddings_of(trainer, shown if cached else with_decoded_audio(shown))
-                        plot_tsne(emb, shown["emotion"], shown["language"],
-                                  os.path.join(base_args.output_dir, f"tsne_{setting.name.replace('->', '_to_')}.png"),
-                                  f"{setting.name}: proposed (validation + target test)", seed=seed)
+                        plot_tsne(
+                            emb,
+                            shown["emotion"],
+                            shown["language"],
+                            os.path.join(base_args.output_dir, f"tsne_{setting.name.replace('->', '_to_')}.png"),
+                            f"{setting.name}: proposed (validation + target test)",
+                            seed=seed,
+                        )
     rows = summarize(runs)
     table = markdown_table(rows, seeds, protocol_args.data)
     (logger.warning if bad_audio.total else logger.info)(f"bad audio: {bad_audio.summary()}")
@@ -656,8 +734,17 @@ def main(argv=None):
         with open(os.path.join(base_args.output_dir, "zero_shot_table.md"), "w") as f:
             f.write(table + "\n")
         with open(os.path.join(base_args.output_dir, "zero_shot_summary.json"), "w") as f:
-            json.dump({"rows": rows, "seeds": seeds, "data": protocol_args.data,
-                       "bad_audio_skipped": bad_audio.total, "bad_audio": bad_audio.summary()}, f, indent=2)
+            json.dump(
+                {
+                    "rows": rows,
+                    "seeds": seeds,
+                    "data": protocol_args.data,
+                    "bad_audio_skipped": bad_audio.total,
+                    "bad_audio": bad_audio.summary(),
+                },
+                f,
+                indent=2,
+            )
         print(table)
         print(json.dumps({"runs": len(runs), "rows": rows, "bad_audio_skipped": bad_audio.total}))
     finish_distributed()  # every process reaches the end before the process group goes

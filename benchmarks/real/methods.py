@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "training_scripts")  # fmt: skip
+SCRIPTS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "training_scripts"
+)
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,25 @@ def _json(path: str) -> dict:
 
 def _sapa_arguments(variant: str):
     def arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
-        return ["--train_data", fold.source, "--eval_data", fold.target, "--variant", variant, "--seed", str(seed),
-                "--output_dir", out, "--run_analyses", "false", "--disable_tqdm", "true", "--save_total_limit", "1",
-                *(["--feature_cache_dir", cache] if cache else [])]  # fmt: skip
+        return [
+            "--train_data",
+            fold.source,
+            "--eval_data",
+            fold.target,
+            "--variant",
+            variant,
+            "--seed",
+            str(seed),
+            "--output_dir",
+            out,
+            "--run_analyses",
+            "false",
+            "--disable_tqdm",
+            "true",
+            "--save_total_limit",
+            "1",
+            *(["--feature_cache_dir", cache] if cache else []),
+        ]
 
     return arguments
 
@@ -91,8 +108,13 @@ def _sapa_reader(row: str):
     def read(out: str) -> dict[str, dict]:
         results = _json(os.path.join(out, "results.json"))
         target = results["target_test"]
-        return {row: {"uar": target["uar"], "validation_uar": results["source_validation"]["eval_uar"],
-                      "num_test": target["num_samples"]}}  # fmt: skip
+        return {
+            row: {
+                "uar": target["uar"],
+                "validation_uar": results["source_validation"]["eval_uar"],
+                "num_test": target["num_samples"],
+            }
+        }
 
     return read
 
@@ -109,16 +131,30 @@ SAPA_VARIANTS = {
 
 
 def _feature_gan_arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
-    return ["--data", fold.both, "--audio_only", "--seed", str(seed), "--output_dir", out, "--disable_tqdm",
-            "--tsne", "false", *(["--feature_cache_dir", cache] if cache else [])]  # fmt: skip
+    return [
+        "--data",
+        fold.both,
+        "--audio_only",
+        "--seed",
+        str(seed),
+        "--output_dir",
+        out,
+        "--disable_tqdm",
+        "--tsne",
+        "false",
+        *(["--feature_cache_dir", cache] if cache else []),
+    ]
 
 
 def _feature_gan_read(out: str) -> dict[str, dict]:
     results = _json(os.path.join(out, "results.json"))
 
     def row(key: str) -> dict:
-        return {"uar": results[key]["test"]["uar"], "validation_uar": results[key]["validation"]["uar"],
-                "num_test": results[key]["test"].get("num_samples", "")}  # fmt: skip
+        return {
+            "uar": results[key]["test"]["uar"],
+            "validation_uar": results[key]["validation"]["uar"],
+            "num_test": results[key]["test"].get("num_samples", ""),
+        }
 
     return {"feature_gan": row("stage3_audio"), "feature_gan_control": row("stage3_audio_without_augmentation")}
 
@@ -128,9 +164,25 @@ def _feature_gan_read(out: str) -> dict[str, dict]:
 
 def _ctl_mtnet_arguments(mdd: bool):
     def arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
-        return ["--task", "cross_corpus", "--source", fold.source, "--target", fold.target, "--transductive",
-                "--seeds", str(seed), "--output_dir", out, "--save_model", "false", "--disable_tqdm", "true",
-                *([] if mdd else ["--no_mdd"]), *(["--feature_cache_dir", cache] if cache else [])]  # fmt: skip
+        return [
+            "--task",
+            "cross_corpus",
+            "--source",
+            fold.source,
+            "--target",
+            fold.target,
+            "--transductive",
+            "--seeds",
+            str(seed),
+            "--output_dir",
+            out,
+            "--save_model",
+            "false",
+            "--disable_tqdm",
+            "true",
+            *([] if mdd else ["--no_mdd"]),
+            *(["--feature_cache_dir", cache] if cache else []),
+        ]
 
     return arguments
 
@@ -157,9 +209,25 @@ def _zero_shot_arguments(system: str):
                 f"the held-out language(s) {overlap} are also source languages in fold {fold.name}; zero-shot "
                 "cross-lingual training needs a target language absent from the source"
             )
-        return ["--data", fold.both, "--source_languages", ",".join(source), "--target_languages", ",".join(held),
-                "--systems", system, "--seeds", str(seed), "--output_dir", out, "--tsne", "false",
-                "--disable_tqdm", "true", *(["--frame_cache_dir", cache] if cache else [])]  # fmt: skip
+        return [
+            "--data",
+            fold.both,
+            "--source_languages",
+            ",".join(source),
+            "--target_languages",
+            ",".join(held),
+            "--systems",
+            system,
+            "--seeds",
+            str(seed),
+            "--output_dir",
+            out,
+            "--tsne",
+            "false",
+            "--disable_tqdm",
+            "true",
+            *(["--frame_cache_dir", cache] if cache else []),
+        ]
 
     return arguments
 
@@ -169,8 +237,13 @@ def _zero_shot_reader(row: str):
         runs = list(csv.DictReader(open(os.path.join(out, "zero_shot_runs.csv"), encoding="utf-8")))
         if len(runs) != 1:
             raise ValueError(f"{out}/zero_shot_runs.csv: expected one run, found {len(runs)}.")
-        return {row: {"uar": float(runs[0]["uar"]), "validation_uar": runs[0].get("val_uar", ""),
-                      "num_test": runs[0].get("num_test", "")}}  # fmt: skip
+        return {
+            row: {
+                "uar": float(runs[0]["uar"]),
+                "validation_uar": runs[0].get("val_uar", ""),
+                "num_test": runs[0].get("num_test", ""),
+            }
+        }
 
     return read
 
@@ -182,24 +255,58 @@ class MethodNotApplicable(ValueError):
 def _registry() -> dict[str, Method]:
     methods = {}
     for variant, text in SAPA_VARIANTS.items():
-        methods[variant] = Method(variant, "train_sapa.py", _sapa_arguments(variant), _sapa_reader(variant),
-                                  (variant,), text, ("--num_train_epochs", "15"), "corpus")  # fmt: skip
-    methods["sapa_l2"] = Method("sapa_l2", "train_sapa.py", _sapa_arguments("sapa"), _sapa_reader("sapa_l2"),
-                                ("sapa_l2",), "SAPA with L2-normalised triplet embeddings (library option)",
-                                ("--num_train_epochs", "15", "--triplet_l2_normalize", "true"), "corpus")  # fmt: skip
+        methods[variant] = Method(
+            variant,
+            "train_sapa.py",
+            _sapa_arguments(variant),
+            _sapa_reader(variant),
+            (variant,),
+            text,
+            ("--num_train_epochs", "15"),
+            "corpus",
+        )
+    methods["sapa_l2"] = Method(
+        "sapa_l2",
+        "train_sapa.py",
+        _sapa_arguments("sapa"),
+        _sapa_reader("sapa_l2"),
+        ("sapa_l2",),
+        "SAPA with L2-normalised triplet embeddings (library option)",
+        ("--num_train_epochs", "15", "--triplet_l2_normalize", "true"),
+        "corpus",
+    )
     methods["feature_gan"] = Method(
-        "feature_gan", "train_feature_gan.py", _feature_gan_arguments, _feature_gan_read,
+        "feature_gan",
+        "train_feature_gan.py",
+        _feature_gan_arguments,
+        _feature_gan_read,
         ("feature_gan", "feature_gan_control"),
         "feature-GAN augmentation (frozen Whisper middle layer, audio only) and its no-augmentation control",
-    )  # fmt: skip
+        ("--stage1_epochs", "10", "--gan_epochs", "50"),
+    )
     for mdd, name in ((True, "ctl_mtnet"), (False, "ctl_mtnet_no_mdd")):
-        methods[name] = Method(name, "train_ctl_mtnet.py", _ctl_mtnet_arguments(mdd), _ctl_mtnet_reader(name),
-                               (name,), f"CTL-MTNet (MFCC capsules){' + MDD, transductive' if mdd else ', no MDD'}",
-                               ("--max_train_frames", "300", "--num_train_epochs", "10"), "none")  # fmt: skip
+        methods[name] = Method(
+            name,
+            "train_ctl_mtnet.py",
+            _ctl_mtnet_arguments(mdd),
+            _ctl_mtnet_reader(name),
+            (name,),
+            f"CTL-MTNet (MFCC capsules){' + MDD, transductive' if mdd else ', no MDD'}",
+            ("--max_train_frames", "300", "--num_train_epochs", "10"),
+            "none",
+        )
     for system in ("proposed", "baseline1"):
         name = f"zero_shot_{system}"
-        methods[name] = Method(name, "train_zero_shot.py", _zero_shot_arguments(system), _zero_shot_reader(name),
-                               (name,), f"zero-shot cross-lingual SER, system {system}", (), "global")  # fmt: skip
+        methods[name] = Method(
+            name,
+            "train_zero_shot.py",
+            _zero_shot_arguments(system),
+            _zero_shot_reader(name),
+            (name,),
+            f"zero-shot cross-lingual SER, system {system}",
+            (),
+            "global",
+        )
     return methods
 
 
@@ -218,16 +325,19 @@ def parse_method_args(values: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def run_method(method: Method, fold: FoldFiles, seed: int, output: str, extra: list[str], cache: str | None,
-               progress: bool = True) -> list[dict]:  # fmt: skip
+def run_method(
+    method: Method, fold: FoldFiles, seed: int, output: str, extra: list[str], cache: str | None, progress: bool = True
+) -> list[dict]:
     """Run `method` on `fold` with `seed` in a child process; its rows (``status`` ok, n/a or failed)."""
     out = os.path.join(output, "runs", method.name, fold.name, f"seed{seed}")
     base = {"method": method.name, "fold": fold.name, "seed": seed}
     try:
         arguments = method.arguments(fold, out, seed, cache)
     except MethodNotApplicable as reason:
-        return [dict(base, row=row, validation_uar="", uar="", num_test="", seconds=0, status=f"n/a: {reason}")
-                for row in method.rows]  # fmt: skip
+        return [
+            dict(base, row=row, validation_uar="", uar="", num_test="", seconds=0, status=f"n/a: {reason}")
+            for row in method.rows
+        ]
     os.makedirs(out, exist_ok=True)
     command = [sys.executable, os.path.join(SCRIPTS, method.script), *arguments, *method.defaults, *extra]
     start = time.time()
@@ -237,14 +347,31 @@ def run_method(method: Method, fold: FoldFiles, seed: int, output: str, extra: l
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(SCRIPTS))
     seconds = round(time.time() - start, 1)
     if code != 0:
-        return [dict(base, row=row, validation_uar="", uar="", num_test="", seconds=seconds,
-                     status=f"failed (exit {code}; see {out}/run.log)") for row in method.rows]  # fmt: skip
+        return [
+            dict(
+                base,
+                row=row,
+                validation_uar="",
+                uar="",
+                num_test="",
+                seconds=seconds,
+                status=f"failed (exit {code}; see {out}/run.log)",
+            )
+            for row in method.rows
+        ]
     rows = method.read(out)
     return [dict(base, row=row, seconds=seconds, status="ok", **rows[row]) for row in method.rows]
 
 
-def run_methods(names: list[str], folds: list[FoldFiles], seeds: list[int], output: str,
-                method_args: dict[str, list[str]], cache: str | None, progress: bool = True) -> list[dict]:  # fmt: skip
+def run_methods(
+    names: list[str],
+    folds: list[FoldFiles],
+    seeds: list[int],
+    output: str,
+    method_args: dict[str, list[str]],
+    cache: str | None,
+    progress: bool = True,
+) -> list[dict]:
     """Every (method, fold, seed) not yet in ``method_runs.csv`` (resumable; failed runs are retried)."""
     from tqdm.auto import tqdm
 
@@ -269,5 +396,13 @@ def run_methods(names: list[str], folds: list[FoldFiles], seeds: list[int], outp
     return runs
 
 
-__all__ = ["METHODS", "METHOD_RUN_FIELDS", "FoldFiles", "Method", "MethodNotApplicable", "parse_method_args",
-           "run_method", "run_methods"]  # fmt: skip
+__all__ = [
+    "METHODS",
+    "METHOD_RUN_FIELDS",
+    "FoldFiles",
+    "Method",
+    "MethodNotApplicable",
+    "parse_method_args",
+    "run_method",
+    "run_methods",
+]

@@ -85,8 +85,17 @@ def write_manifest(path: str, rows: list[dict], split: str | None = None) -> Non
         writer = csv.writer(handle)
         writer.writerow(MANIFEST_COLUMNS)
         for row in rows:
-            writer.writerow([row["audio"], row["emotion"], row["language"], row["speaker"], row["corpus"],
-                             row["gender"], row.get("split", split or "")])  # fmt: skip
+            writer.writerow(
+                [
+                    row["audio"],
+                    row["emotion"],
+                    row["language"],
+                    row["speaker"],
+                    row["corpus"],
+                    row["gender"],
+                    row.get("split", split or ""),
+                ]
+            )
 
 
 def validation_speakers(rows: list[dict], fraction: float, seed: int) -> set[str]:
@@ -151,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             "dropped_bad_audio": bad,
         }
         speakers = report["corpora"][name]["speakers"]
-        print(f"{name}: kept {len(rows)} ({dict(sorted(counts.items()))}), {speakers} speakers, "
-              f"dropped {dict(load_report.dropped)} {bad}")  # fmt: skip
+        print(
+            f"{name}: kept {len(rows)} ({dict(sorted(counts.items()))}), {speakers} speakers, "
+            f"dropped {dict(load_report.dropped)} {bad}"
+        )
     for target, fold in make_folds(rows_by_corpus, args.validation_fraction, args.seed).items():
         folder = os.path.join(args.output, "folds", target)
         write_manifest(os.path.join(folder, "source.csv"), fold["source"])

@@ -50,15 +50,25 @@ def read_manifests(prepared: str, limit_per_corpus: int | None, seed: int = 0) -
     return rows
 
 
-def probe(features: np.ndarray, labels: np.ndarray, corpora: np.ndarray, groups: dict[str, np.ndarray],
-          normalization: str, targets: list[str]) -> dict[str, float]:
+def probe(
+    features: np.ndarray,
+    labels: np.ndarray,
+    corpora: np.ndarray,
+    groups: dict[str, np.ndarray],
+    normalization: str,
+    targets: list[str],
+) -> dict[str, float]:
     """UAR of a linear probe (C = 0.1) per held-out corpus."""
     scores = {}
     for target in targets:
         train, test = corpora != target, corpora == target
         group = groups.get(normalization)
-        z_train, z_test = normalized(normalization, features[train], None if group is None else group[train],
-                                     [(features[test], None if group is None else group[test])])  # fmt: skip
+        z_train, z_test = normalized(
+            normalization,
+            features[train],
+            None if group is None else group[train],
+            [(features[test], None if group is None else group[test])],
+        )
         scores[target] = uar(fit_probe(z_train, labels[train], 0.1), z_test, labels[test])
     return scores
 
@@ -96,17 +106,32 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         stacked = front_end.pooled_features([r["path"] for r in rows], layer="all", progress=not args.no_progress)
         timing[mode] = (time.perf_counter() - start) / len(rows)
-        layers = list(range(stacked.shape[1])) + ["mean"] if args.layers == "all" else [
-            v if v == "mean" else int(v) for v in args.layers.split(",")]  # fmt: skip
+        layers = (
+            list(range(stacked.shape[1])) + ["mean"]
+            if args.layers == "all"
+            else [v if v == "mean" else int(v) for v in args.layers.split(",")]
+        )
         for normalization in [n.strip() for n in args.normalizations.split(",") if n.strip()]:
             for layer in layers:
                 features = stacked.mean(axis=1) if layer == "mean" else stacked[:, layer]
                 scores = probe(features, labels, corpora, groups, normalization, targets)
                 for target, score in scores.items():
-                    results.append({"mode": mode, "layer": layer, "normalization": normalization, "target": target,
-                                    "uar": round(score, 4), "num_test": int((corpora == target).sum())})  # fmt: skip
-                print(f"{mode} {normalization} layer {layer}: " + " ".join(f"{t} {u:.3f}" for t, u in scores.items())
-                      + f" | mean {np.mean(list(scores.values())):.4f}", flush=True)  # fmt: skip
+                    results.append(
+                        {
+                            "mode": mode,
+                            "layer": layer,
+                            "normalization": normalization,
+                            "target": target,
+                            "uar": round(score, 4),
+                            "num_test": int((corpora == target).sum()),
+                        }
+                    )
+                print(
+                    f"{mode} {normalization} layer {layer}: "
+                    + " ".join(f"{t} {u:.3f}" for t, u in scores.items())
+                    + f" | mean {np.mean(list(scores.values())):.4f}",
+                    flush=True,
+                )
     with open(os.path.join(args.output, f"probe_{args.tag}.csv"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(results[0]))
         writer.writeheader()
@@ -114,18 +139,30 @@ def main(argv: list[str] | None = None) -> int:
     cells = defaultdict(list)
     for row in results:
         cells[(row["mode"], row["normalization"], str(row["layer"]))].append(row["uar"])
-    lines = [f"Linear probe, leave-one-corpus-out ({', '.join(targets)} held out in turn), {len(rows)} utterances, "
-             f"backbone {args.backbone}; mean UAR % over folds (deterministic: 1 run).", "",
-             "| mode | normalisation | layer | mean UAR | " + " | ".join(targets) + " |",
-             "|---|---|---|---|" + "---|" * len(targets)]  # fmt: skip
+    lines = [
+        f"Linear probe, leave-one-corpus-out ({', '.join(targets)} held out in turn), {len(rows)} utterances, "
+        f"backbone {args.backbone}; mean UAR % over folds (deterministic: 1 run).",
+        "",
+        "| mode | normalisation | layer | mean UAR | " + " | ".join(targets) + " |",
+        "|---|---|---|---|" + "---|" * len(targets),
+    ]
     for (mode, norm, layer), uars in cells.items():
-        per = {r["target"]: r["uar"] for r in results if (r["mode"], r["normalization"], str(r["layer"])) ==
-               (mode, norm, layer)}  # fmt: skip
-        lines.append(f"| {mode} | {norm} | {layer} | {100 * np.mean(uars):.1f} | "
-                     + " | ".join(f"{100 * per[t]:.1f}" for t in targets) + " |")  # fmt: skip
+        per = {
+            r["target"]: r["uar"]
+            for r in results
+            if (r["mode"], r["normalization"], str(r["layer"])) == (mode, norm, layer)
+        }
+        lines.append(
+            f"| {mode} | {norm} | {layer} | {100 * np.mean(uars):.1f} | "
+            + " | ".join(f"{100 * per[t]:.1f}" for t in targets)
+            + " |"
+        )
     timings = ", ".join(f"{m} {t:.3f}" for m, t in timing.items())
-    lines += ["", "Seconds per utterance of feature extraction in this run (files found in the cache are only read; "
-              f"other work may share the machine): {timings}"]  # fmt: skip
+    lines += [
+        "",
+        "Seconds per utterance of feature extraction in this run (files found in the cache are only read; "
+        f"other work may share the machine): {timings}",
+    ]
     with open(os.path.join(args.output, f"probe_{args.tag}.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -53,7 +53,7 @@ class Ge2eUtteranceEmbedding:
     def __init__(self, folder: str | None = None):
         from hf_cser.encoders.ge2e import Ge2eSpeakerEncoderModel, convert_resemblyzer_checkpoint
 
-        self.model = (Ge2eSpeakerEncoderModel.from_pretrained(folder) if folder else convert_resemblyzer_checkpoint())
+        self.model = Ge2eSpeakerEncoderModel.from_pretrained(folder) if folder else convert_resemblyzer_checkpoint()
         self.model.eval()
         digest = hashlib.sha256()
         from hf_cser.cache import hash_module_weights
@@ -78,8 +78,9 @@ class EgemapsFunctionals:
             raise ImportError(
                 "`--systems egemaps` needs `pip install opensmile` (audEERING research licence)."
             ) from error
-        self.smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                     feature_level=opensmile.FeatureLevel.Functionals)  # fmt: skip
+        self.smile = opensmile.Smile(
+            feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+        )
         self.config = {"name": "egemaps", "feature_set": "eGeMAPSv02"}
 
     def __call__(self, waveform: np.ndarray) -> np.ndarray:
@@ -95,20 +96,24 @@ def feature_matrix(system: str, paths: list[str], args, store: dict) -> np.ndarr
         return store[system]
     progress = not args.no_progress
     if system == "logmel":
-        store[system] = compute_utterance_features(paths, LogMelStatistics(), cache_dir=args.cache_dir,
-                                                   progress=progress)  # fmt: skip
+        store[system] = compute_utterance_features(
+            paths, LogMelStatistics(), cache_dir=args.cache_dir, progress=progress
+        )
     elif system == "ge2e":
-        store[system] = compute_utterance_features(paths, Ge2eUtteranceEmbedding(args.ge2e), cache_dir=args.cache_dir,
-                                                   progress=progress)  # fmt: skip
+        store[system] = compute_utterance_features(
+            paths, Ge2eUtteranceEmbedding(args.ge2e), cache_dir=args.cache_dir, progress=progress
+        )
     elif system == "egemaps":
-        store[system] = compute_utterance_features(paths, EgemapsFunctionals(), cache_dir=args.cache_dir,
-                                                   progress=progress)  # fmt: skip
+        store[system] = compute_utterance_features(
+            paths, EgemapsFunctionals(), cache_dir=args.cache_dir, progress=progress
+        )
     elif system == "whisper":
         front_end = SpeechFrontEnd(args.backbone, cache_dir=args.frontend_cache_dir)
         store[system] = front_end.pooled_features(paths, layer=args.layer, progress=progress)
     elif system == "whisper+ge2e":
-        store[system] = np.concatenate([feature_matrix("whisper", paths, args, store),
-                                        feature_matrix("ge2e", paths, args, store)], axis=1)  # fmt: skip
+        store[system] = np.concatenate(
+            [feature_matrix("whisper", paths, args, store), feature_matrix("ge2e", paths, args, store)], axis=1
+        )
     else:
         raise ValueError(f"unknown system {system!r}; choose from {SYSTEMS}.")
     return store[system]
@@ -132,8 +137,13 @@ def run_cell(features: np.ndarray, rows: list[dict], index: dict[str, int], norm
     column = {"corpus": "corpus", "speaker": "speaker"}.get(normalization)
     groups = {s: None if column is None else [r[column] for r in part] for s, part in parts.items()}
     others = [s for s in ("validation", "test") if len(x[s])]
-    z = dict(zip(["train", *others], normalized(normalization, x["train"], groups["train"],
-                                                [(x[s], groups[s]) for s in others]), strict=True))  # fmt: skip
+    z = dict(
+        zip(
+            ["train", *others],
+            normalized(normalization, x["train"], groups["train"], [(x[s], groups[s]) for s in others]),
+            strict=True,
+        )
+    )
     best = None
     for c in C_GRID:
         clf = fit_probe(z["train"], y["train"], c)
@@ -141,8 +151,12 @@ def run_cell(features: np.ndarray, rows: list[dict], index: dict[str, int], norm
         if best is None or score > best[0]:
             best = (score, c, clf)
     score, c, clf = best
-    return {"C": c, "validation_uar": round(score, 4), "uar": round(uar(clf, z["test"], y["test"]), 4),
-            "num_test": len(y["test"])}  # fmt: skip
+    return {
+        "C": c,
+        "validation_uar": round(score, 4),
+        "uar": round(uar(clf, z["test"], y["test"]), 4),
+        "num_test": len(y["test"]),
+    }
 
 
 def t_interval(values: list[float]) -> float:
@@ -173,13 +187,16 @@ def write_report(runs: list[dict], folds: list[str], output: str, method_runs: l
     method_runs = method_runs or []
     cells = collect_cells(runs, method_runs)
     seeds = sorted({int(r["seed"]) for r in method_runs if r["status"] == "ok"})
-    lines = [f"Leave-one-corpus-out UAR % ({', '.join(folds)} held out in turn); model selection on the source "
-             "validation speakers only. Baselines: logistic regression (deterministic, 1 run per fold). Methods: "
-             f"mean over seeds ({', '.join(map(str, seeds)) or 'none yet'}) per fold. Mean UAR: mean over the folds "
-             "+- 95 % t-interval over the folds; runs = folds x seeds; n/a: the method does not apply to that fold "
-             "(see method_runs.csv); failed: see the run's log.", "",
-             "| system | normalisation | runs | mean UAR | " + " | ".join(folds) + " |",
-             "|---|---|---|---|" + "---|" * len(folds)]  # fmt: skip
+    lines = [
+        f"Leave-one-corpus-out UAR % ({', '.join(folds)} held out in turn); model selection on the source "
+        "validation speakers only. Baselines: logistic regression (deterministic, 1 run per fold). Methods: "
+        f"mean over seeds ({', '.join(map(str, seeds)) or 'none yet'}) per fold. Mean UAR: mean over the folds "
+        "+- 95 % t-interval over the folds; runs = folds x seeds; n/a: the method does not apply to that fold "
+        "(see method_runs.csv); failed: see the run's log.",
+        "",
+        "| system | normalisation | runs | mean UAR | " + " | ".join(folds) + " |",
+        "|---|---|---|---|" + "---|" * len(folds),
+    ]
     fold_means = {key: {f: float(np.mean(v)) for f, v in per.items() if v} for key, per in cells.items()}
 
     def rank(item):
@@ -219,8 +236,12 @@ def plot_folds(ranked: list, folds: list[str], path: str) -> None:
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(ranked)), 4))
     width = 0.8 / max(1, len(folds))
     for i, fold in enumerate(folds):
-        ax.bar([k + i * width for k in range(len(ranked))], [100 * per.get(fold, np.nan) for _, per in ranked],
-               width, label=fold)  # fmt: skip
+        ax.bar(
+            [k + i * width for k in range(len(ranked))],
+            [100 * per.get(fold, np.nan) for _, per in ranked],
+            width,
+            label=fold,
+        )
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(ranked))])
     ax.set_xticklabels([f"{s}\n{n}" for (s, n), _ in ranked], fontsize=7, rotation=30)
     ax.axhline(25, color="grey", linestyle=":", linewidth=1)
@@ -231,8 +252,20 @@ def plot_folds(ranked: list, folds: list[str], path: str) -> None:
     plt.close(fig)
 
 
-CLTM_DEFAULTS = ("--features_layer", "middle", "--speakers_per_subset", "1", "--eval_speakers", "2", "--n_grid", "8,16",
-                 "--seeds", "0,1,2,3,4,5,6,7,8,9", "--progress", "false")  # fmt: skip
+CLTM_DEFAULTS = (
+    "--features_layer",
+    "middle",
+    "--speakers_per_subset",
+    "1",
+    "--eval_speakers",
+    "2",
+    "--n_grid",
+    "8,16",
+    "--seeds",
+    "0,1,2,3,4,5,6,7,8,9",
+    "--progress",
+    "false",
+)
 """The CLTM protocol that fits the development corpora (CASIA has 4 speakers; one RAVDESS speaker has 28 clips)."""
 
 
@@ -255,9 +288,19 @@ def run_cltm(prepared: str, output: str, backbone: str, cache_dir: str | None, e
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows([dict(r, split="train") for r in rows])
-    command = [sys.executable, os.path.join(SCRIPTS, "run_cltm.py"), "--data", manifest, "--features", backbone,
-               "--output_dir", folder, *(["--feature_cache_dir", cache_dir] if cache_dir else []), *CLTM_DEFAULTS,
-               *extra]  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.join(SCRIPTS, "run_cltm.py"),
+        "--data",
+        manifest,
+        "--features",
+        backbone,
+        "--output_dir",
+        folder,
+        *(["--feature_cache_dir", cache_dir] if cache_dir else []),
+        *CLTM_DEFAULTS,
+        *extra,
+    ]
     with open(os.path.join(folder, "run.log"), "a") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
@@ -266,12 +309,19 @@ def run_cltm(prepared: str, output: str, backbone: str, cache_dir: str | None, e
     matrix = list(csv.reader(open(os.path.join(folder, "cltm_matrix.csv"), encoding="utf-8")))
     errors = list(csv.reader(open(os.path.join(folder, "cltm_matrix_se.csv"), encoding="utf-8")))
     result = json.load(open(os.path.join(folder, "cltm_result.json"), encoding="utf-8"))
-    lines = [f"CLTM (target row, donor column; UAR gain of adding the donor's data relative to adding the target's own, "
-             f"[N, 2N] = {result['interval']}, {len(result['seeds'])} seeds, +- standard error over seeds):", "",
-             "| " + " | ".join(matrix[0]) + " |", "|---" * len(matrix[0]) + "|"]  # fmt: skip
+    lines = [
+        f"CLTM (target row, donor column; UAR gain of adding the donor's data relative to adding the target's own, "
+        f"[N, 2N] = {result['interval']}, {len(result['seeds'])} seeds, +- standard error over seeds):",
+        "",
+        "| " + " | ".join(matrix[0]) + " |",
+        "|---" * len(matrix[0]) + "|",
+    ]
     for values, se in zip(matrix[1:], errors[1:], strict=True):
-        lines.append(f"| {values[0]} | " + " | ".join(f"{float(v):.2f} +- {float(e):.2f}"
-                                                     for v, e in zip(values[1:], se[1:], strict=True)) + " |")  # fmt: skip
+        lines.append(
+            f"| {values[0]} | "
+            + " | ".join(f"{float(v):.2f} +- {float(e):.2f}" for v, e in zip(values[1:], se[1:], strict=True))
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -288,8 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frontend_cache_dir", default=None)
     parser.add_argument("--methods", default="", help=f"method rows, comma-separated: {','.join(METHODS)} or 'all'")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of every method row")
-    parser.add_argument("--method_args", action="append", default=[], metavar="NAME=ARGS",
-                        help="extra arguments of one method's script (repeatable), e.g. sapa='--num_train_epochs 5'")
+    parser.add_argument(
+        "--method_args",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="extra arguments of one method's script (repeatable), e.g. sapa='--num_train_epochs 5'",
+    )
     parser.add_argument("--method_cache_dir", default=None, help="the methods' frozen-feature caches")
     parser.add_argument("--cltm", action="store_true", help="also the CLTM of the corpora's languages")
     parser.add_argument("--cltm_args", default="", help="extra run_cltm.py arguments, e.g. '--languages en,zh,tr'")
@@ -308,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     normalizations = [n.strip() for n in args.normalizations.split(",") if n.strip()]
     unknown = sorted(set(systems) - set(SYSTEMS)) + sorted(set(normalizations) - set(NORMALIZATIONS))
     if unknown:
-        parser.error(f"unknown system(s) / normalisation(s) {unknown}; systems: {SYSTEMS}, normalisations: "
-                     f"{NORMALIZATIONS}")  # fmt: skip
+        parser.error(
+            f"unknown system(s) / normalisation(s) {unknown}; systems: {SYSTEMS}, normalisations: {NORMALIZATIONS}"
+        )
     folds_dir = os.path.join(args.prepared, "folds")
     if not os.path.isdir(folds_dir):
         raise SystemExit(f"run.py: {folds_dir} does not exist; run benchmarks/real/prepare.py first.")
@@ -319,8 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         if sorted(set(chosen) - set(folds)):
             parser.error(f"--folds {sorted(set(chosen) - set(folds))} not in {folds_dir} ({folds}).")
         folds = chosen
-    fold_rows = {f: list(csv.DictReader(open(os.path.join(folds_dir, f, "fold.csv"), encoding="utf-8")))
-                 for f in folds}  # fmt: skip
+    fold_rows = {
+        f: list(csv.DictReader(open(os.path.join(folds_dir, f, "fold.csv"), encoding="utf-8"))) for f in folds
+    }
     paths = sorted({r["path"] for rows in fold_rows.values() for r in rows})
     index = {p: i for i, p in enumerate(paths)}
     os.makedirs(args.output, exist_ok=True)
@@ -336,8 +393,12 @@ def main(argv: list[str] | None = None) -> int:
                 features = feature_matrix(system, paths, args, store)
                 rows = fold_rows[fold]
                 check_fold(fold, rows)
-                run = {"system": system, "normalization": normalization, "fold": fold,
-                       **run_cell(features, rows, index, normalization)}  # fmt: skip
+                run = {
+                    "system": system,
+                    "normalization": normalization,
+                    "fold": fold,
+                    **run_cell(features, rows, index, normalization),
+                }
                 new = not os.path.isfile(runs_file)
                 with open(runs_file, "a", newline="") as handle:
                     writer = csv.DictWriter(handle, fieldnames=RUN_FIELDS)
@@ -350,16 +411,24 @@ def main(argv: list[str] | None = None) -> int:
     if methods:
         for fold in folds:
             check_fold(fold, fold_rows[fold])
-        method_runs = run_methods(methods, [FoldFiles(f, os.path.join(folds_dir, f)) for f in folds], seeds,
-                                  args.output, method_args, args.method_cache_dir, not args.no_progress)  # fmt: skip
+        method_runs = run_methods(
+            methods,
+            [FoldFiles(f, os.path.join(folds_dir, f)) for f in folds],
+            seeds,
+            args.output,
+            method_args,
+            args.method_cache_dir,
+            not args.no_progress,
+        )
     elif os.path.isfile(os.path.join(args.output, "method_runs.csv")):  # a baselines-only rerun keeps the rows
         method_runs = list(csv.DictReader(open(os.path.join(args.output, "method_runs.csv"), encoding="utf-8")))
     report = write_report(runs, folds, args.output, method_runs)
     if args.cltm:
         import shlex
 
-        report += "\n" + run_cltm(args.prepared, args.output, args.backbone, args.frontend_cache_dir,
-                                  shlex.split(args.cltm_args))  # fmt: skip
+        report += "\n" + run_cltm(
+            args.prepared, args.output, args.backbone, args.frontend_cache_dir, shlex.split(args.cltm_args)
+        )
         with open(os.path.join(args.output, "real_benchmark.md"), "w") as handle:
             handle.write(report)
     print(report)

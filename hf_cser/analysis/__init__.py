@@ -37,7 +37,6 @@ from .transferability import (
     summarize_clusters,
 )
 
-
 __all__ = [
     "ANCHOR_RULES",
     "EMOTION_AGNOSTIC",

@@ -40,7 +40,6 @@ from transformers.utils import logging
 from ..data.phones import SHARED_VOWEL_LABELS, SHARED_VOWELS
 from ..labels import EMOTIONS
 
-
 logger = logging.get_logger(__name__)
 
 ANCHOR_RULES = ("top_k", "threshold", "relative")

@@ -41,7 +41,6 @@ from transformers.utils import logging
 
 from ..labels import EMOTIONS
 
-
 logger = logging.get_logger(__name__)
 
 GROUPINGS = ("emotion", "agnostic", "random")

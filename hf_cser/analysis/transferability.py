@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from transformers.utils import logging
@@ -50,7 +50,6 @@ from ..labels import EMOTIONS
 from ..metrics import unweighted_average_recall
 from .phoneme_commonality import json_safe, save_rows
 from .speaker_graph import random_grouping
-
 
 logger = logging.get_logger(__name__)
 
@@ -97,7 +96,7 @@ CLUSTER_FIELDS = (
 """Columns of :attr:`TransferabilityResult.cluster_rows`."""
 
 Assignments = Mapping[tuple[Hashable, int], Hashable]
-GroupingSpec = Union[Assignments, Sequence[Assignments], Callable[[int], Assignments], str]
+GroupingSpec = Assignments | Sequence[Assignments] | Callable[[int], Assignments] | str
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -521,7 +520,10 @@ def plot_transferability(result: TransferabilityResult, path: str | Path, dpi: i
         kept = [(p, d) for p, d in zip(positions, data) if d]
         if kept:
             boxes = ax.boxplot(
-                [d for _, d in kept], positions=[p for p, _ in kept], widths=width * 0.8, patch_artist=True,
+                [d for _, d in kept],
+                positions=[p for p, _ in kept],
+                widths=width * 0.8,
+                patch_artist=True,
                 showfliers=False,
                 medianprops={"color": "k"},
             )
@@ -529,8 +531,13 @@ def plot_transferability(result: TransferabilityResult, path: str | Path, dpi: i
                 box.set_facecolor(colours[g % len(colours)])
                 box.set_alpha(0.5)
         ax.scatter(
-            positions, [table[e][gname] for e in emotions], marker="D", color=colours[g % len(colours)],
-            edgecolors="k", zorder=3, label=gname,
+            positions,
+            [table[e][gname] for e in emotions],
+            marker="D",
+            color=colours[g % len(colours)],
+            edgecolors="k",
+            zorder=3,
+            label=gname,
         )
     ax.set_xticks(range(len(emotions)), emotions)
     ax.set_xlim(-0.6, len(emotions) - 0.4)

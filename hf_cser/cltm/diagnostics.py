@@ -157,9 +157,7 @@ def intra_family_positive(matrix, languages: Sequence[str], families: Mapping[st
     return float(np.mean(same[positive])) if positive.any() else float("nan")
 
 
-def intra_family_positive_mass(
-    matrix, languages: Sequence[str], families: Mapping[str, str] | None = None
-) -> float:
+def intra_family_positive_mass(matrix, languages: Sequence[str], families: Mapping[str, str] | None = None) -> float:
     """Share of the positive off-diagonal mass ``sum max(M_ij, 0)`` that lies within families."""
     m = _square(matrix)
     same = _same_family(languages, families)
@@ -265,8 +263,11 @@ class CltmDiagnostics:
         receivers = ", ".join(f"{d['language']} ({d['score']:.2f})" for d in self.top_receivers) or "n/a"
         lines.append(f"| top donors (mean CLTM as donor) | {donors} |")
         lines.append(f"| top receivers (mean CLTM as target) | {receivers} |")
-        lines.append(f"| languages | {', '.join(self.languages)}"
-                     + (f" (dropped, undefined: {', '.join(self.dropped)})" if self.dropped else "") + " |")
+        lines.append(
+            f"| languages | {', '.join(self.languages)}"
+            + (f" (dropped, undefined: {', '.join(self.dropped)})" if self.dropped else "")
+            + " |"
+        )
         return "\n".join(lines)
 
 

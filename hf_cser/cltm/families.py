@@ -79,9 +79,7 @@ def language_family(code: str, families: Mapping[str, str]) -> str | None:
     return families.get(base, families.get(base.lower()))
 
 
-def family_labels(
-    languages: Sequence[str], families: Mapping[str, str] | None = None, warn: bool = True
-) -> list[str]:
+def family_labels(languages: Sequence[str], families: Mapping[str, str] | None = None, warn: bool = True) -> list[str]:
     """One family label per language; an unknown language gets the label ``"unknown:<code>"`` (its own family)."""
     families = load_language_families() if families is None else families
     labels, unknown = [], []

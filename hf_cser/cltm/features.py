@@ -63,10 +63,22 @@ class LogMelStatistics:
         n_fft (`int`, *optional*, defaults to 512): FFT size.
     """
 
-    def __init__(self, n_mels: int = 40, sampling_rate: int = 16000, window_ms: float = 25.0, hop_ms: float = 10.0,
-                 n_fft: int = 512):
-        self.config = {"name": "log_mel_statistics", "n_mels": n_mels, "sampling_rate": sampling_rate,
-                       "window_ms": window_ms, "hop_ms": hop_ms, "n_fft": n_fft}
+    def __init__(
+        self,
+        n_mels: int = 40,
+        sampling_rate: int = 16000,
+        window_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        n_fft: int = 512,
+    ):
+        self.config = {
+            "name": "log_mel_statistics",
+            "n_mels": n_mels,
+            "sampling_rate": sampling_rate,
+            "window_ms": window_ms,
+            "hop_ms": hop_ms,
+            "n_fft": n_fft,
+        }
         self._bank = mel_filterbank(sampling_rate, n_fft, n_mels)
         self._win = int(round(window_ms * sampling_rate / 1000))
         self._hop = int(round(hop_ms * sampling_rate / 1000))

@@ -112,8 +112,13 @@ class CltmRun:
         performance = float(record["performance"])
         if not math.isfinite(performance):
             raise ValueError(f"`performance` must be finite, got {performance} (run {dict(record)}).")
-        return cls(target=target, donor=donor if kind == "dual" else None, kind=kind, seed=int(record["seed"]),
-                   performance=performance)
+        return cls(
+            target=target,
+            donor=donor if kind == "dual" else None,
+            kind=kind,
+            seed=int(record["seed"]),
+            performance=performance,
+        )
 
 
 def read_runs_csv(path: str | os.PathLike, **filters: Any) -> list[CltmRun]:
@@ -334,7 +339,16 @@ def compute_cltm(
     if missing:
         logger.warning(f"CLTM: no dual runs for (target, donor) {missing}: those entries are NaN.")
     return CltmResult(
-        languages=langs, self_gain=self_gain, self_gain_se=self_gain_se, cross_gain=cross, cross_gain_se=cross_se,
-        matrix=matrix, matrix_se=matrix_se, num_seeds=counts, undefined_targets=undefined, missing_entries=missing,
-        seeds=seeds, se_method=se_method,
+        languages=langs,
+        self_gain=self_gain,
+        self_gain_se=self_gain_se,
+        cross_gain=cross,
+        cross_gain_se=cross_se,
+        matrix=matrix,
+        matrix_se=matrix_se,
+        num_seeds=counts,
+        undefined_targets=undefined,
+        missing_entries=missing,
+        seeds=seeds,
+        se_method=se_method,
     )

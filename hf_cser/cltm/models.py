@@ -86,8 +86,15 @@ class MlpTaskModel:
     All defaults are our choices (the paper fine-tunes mHuBERT-147; this is the fast stand-in).
     """
 
-    def __init__(self, hidden_size: int = 64, dropout: float = 0.1, epochs: int = 40, batch_size: int = 16,
-                 learning_rate: float = 3e-3, weight_decay: float = 1e-4):
+    def __init__(
+        self,
+        hidden_size: int = 64,
+        dropout: float = 0.1,
+        epochs: int = 40,
+        batch_size: int = 16,
+        learning_rate: float = 3e-3,
+        weight_decay: float = 1e-4,
+    ):
         if hidden_size < 1 or epochs < 1 or batch_size < 1:
             raise ValueError("`hidden_size`, `epochs` and `batch_size` must be positive.")
         self.hidden_size, self.dropout, self.epochs = hidden_size, dropout, epochs
@@ -115,17 +122,20 @@ class MlpTaskModel:
         generator = _seeded_generator(seed)
         with seeded_rngs(seed):  # initialisation and dropout masks
             self.network = nn.Sequential(
-                nn.Linear(x.shape[1], self.hidden_size), nn.ReLU(), nn.Dropout(self.dropout),
+                nn.Linear(x.shape[1], self.hidden_size),
+                nn.ReLU(),
+                nn.Dropout(self.dropout),
                 nn.Linear(self.hidden_size, num_classes),
             )
-            optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.learning_rate,
-                                          weight_decay=self.weight_decay)
+            optimizer = torch.optim.AdamW(
+                self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
             xs = (x - self.mean) / self.std
             self.network.train()
             for _ in range(self.epochs):
                 order = torch.randperm(xs.shape[0], generator=generator)
                 for start in range(0, xs.shape[0], self.batch_size):
-                    batch = order[start:start + self.batch_size]
+                    batch = order[start : start + self.batch_size]
                     loss = nn.functional.cross_entropy(self.network(xs[batch]), y[batch])
                     optimizer.zero_grad()
                     loss.backward()
@@ -167,8 +177,16 @@ class AudioModelTaskModel:
         device (`str`, *optional*): defaults to CUDA when available, else CPU.
     """
 
-    def __init__(self, model_init: Callable[[int], Any], learning_rate: float = 1e-5, weight_decay: float = 0.0,
-                 epochs: int = 1, batch_size: int = 8, max_grad_norm: float = 1.0, device: str | None = None):
+    def __init__(
+        self,
+        model_init: Callable[[int], Any],
+        learning_rate: float = 1e-5,
+        weight_decay: float = 0.0,
+        epochs: int = 1,
+        batch_size: int = 8,
+        max_grad_norm: float = 1.0,
+        device: str | None = None,
+    ):
         self.model_init = model_init
         self.learning_rate, self.weight_decay, self.epochs = learning_rate, weight_decay, epochs
         self.batch_size, self.max_grad_norm = batch_size, max_grad_norm
@@ -206,12 +224,15 @@ class AudioModelTaskModel:
         with seeded_rngs(seed):
             self.model = self.model_init(num_classes).to(self.device)
             self.model.train()
-            optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
-                                          lr=self.learning_rate, weight_decay=self.weight_decay)
+            optimizer = torch.optim.AdamW(
+                [p for p in self.model.parameters() if p.requires_grad],
+                lr=self.learning_rate,
+                weight_decay=self.weight_decay,
+            )
             for _ in range(self.epochs):
                 order = torch.randperm(len(labels), generator=generator).tolist()
                 for start in range(0, len(order), self.batch_size):
-                    batch = order[start:start + self.batch_size]
+                    batch = order[start : start + self.batch_size]
                     values, mask = self._batch([inputs[i] for i in batch])
                     logits = self._forward(values, mask).logits
                     target = torch.as_tensor(labels[batch], device=self.device)

@@ -70,16 +70,24 @@ def plot_cltm_heatmap(
     ax = fig.add_subplot(1, 1, 1)
     ax.set_facecolor("#d9d9d9")
     masked = np.ma.masked_invalid(m)
-    image = ax.imshow(masked, cmap="RdBu", norm=TwoSlopeNorm(vcenter=0.0, vmin=vmin, vmax=vmax),
-                      interpolation="nearest")
+    image = ax.imshow(
+        masked, cmap="RdBu", norm=TwoSlopeNorm(vcenter=0.0, vmin=vmin, vmax=vmax), interpolation="nearest"
+    )
     for i in range(n):
         for j in range(n):
             if not np.isfinite(m[i, j]):
                 ax.add_patch(_hatch(fig, j, i))
             elif annotate:
                 strong = abs(np.clip(m[i, j], vmin, vmax)) > 0.6 * max(abs(vmin), abs(vmax))
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8 if n <= 12 else 6,
-                        color="white" if strong else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{m[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8 if n <= 12 else 6,
+                    color="white" if strong else "black",
+                )
     labels = family_labels(ordered, families, warn=False)
     if order == "family":
         for k in range(1, n):
@@ -128,8 +136,9 @@ def plot_learning_curves(
     fig = _figure(figsize=(8.4, 4.4))
     ax = fig.add_subplot(1, 1, 1)
     if chosen_n is not None:
-        ax.axvspan(chosen_n, 2 * chosen_n, color="gold", alpha=0.3,
-                   label=f"chosen [N, 2N] = [{chosen_n}, {2 * chosen_n}]")
+        ax.axvspan(
+            chosen_n, 2 * chosen_n, color="gold", alpha=0.3, label=f"chosen [N, 2N] = [{chosen_n}, {2 * chosen_n}]"
+        )
     colours = [f"C{k % 10}" for k in range(len(languages))]
     for lang, colour in zip(languages, colours):
         ns = sorted(n for language, n in points if language == lang)
@@ -142,8 +151,17 @@ def plot_learning_curves(
                     ys.append(np.mean(values))
                     es.append(np.std(values, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0)
             if xs:
-                ax.errorbar(xs, ys, yerr=es, color=colour, linestyle=style, marker="o", markerfacecolor=face,
-                            capsize=2, label=f"{lang}: D_i (N)" if kind == "single" else f"{lang}: D_i + D'_i (2N)")
+                ax.errorbar(
+                    xs,
+                    ys,
+                    yerr=es,
+                    color=colour,
+                    linestyle=style,
+                    marker="o",
+                    markerfacecolor=face,
+                    capsize=2,
+                    label=f"{lang}: D_i (N)" if kind == "single" else f"{lang}: D_i + D'_i (2N)",
+                )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training samples of the target language")
     ax.set_ylabel(metric)

@@ -53,8 +53,19 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
-RUN_FIELDS = ("task", "kind", "target", "donor", "n", "seed", "performance", "metric", "num_train", "num_eval",
-              "seconds")
+RUN_FIELDS = (
+    "task",
+    "kind",
+    "target",
+    "donor",
+    "n",
+    "seed",
+    "performance",
+    "metric",
+    "num_train",
+    "num_eval",
+    "seconds",
+)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -206,16 +217,22 @@ def partition_language(
             smaller = "a corpus with more speakers (the protocol needs at least 3: D, D' and evaluation)"
         raise ValueError(
             f"Language {language!r} has {have} usable speakers, the protocol needs {needed} "
-            f"({k} for D, {k} for D'" + ("" if config.eval_split else f", {config.eval_speakers} for evaluation")
+            f"({k} for D, {k} for D'"
+            + ("" if config.eval_split else f", {config.eval_speakers} for evaluation")
             + f"). Use the smaller protocol {smaller} (every language of the run, docs/cltm.md 'Small corpora'), "
             "or use a corpus with more speakers."
         )
-    d, d_prime = dealt[:k], dealt[k:2 * k]
+    d, d_prime = dealt[:k], dealt[k : 2 * k]
     if config.eval_split is None:
-        eval_speakers = sorted(dealt[2 * k:needed])
+        eval_speakers = sorted(dealt[2 * k : needed])
         eval_rows = rows & np.isin(table.speaker, eval_speakers)
-    return LanguagePartition(language=language, d_speakers=d, d_prime_speakers=d_prime,
-                             eval_indices=np.flatnonzero(eval_rows), eval_speakers=list(eval_speakers))
+    return LanguagePartition(
+        language=language,
+        d_speakers=d,
+        d_prime_speakers=d_prime,
+        eval_indices=np.flatnonzero(eval_rows),
+        eval_speakers=list(eval_speakers),
+    )
 
 
 def balanced_subset(
@@ -288,15 +305,25 @@ def plan_self_runs(
     task: str, languages: Sequence[str], seeds: Sequence[int], n_values: Iterable[int]
 ) -> list[RunSpec]:
     """The single and self runs of every language, N and seed (the learning-curve sweep)."""
-    return [RunSpec(task, kind, lang, None, int(n), int(seed))
-            for n in n_values for seed in seeds for lang in languages for kind in ("single", "self")]
+    return [
+        RunSpec(task, kind, lang, None, int(n), int(seed))
+        for n in n_values
+        for seed in seeds
+        for lang in languages
+        for kind in ("single", "self")
+    ]
 
 
 def plan_cltm_runs(task: str, languages: Sequence[str], seeds: Sequence[int], n: int) -> list[RunSpec]:
     """Every run of one CLTM: single and self per target, dual per ordered pair (target != donor), per seed."""
     runs = plan_self_runs(task, languages, seeds, [n])
-    runs += [RunSpec(task, "dual", target, donor, int(n), int(seed))
-             for seed in seeds for target in languages for donor in languages if donor != target]
+    runs += [
+        RunSpec(task, "dual", target, donor, int(n), int(seed))
+        for seed in seeds
+        for target in languages
+        for donor in languages
+        if donor != target
+    ]
     return runs
 
 
@@ -342,8 +369,13 @@ class DynamicIntervalSelection:
     rule: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "interval": [self.n, 2 * self.n], "reason": self.reason, "rule": self.rule,
-                "table": self.table}
+        return {
+            "n": self.n,
+            "interval": [self.n, 2 * self.n],
+            "reason": self.reason,
+            "rule": self.rule,
+            "table": self.table,
+        }
 
 
 def learning_curve_points(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -380,34 +412,47 @@ def select_dynamic_interval(
             per_language[lang] = {
                 "perf_n": perf_n,
                 "perf_2n": float(np.mean(list(p["self"].values()))) if p["self"] else float("nan"),
-                "self_gain": delta, "self_gain_se": se, "ci_min": rule.ci_min(delta, se, perf_n),
+                "self_gain": delta,
+                "self_gain_se": se,
+                "ci_min": rule.ci_min(delta, se, perf_n),
                 "num_seeds": int(gains.size),
             }
         ci = [v["ci_min"] for v in per_language.values()]
-        table.append({
-            "n": n,
-            "median_ci_min": float(np.median(ci)) if ci else 0.0,
-            "all_positive": bool(per_language) and len(per_language) == len(languages)
-            and all(np.isfinite(v["self_gain"]) and v["self_gain"] > 0 for v in per_language.values()),
-            "per_language": per_language,
-        })
+        table.append(
+            {
+                "n": n,
+                "median_ci_min": float(np.median(ci)) if ci else 0.0,
+                "all_positive": bool(per_language)
+                and len(per_language) == len(languages)
+                and all(np.isfinite(v["self_gain"]) and v["self_gain"] > 0 for v in per_language.values()),
+                "per_language": per_language,
+            }
+        )
 
     def best(candidates):
         return max(candidates, key=lambda r: (r["median_ci_min"], -r["n"]))
 
-    qualified = [r for r in table if r["median_ci_min"] >= rule.threshold
-                 and (r["all_positive"] or not rule.require_positive_self_gain)]
+    qualified = [
+        r
+        for r in table
+        if r["median_ci_min"] >= rule.threshold and (r["all_positive"] or not rule.require_positive_self_gain)
+    ]
     if qualified:
         chosen = best(qualified)
-        reason = (f"largest median CI_min ({chosen['median_ci_min']:.3f}) among the N meeting the rule "
-                  f"({[r['n'] for r in qualified]})")
+        reason = (
+            f"largest median CI_min ({chosen['median_ci_min']:.3f}) among the N meeting the rule "
+            f"({[r['n'] for r in qualified]})"
+        )
     else:
         positive = [r for r in table if r["all_positive"]]
         chosen = best(positive or table)
-        reason = (f"no N meets the rule (median CI_min >= {rule.threshold}"
-                  + (" with every self-gain positive" if rule.require_positive_self_gain else "") + "); fell back to "
-                  f"the largest median CI_min ({chosen['median_ci_min']:.3f}) among "
-                  + ("the N with every self-gain positive" if positive else "all N"))
+        reason = (
+            f"no N meets the rule (median CI_min >= {rule.threshold}"
+            + (" with every self-gain positive" if rule.require_positive_self_gain else "")
+            + "); fell back to "
+            f"the largest median CI_min ({chosen['median_ci_min']:.3f}) among "
+            + ("the N with every self-gain positive" if positive else "all N")
+        )
         logger.warning(f"Dynamic interval: {reason}; N = {chosen['n']}.")
     return DynamicIntervalSelection(n=int(chosen["n"]), reason=reason, table=table, rule=asdict(rule))
 
@@ -505,8 +550,14 @@ class CltmRunner:
         config (:class:`CltmProtocolConfig`, *optional*): subset settings.
     """
 
-    def __init__(self, table: CorpusTable, inputs, task, model_factory: Callable[[], Any],
-                 config: CltmProtocolConfig | None = None):
+    def __init__(
+        self,
+        table: CorpusTable,
+        inputs,
+        task,
+        model_factory: Callable[[], Any],
+        config: CltmProtocolConfig | None = None,
+    ):
         if len(inputs) != len(table):
             raise ValueError(f"`inputs` has {len(inputs)} entries for {len(table)} utterances.")
         self.table, self.inputs, self.task = table, inputs, task
@@ -549,29 +600,48 @@ class CltmRunner:
         start = time.perf_counter()
         train = self.training_indices(spec)
         evaluation = self.partition(spec.target, spec.seed).eval_indices
-        check_target_disjoint(self._rows(evaluation), train=self._rows(train),
-                              target_name=f"{spec.target} evaluation set (run {spec.kind} {spec.target}"
-                              f"{'+' + spec.donor if spec.donor else ''}, N={spec.n}, seed {spec.seed})")
+        check_target_disjoint(
+            self._rows(evaluation),
+            train=self._rows(train),
+            target_name=f"{spec.target} evaluation set (run {spec.kind} {spec.target}"
+            f"{'+' + spec.donor if spec.donor else ''}, N={spec.n}, seed {spec.seed})",
+        )
         labels, num_classes = self.task.training_labels(self.table, train)
         model = self.model_factory()
         model.fit(self.inputs[train], labels, num_classes, spec.seed)
         performance = self.task.score(model, self.inputs, self.table, evaluation, seed=spec.seed)
         return {
-            "task": spec.task, "kind": spec.kind, "target": spec.target, "donor": spec.donor or "", "n": spec.n,
-            "seed": spec.seed, "performance": repr(float(performance)), "metric": self.task.metric,
-            "num_train": len(train), "num_eval": len(evaluation), "seconds": f"{time.perf_counter() - start:.3f}",
+            "task": spec.task,
+            "kind": spec.kind,
+            "target": spec.target,
+            "donor": spec.donor or "",
+            "n": spec.n,
+            "seed": spec.seed,
+            "performance": repr(float(performance)),
+            "metric": self.task.metric,
+            "num_train": len(train),
+            "num_eval": len(evaluation),
+            "seconds": f"{time.perf_counter() - start:.3f}",
         }
 
-    def run_grid(self, specs: Sequence[RunSpec], log: RunLog | None = None, progress: bool = True,
-                 process_index: int = 0, num_processes: int = 1) -> list[dict[str, Any]]:
+    def run_grid(
+        self,
+        specs: Sequence[RunSpec],
+        log: RunLog | None = None,
+        progress: bool = True,
+        process_index: int = 0,
+        num_processes: int = 1,
+    ) -> list[dict[str, Any]]:
         """Run every spec not yet in ``log`` (this process's share: specs ``process_index::num_processes``),
         appending each finished run at once; returns the rows of all ``specs`` that are finished (read back from
         the log, or run now)."""
         finished = log.finished() if log is not None else {}
         todo = [s for k, s in enumerate(specs) if k % num_processes == process_index and s.key not in finished]
         if finished and todo:
-            logger.info(f"CLTM: {sum(s.key in finished for s in specs)} of {len(specs)} runs already finished; "
-                        f"{len(todo)} to run here.")
+            logger.info(
+                f"CLTM: {sum(s.key in finished for s in specs)} of {len(specs)} runs already finished; "
+                f"{len(todo)} to run here."
+            )
         iterator = todo
         if progress and todo:
             from tqdm.auto import tqdm

@@ -25,8 +25,6 @@ writes JSON + CSV tables and PNG plots into ``--output DIR``, and prints a reada
 
 from __future__ import annotations
 
-import argparse
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -219,12 +217,8 @@ def run_phoneme_commonality(args) -> int:
         min_count=args.min_count,
         normalize_windows=args.normalize_windows,
     )
-    anchors = select_anchor_phonemes(
-        table, rule=args.rule, k=args.k, threshold=args.threshold, margin=args.margin
-    )
-    matrix_rows = [
-        {"source": s, "target": t, **row} for s, t in table.pairs for row in table.matrix_rows(s, t)
-    ]
+    anchors = select_anchor_phonemes(table, rule=args.rule, k=args.k, threshold=args.threshold, margin=args.margin)
+    matrix_rows = [{"source": s, "target": t, **row} for s, t in table.pairs for row in table.matrix_rows(s, t)]
     files = [
         table.save(output / "phoneme_similarity.json"),
         table.save(output / "phoneme_similarity.csv"),
@@ -338,8 +332,10 @@ def run_transferability(args) -> int:
         payload["files"] = [str(f) for f in files]
         _print_json(payload)
         return 0
-    print(f"speaker-group transferability: mean per-cluster accuracy (%), scope={args.scope}, Rand={args.random} "
-          f"over {len(seeds)} seed(s)")
+    print(
+        f"speaker-group transferability: mean per-cluster accuracy (%), scope={args.scope}, Rand={args.random} "
+        f"over {len(seeds)} seed(s)"
+    )
     print(_format_rows(table, digits=1))
     print(f"files in {output}")
     return 0

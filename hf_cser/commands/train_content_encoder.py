@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"hf-cser train-content-encoder: {error}", file=sys.stderr)
         return 1
-    print(f"phonetic encoder: {report['steps']} steps in {report['train_seconds']:.0f} s, loss "
-          f"{report['first_loss']:.3f} -> {report['final_loss']:.3f}")
+    print(
+        f"phonetic encoder: {report['steps']} steps in {report['train_seconds']:.0f} s, loss "
+        f"{report['first_loss']:.3f} -> {report['final_loss']:.3f}"
+    )
     print("| language | frames | frame accuracy | balanced accuracy | vowel accuracy | majority baseline |")
     print("|---|---|---|---|---|---|")
     print(format_phonetic_report(report))

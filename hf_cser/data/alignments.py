@@ -51,9 +51,24 @@ _TOKEN_RE = re.compile(
 )
 # the labels of the long format; any other bare word is an error
 _PRAAT_LABELS = frozenset(
-    {"file", "type", "object", "class", "xmin", "xmax", "tiers?", "size", "item", "name", "intervals", "points",
-     "text", "number", "mark"}
-)  # fmt: skip
+    {
+        "file",
+        "type",
+        "object",
+        "class",
+        "xmin",
+        "xmax",
+        "tiers?",
+        "size",
+        "item",
+        "name",
+        "intervals",
+        "points",
+        "text",
+        "number",
+        "mark",
+    }
+)
 
 
 def _normalize_skip(skip_labels: Iterable[str] | None) -> frozenset[str]:

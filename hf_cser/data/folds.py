@@ -85,7 +85,10 @@ def stratified_folds(
 
 
 def make_folds(
-    strategy: str, num_splits: int, seed: int = 0, speakers: Sequence[str] | None = None,
+    strategy: str,
+    num_splits: int,
+    seed: int = 0,
+    speakers: Sequence[str] | None = None,
     labels: Sequence[int] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`speaker_independent_folds` (``strategy="speaker"``) or :func:`stratified_folds` (``"utterance"``)."""

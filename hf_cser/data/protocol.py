@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 from transformers.utils import logging
 
-
 logger = logging.get_logger(__name__)
 
 PAPER_LANGUAGES: dict[str, str] = {"EN": "en", "CN": "zh", "DE": "de", "FR": "fr", "UR": "ur"}
@@ -168,9 +167,7 @@ def get_paper_setting(name: str) -> ZeroShotSetting:
     for setting in PAPER_SETTINGS:
         if [setting.source, setting.target] == codes:
             return setting
-    raise ValueError(
-        f"`name` {name!r} is not a Table 1 setting; choose one of {[s.name for s in PAPER_SETTINGS]}."
-    )
+    raise ValueError(f"`name` {name!r} is not a Table 1 setting; choose one of {[s.name for s in PAPER_SETTINGS]}.")
 
 
 def _check_system(system: str) -> None:
@@ -415,17 +412,23 @@ def check_target_disjoint(
     target_audio = set(_column(target, "audio") or [])
     target_speakers = _speaker_keys(target)
     problems = []
-    for component, data in (("train", train), ("validation (early stopping / model selection)", validation),
-                            ("normalization statistics", normalization), ("model selection", selection)):
+    for component, data in (
+        ("train", train),
+        ("validation (early stopping / model selection)", validation),
+        ("normalization statistics", normalization),
+        ("model selection", selection),
+    ):
         if data is None:
             continue
         audio = target_audio & set(_column(data, "audio") or [])
         if audio:
-            problems.append(f"{component} holds {len(audio)} audio file(s) of the {target_name} "
-                            f"(e.g. {sorted(audio)[:3]})")
+            problems.append(
+                f"{component} holds {len(audio)} audio file(s) of the {target_name} (e.g. {sorted(audio)[:3]})"
+            )
         speakers = _speaker_keys(data)
         if "corpus" not in (getattr(data, "column_names", None) or []) or "corpus" not in (
-                getattr(target, "column_names", None) or []):
+            getattr(target, "column_names", None) or []
+        ):
             speakers = {(None, s) for _, s in speakers}
             tgt = {(None, s) for _, s in target_speakers}
         else:
@@ -437,8 +440,10 @@ def check_target_disjoint(
         for name in _LABEL_COLUMNS:
             values = _column(unlabelled, name)
             if values is not None and any(v not in (None, -100, "") for v in values):
-                problems.append(f"the unlabelled target data carries a `{name}` column with labels; drop it with "
-                                f"`dataset.remove_columns('{name}')` before adaptation")
+                problems.append(
+                    f"the unlabelled target data carries a `{name}` column with labels; drop it with "
+                    f"`dataset.remove_columns('{name}')` before adaptation"
+                )
     if problems:
         raise TargetLeakageError(
             "Target leakage: " + "; ".join(problems) + ". Use disjoint speakers and files for the source and the "

@@ -8,8 +8,8 @@ languages.
 from __future__ import annotations
 
 import itertools
-from math import comb
 from collections.abc import Iterator, Sequence
+from math import comb
 from typing import Any
 
 import numpy as np
@@ -194,9 +194,7 @@ class HierarchicalLanguageEmotionSampler(Sampler[list[int]]):
         subset_langs = available[:, subsets].all(axis=2).T  # (num_subsets, n_lang)
         feasible = subset_langs.sum(axis=1) >= L
         if not feasible.any():
-            have = {
-                str(self.language_names[l]): self.emotion_names[available[l]].tolist() for l in range(n_lang)
-            }
+            have = {str(self.language_names[l]): self.emotion_names[available[l]].tolist() for l in range(n_lang)}
             raise ValueError(
                 f"No batch of {L} languages x {E} emotions can be formed: fewer than {L} languages share {E} emotion "
                 f"classes. Emotions per language: {have}. Lower `languages_per_batch` or `emotions_per_batch`."
@@ -335,4 +333,3 @@ class HierarchicalLanguageEmotionSampler(Sampler[list[int]]):
             f"L={self.languages_per_batch}, E={self.emotions_per_batch}, K={self.samples_per_cell}, "
             f"batch_size={self.batch_size}, num_replicas={self.num_replicas}, rank={self.rank}, seed={self.seed})"
         )
-

@@ -193,7 +193,7 @@ def with_decoded_audio(dataset, sampling_rate: int = TARGET_SAMPLING_RATE, colum
         return dataset.with_transform(transform)
     columns = list(columns)
     split_columns = dataset.column_names  # a list, or {split: list} for a DatasetDict
-    for split, names in (split_columns.items() if isinstance(split_columns, dict) else [(None, split_columns)]):
+    for split, names in split_columns.items() if isinstance(split_columns, dict) else [(None, split_columns)]:
         missing = [c for c in columns if c not in names]
         if missing:
             where = f"split {split!r} of the dataset" if split is not None else "the dataset"
@@ -209,8 +209,14 @@ SKIP_BAD_AUDIO_HELP = (
 )
 
 
-def drop_bad_audio(dataset, *, skip_bad_audio: bool = True, counter: BadAudioCounter | None = None,
-                   sampling_rate: int = TARGET_SAMPLING_RATE, desc: str = "checking audio"):
+def drop_bad_audio(
+    dataset,
+    *,
+    skip_bad_audio: bool = True,
+    counter: BadAudioCounter | None = None,
+    sampling_rate: int = TARGET_SAMPLING_RATE,
+    desc: str = "checking audio",
+):
     """
     Decode every ``audio`` path of ``dataset`` once, before any training, and return the rows whose audio is usable.
 

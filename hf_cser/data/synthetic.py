@@ -98,14 +98,22 @@ STYLE_ARCHETYPES: dict[str, dict[str, tuple[float, ...]]] = {
 # language expresses an emotion through other cues, e.g. happy in zh with lowered loudness)
 LANGUAGE_PROFILES: dict[str, tuple[tuple[float, ...], dict[str, float | tuple[float, ...]]]] = {
     "en": ((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), {"happy": 1.0, "angry": 1.0, "sad": 1.0}),
-    "zh": ((0.05, 6.0, -10.0, -0.25, -20.0, 0.35),
-        {"happy": (0.6, 0.6, 0.3, -0.5, 1.0, 0.6), "angry": 0.7, "sad": 1.4}),
-    "de": ((-0.05, -5.0, -4.0, 0.25, 20.0, -0.30),
-        {"happy": 0.7, "angry": (1.4, -0.5, 0.5, 1.6, 1.0, 1.4), "sad": 0.8}),
-    "fr": ((0.06, 3.0, 8.0, -0.15, -10.0, 0.20),
-        {"happy": 1.4, "angry": 0.8, "sad": (1.0, 1.0, 1.0, -0.3, 0.6, -0.5)}),
-    "ur": ((-0.08, -3.0, 10.0, 0.20, 40.0, -0.25),
-        {"happy": 1.2, "angry": (0.7, 1.5, 1.5, -0.2, 1.0, 0.3), "sad": 1.4}),
+    "zh": (
+        (0.05, 6.0, -10.0, -0.25, -20.0, 0.35),
+        {"happy": (0.6, 0.6, 0.3, -0.5, 1.0, 0.6), "angry": 0.7, "sad": 1.4},
+    ),
+    "de": (
+        (-0.05, -5.0, -4.0, 0.25, 20.0, -0.30),
+        {"happy": 0.7, "angry": (1.4, -0.5, 0.5, 1.6, 1.0, 1.4), "sad": 0.8},
+    ),
+    "fr": (
+        (0.06, 3.0, 8.0, -0.15, -10.0, 0.20),
+        {"happy": 1.4, "angry": 0.8, "sad": (1.0, 1.0, 1.0, -0.3, 0.6, -0.5)},
+    ),
+    "ur": (
+        (-0.08, -3.0, 10.0, 0.20, 40.0, -0.25),
+        {"happy": 1.2, "angry": (0.7, 1.5, 1.5, -0.2, 1.0, 0.3), "sad": 1.4},
+    ),
     "es": ((0.08, 2.0, 5.0, 0.15, -20.0, 0.15), {"happy": 1.4, "angry": 1.2, "sad": 0.8}),
     "it": ((0.04, 4.0, 12.0, 0.10, -10.0, -0.10), {"happy": 1.3, "angry": 1.3, "sad": 1.0}),
     "ru": ((-0.03, -5.0, -8.0, -0.10, 10.0, -0.20), {"happy": 0.7, "angry": 1.0, "sad": 1.2}),
@@ -200,8 +208,13 @@ class SyntheticCorpusConfig:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"`seed` must be a non-negative integer, got {self.seed!r}.")
-        for name in ("separability", "speaker_style_strength", "speaker_style_jitter", "language_shift",
-                     "utterance_jitter"):
+        for name in (
+            "separability",
+            "speaker_style_strength",
+            "speaker_style_jitter",
+            "language_shift",
+            "utterance_jitter",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
@@ -214,8 +227,10 @@ class SyntheticCorpusConfig:
         if not isinstance(self.noise_level_db, (int, float)) or not -150.0 <= self.noise_level_db <= -10.0:
             raise ValueError(f"`noise_level_db` must be in [-150, -10] dBFS, got {self.noise_level_db!r}.")
         self.noise_level_db = float(self.noise_level_db)
-        if len(self.split_ratios) != len(SPLITS) or any(r < 0 for r in self.split_ratios) or not any(
-            self.split_ratios
+        if (
+            len(self.split_ratios) != len(SPLITS)
+            or any(r < 0 for r in self.split_ratios)
+            or not any(self.split_ratios)
         ):
             raise ValueError(
                 f"`split_ratios` must be {len(SPLITS)} non-negative numbers for {list(SPLITS)} with a positive "
@@ -574,8 +589,16 @@ def synthesize_corpus(
         for split in SPLITS:
             for r in records_by_split[split]:
                 writer.writerow(
-                    [r["audio"], r["emotion"], r["language"], r["speaker"], r["gender"], r["corpus"],
-                     r["transcript"], split]
+                    [
+                        r["audio"],
+                        r["emotion"],
+                        r["language"],
+                        r["speaker"],
+                        r["gender"],
+                        r["corpus"],
+                        r["transcript"],
+                        split,
+                    ]
                 )
     save_dataset_dict(build_dataset_dict(records_by_split), os.path.join(output_dir, DATASET_DIR))
     _write_state(

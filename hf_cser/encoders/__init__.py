@@ -36,7 +36,6 @@ from .phonetic_pretraining import (
     tiny_wavlm_config,
     train_phonetic_encoder,
 )
-
 from .speech_frontend import SpeechFrontEnd
 
 __all__ = [

@@ -53,6 +53,7 @@ def default_target_modules(backbone: nn.Module) -> tuple[str, ...]:
         return WHISPER_TARGET_MODULES
     return DEFAULT_TARGET_MODULES
 
+
 ADAPTER_MODULE_NAME = "bottleneck_adapter"
 GATE_PARAMETER_NAME = "weight_gate"
 WAVLM_BYPASSED_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")

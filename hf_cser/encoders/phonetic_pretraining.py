@@ -503,9 +503,11 @@ def train_phonetic_encoder(
     no_decay = ("bias", "norm", "layer_norm", "rel_attn_embed")
     groups = [
         {"params": [p for n, p in model.named_parameters() if not any(k in n.lower() for k in no_decay)]},
-        {"params": [p for n, p in model.named_parameters() if any(k in n.lower() for k in no_decay)],
-         "weight_decay": 0.0},
-    ]  # fmt: skip
+        {
+            "params": [p for n, p in model.named_parameters() if any(k in n.lower() for k in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, weight_decay=weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
@@ -656,9 +658,7 @@ def phonetic_cache_key(corpus, **train_kwargs: Any) -> str:
         raise TypeError(f"Unknown training settings {sorted(unknown)}; valid: {sorted(DEFAULT_TRAINING_SETTINGS)}.")
     settings = {**DEFAULT_TRAINING_SETTINGS, "scheme": "espeak", **train_kwargs}
     config = settings.pop("model_config", None)
-    settings["model_config"] = (config if config is not None else tiny_wavlm_config()).to_json_string(
-        use_diff=False
-    )
+    settings["model_config"] = (config if config is not None else tiny_wavlm_config()).to_json_string(use_diff=False)
     payload = json.dumps(
         {"version": PRETRAINING_VERSION, "corpus": corpus_fingerprint(corpus), "settings": settings},
         sort_keys=True,

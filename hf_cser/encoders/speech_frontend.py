@@ -242,8 +242,11 @@ class SpeechFrontEnd:
                             logger.warning(f"Could not write {files[index]} ({error}).")
                 bar.update(len(batch))
             bar.close()
-        stacked = np.stack([result[i] for i in range(len(paths))]) if paths else np.zeros(
-            (0, self.num_layers, 2 * self.hidden_size), np.float32)  # fmt: skip
+        stacked = (
+            np.stack([result[i] for i in range(len(paths))])
+            if paths
+            else np.zeros((0, self.num_layers, 2 * self.hidden_size), np.float32)
+        )
         if layer == "all":
             return stacked
         if layer == "mean":

@@ -1,13 +1,13 @@
 """Loss functions of hf_cser: plain ``nn.Module``s that take tensors and import nothing of our models."""
 
 from .adversarial import discriminator_adversarial_loss, generator_adversarial_loss
+from .capsule import MarginLoss, capsule_lengths, squash
 from .contrastive import (
     ClapContrastiveLoss,
     InfoNCELoss,
     info_nce_loss,
     info_nce_mutual_information_bound,
 )
-from .capsule import MarginLoss, capsule_lengths, squash
 from .grl import (
     GradientReversalFunction,
     GradientReversalLayer,
@@ -25,7 +25,6 @@ from .triplet import (
     masked_triplet_loss,
     pairwise_squared_distances,
 )
-
 
 __all__ = [
     "discriminator_adversarial_loss",

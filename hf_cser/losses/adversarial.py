@@ -37,8 +37,9 @@ def discriminator_adversarial_loss(
         return F.binary_cross_entropy_with_logits(mixed_logits, mix_weights)
     if real_logits is None or fake_logits is None:
         raise ValueError("Pass `real_logits` and `fake_logits`, or `mixed_logits` with `mix_weights`.")
-    return F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
-        F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))  # fmt: skip
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 def generator_adversarial_loss(logits: torch.Tensor) -> torch.Tensor:

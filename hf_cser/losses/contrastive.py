@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import logging
 
-
 logger = logging.get_logger(__name__)
 
 

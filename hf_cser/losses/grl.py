@@ -28,7 +28,6 @@ import torch
 from torch import nn
 from transformers.utils import logging
 
-
 logger = logging.get_logger(__name__)
 
 GRL_SCHEDULES = ("constant", "warm_start")
@@ -106,9 +105,7 @@ def constant_grl_schedule(value: float = 1.0) -> float:
     return float(value)
 
 
-def warm_start_grl_schedule(
-    step: int, max_steps: int, lo: float = 0.0, hi: float = 1.0, alpha: float = 10.0
-) -> float:
+def warm_start_grl_schedule(step: int, max_steps: int, lo: float = 0.0, hi: float = 1.0, alpha: float = 10.0) -> float:
     """TLlib's warm-start coefficient ``2 (hi - lo) / (1 + exp(-alpha * step / max_steps)) - (hi - lo) + lo``.
 
     ``lo`` at step 0, rising monotonically towards ``hi`` (within ``2 (hi - lo) / (1 + e^alpha)`` of it at

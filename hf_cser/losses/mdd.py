@@ -121,9 +121,7 @@ class MarginDisparityDiscrepancyLoss(nn.Module):
         p_t = target_probs.gather(1, target_labels[:, None]).squeeze(1)  # (m,)
         target_disparity = shift_log(1.0 - p_t, self.log_offset).mean()  # E_t[log(1 - p_t)]
         discrepancy = target_disparity - self.margin * source_disparity
-        return MddOutput(
-            discrepancy=discrepancy, source_disparity=source_disparity, target_disparity=target_disparity
-        )
+        return MddOutput(discrepancy=discrepancy, source_disparity=source_disparity, target_disparity=target_disparity)
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, log_offset={self.log_offset}"

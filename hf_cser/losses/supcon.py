@@ -29,7 +29,6 @@ from transformers.utils import logging
 
 from .validation import check_embeddings_and_labels
 
-
 logger = logging.get_logger(__name__)
 
 

@@ -30,7 +30,6 @@ from transformers.utils import logging
 
 from .validation import check_embeddings_and_labels
 
-
 logger = logging.get_logger(__name__)
 
 MINING_STRATEGIES = ("batch_all", "batch_hard")

@@ -3,10 +3,12 @@
 Importing `hf_cser.models` registers every model with the transformers auto classes.
 """
 
-from . import ctl_mtnet  # noqa: F401  (registers the Auto classes)
-from . import feature_gan  # noqa: F401  (registers the Auto classes)
-from . import sapa  # noqa: F401  (registers the Auto classes)
-from . import zero_shot  # noqa: F401  (registers the Auto classes)
+from . import (
+    ctl_mtnet,  # noqa: F401  (registers the Auto classes)
+    feature_gan,  # noqa: F401  (registers the Auto classes)
+    sapa,  # noqa: F401  (registers the Auto classes)
+    zero_shot,  # noqa: F401  (registers the Auto classes)
+)
 from .ctl_mtnet import CtlMtNetConfig, CtlMtNetFeatureExtractor, CtlMtNetForEmotionClassification, CtlMtNetOutput
 from .feature_gan import (
     FeatureGanConfig,

@@ -11,11 +11,10 @@ from .feature_gan_trainer import (
     FeatureInfoGanTrainingArguments,
 )
 from .sapa_config import SAPA_VARIANTS, SapaTrainingArguments
-from .sapa_trainer import SapaDataCollator, SapaTrainer, VARIANT_LOSSES, check_no_target_language_leak
+from .sapa_trainer import VARIANT_LOSSES, SapaDataCollator, SapaTrainer, check_no_target_language_leak
 from .zero_shot_config import ZeroShotTrainingArguments
-from .zero_shot_trainer import ZeroShotDataCollator, ZeroShotTrainer, build_speaker_map, check_no_target_rows
 from .zero_shot_frames import ZeroShotFrameCollator, encode_backbone_frames, frame_statistics
-
+from .zero_shot_trainer import ZeroShotDataCollator, ZeroShotTrainer, build_speaker_map, check_no_target_rows
 
 __all__ = [
     "CtlMtNetDataCollator",

@@ -75,15 +75,17 @@ def check_output_dir(path: str, *, min_free_mb: float | None = None) -> str:
         else:
             reason = f"it is not writable ({e.strerror or e})"
         raise OutputDirError(
-            e.errno, f"cannot write to the output folder '{path}': {reason}; free space, fix the permissions or "
-            "choose another `--output_dir`."
+            e.errno,
+            f"cannot write to the output folder '{path}': {reason}; free space, fix the permissions or "
+            "choose another `--output_dir`.",
         ) from e
     free_mb = shutil.disk_usage(path).free / 2**20
     if min_free_mb and free_mb < min_free_mb:
         raise OutputDirError(
-            errno.ENOSPC, f"only {free_mb:.0f} MiB free on the disk of the output folder '{path}' (at least "
+            errno.ENOSPC,
+            f"only {free_mb:.0f} MiB free on the disk of the output folder '{path}' (at least "
             f"{min_free_mb:.0f} MiB needed for checkpoints and results); free space, choose another `--output_dir` "
-            "or lower the requirement with HF_CSER_MIN_FREE_MB."
+            "or lower the requirement with HF_CSER_MIN_FREE_MB.",
         )
     return path
 
@@ -114,21 +116,28 @@ def last_checkpoint(output_dir: str, *, world_size: int | None = None) -> str | 
     found = []
     for name in os.listdir(output_dir):
         full = os.path.join(output_dir, name)
-        if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit() and os.path.isdir(full):
+        if name.startswith("checkpoint-") and name[len("checkpoint-") :].isdigit() and os.path.isdir(full):
             missing = _missing_rng_states(full, world_size)
             if not os.path.isfile(os.path.join(full, "trainer_state.json")):
-                logger.warning(f"ignoring the incomplete checkpoint '{full}' (no trainer_state.json: interrupted "
-                               "save)")
+                logger.warning(
+                    f"ignoring the incomplete checkpoint '{full}' (no trainer_state.json: interrupted save)"
+                )
             elif missing:
-                logger.warning(f"ignoring the incomplete checkpoint '{full}' (no {', '.join(missing)}: interrupted "
-                               "save)")
+                logger.warning(
+                    f"ignoring the incomplete checkpoint '{full}' (no {', '.join(missing)}: interrupted save)"
+                )
             else:
-                found.append((int(name[len("checkpoint-"):]), full))
+                found.append((int(name[len("checkpoint-") :]), full))
     return max(found)[1] if found else None
 
 
-def resolve_resume_checkpoint(output_dir: str, resume_from_checkpoint: str | bool | None,
-                              *, auto_resume: bool = True, world_size: int | None = None) -> str | None:
+def resolve_resume_checkpoint(
+    output_dir: str,
+    resume_from_checkpoint: str | bool | None,
+    *,
+    auto_resume: bool = True,
+    world_size: int | None = None,
+) -> str | None:
     """
     Which checkpoint ``Trainer.train`` should resume from.
 
@@ -156,8 +165,10 @@ def resolve_resume_checkpoint(output_dir: str, resume_from_checkpoint: str | boo
     if value is None:
         found = last_checkpoint(output_dir, world_size=world_size) if auto_resume else None
         if found is not None:
-            logger.warning(f"resuming from '{found}', the last checkpoint in the output folder (pass "
-                           "`--resume_from_checkpoint none` or another `--output_dir` to start from scratch)")
+            logger.warning(
+                f"resuming from '{found}', the last checkpoint in the output folder (pass "
+                "`--resume_from_checkpoint none` or another `--output_dir` to start from scratch)"
+            )
         return found
     if not os.path.isfile(os.path.join(value, "trainer_state.json")):
         raise FileNotFoundError(
@@ -167,8 +178,9 @@ def resolve_resume_checkpoint(output_dir: str, resume_from_checkpoint: str | boo
     return value
 
 
-def resolve_run_resume(run_dir: str, resume_from_checkpoint: str | None, *, run_dirs=None,
-                       world_size: int | None = None) -> str | None:
+def resolve_run_resume(
+    run_dir: str, resume_from_checkpoint: str | None, *, run_dirs=None, world_size: int | None = None
+) -> str | None:
     """
     Which checkpoint one run resumes from when a script trains several runs (stages, seeds, folds, grid cells), each
     with its checkpoints in its own folder ``run_dir``.
@@ -256,11 +268,17 @@ def train_or_restore(trainer, resume_from_checkpoint: str | None):
     else:
         trainer._load_from_checkpoint(resume_from_checkpoint)
         restored = resume_from_checkpoint
-    logger.warning(f"'{resume_from_checkpoint}' is the last checkpoint of a finished training (step "
-                   f"{trainer.state.global_step}): nothing left to train, the final model is restored from "
-                   f"'{restored}' (pass `--resume_from_checkpoint none` or another `--output_dir` to train again)")
-    metrics = {"epoch": trainer.state.epoch, "global_step": trainer.state.global_step, "restored_finished_run": 1,
-               **next((dict(h) for h in reversed(trainer.state.log_history) if "train_runtime" in h), {})}
+    logger.warning(
+        f"'{resume_from_checkpoint}' is the last checkpoint of a finished training (step "
+        f"{trainer.state.global_step}): nothing left to train, the final model is restored from "
+        f"'{restored}' (pass `--resume_from_checkpoint none` or another `--output_dir` to train again)"
+    )
+    metrics = {
+        "epoch": trainer.state.epoch,
+        "global_step": trainer.state.global_step,
+        "restored_finished_run": 1,
+        **next((dict(h) for h in reversed(trainer.state.log_history) if "train_runtime" in h), {}),
+    }
     return TrainOutput(trainer.state.global_step, metrics.get("train_loss", 0.0), metrics)
 
 

@@ -188,8 +188,10 @@ def capture_global_rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]
     np_state = np.random.get_state()
     py_state = random.getstate()
     tensors = {"rng.torch": torch.random.get_rng_state(), "rng.numpy": torch.from_numpy(np_state[1].astype(np.int64))}
-    state = {"numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
-             "python": [py_state[0], list(py_state[1]), py_state[2]]}  # fmt: skip
+    state = {
+        "numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
     return tensors, state
 
 
@@ -236,9 +238,10 @@ def save_loop_checkpoint(
     os.replace(tmp, final)
     if save_total_limit:
         steps = sorted(
-            int(name[len("checkpoint-"):]) for name in os.listdir(output_dir)
-            if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit()
-        )  # fmt: skip
+            int(name[len("checkpoint-") :])
+            for name in os.listdir(output_dir)
+            if name.startswith("checkpoint-") and name[len("checkpoint-") :].isdigit()
+        )
         for old in steps[:-save_total_limit]:
             shutil.rmtree(os.path.join(output_dir, f"checkpoint-{old}"), ignore_errors=True)
     return final
@@ -269,9 +272,7 @@ def _prefixed(prefix: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, 
 
 
 def _unprefixed(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-
-
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 # =============================================================================================== stage 2
@@ -520,8 +521,12 @@ class FeatureInfoGanTrainer:
             interval = state["interval"]
             start_epoch, start_step = state["epoch"], state["step"] + 1
             logger.info(f"InfoGAN: resumed from '{resume_from_checkpoint}' (G step {self.global_step}).")
-        progress = tqdm(total=args.num_train_epochs * steps_per_epoch, desc="InfoGAN", disable=args.disable_tqdm,
-                        initial=self.global_step)  # fmt: skip
+        progress = tqdm(
+            total=args.num_train_epochs * steps_per_epoch,
+            desc="InfoGAN",
+            disable=args.disable_tqdm,
+            initial=self.global_step,
+        )
         for epoch in range(start_epoch, args.num_train_epochs):
             if order is None or epoch != start_epoch:
                 order = torch.randperm(n, generator=generator).to(self.features.device)
@@ -542,13 +547,23 @@ class FeatureInfoGanTrainer:
                     self._log(interval, epoch + (step + 1) / steps_per_epoch)
                     interval = {}
                 if args.save_steps and self.global_step % args.save_steps == 0:
-                    tensors = {**_prefixed("generator", model.generator.state_dict()),
-                               **_prefixed("discriminator", model.discriminator.state_dict()),
-                               "noise_generator": generator.get_state(), "order": order}  # fmt: skip
-                    state = {"global_step": self.global_step, "epoch": epoch, "step": step, "interval": interval,
-                             "log_history": self.log_history, "mixup_rng": self._mixup_rng.bit_generator.state}
-                    save_loop_checkpoint(args.output_dir, self.global_step, tensors, self._optimizers(), state,
-                                         args.save_total_limit)  # fmt: skip
+                    tensors = {
+                        **_prefixed("generator", model.generator.state_dict()),
+                        **_prefixed("discriminator", model.discriminator.state_dict()),
+                        "noise_generator": generator.get_state(),
+                        "order": order,
+                    }
+                    state = {
+                        "global_step": self.global_step,
+                        "epoch": epoch,
+                        "step": step,
+                        "interval": interval,
+                        "log_history": self.log_history,
+                        "mixup_rng": self._mixup_rng.bit_generator.state,
+                    }
+                    save_loop_checkpoint(
+                        args.output_dir, self.global_step, tensors, self._optimizers(), state, args.save_total_limit
+                    )
         if interval:
             self._log(interval, float(args.num_train_epochs))
         progress.close()
@@ -620,16 +635,22 @@ class FeatureInfoGanTrainer:
 
 @torch.no_grad()
 def generate_features(
-    generator_model, labels: torch.Tensor, text_embeds: torch.Tensor | None = None, seed: int = 0,
+    generator_model,
+    labels: torch.Tensor,
+    text_embeds: torch.Tensor | None = None,
+    seed: int = 0,
     batch_size: int = 1024,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """h_hat = G(z, c, t) for each row of `labels` (and `text_embeds` when the generator uses text), z seeded."""
     generator_model.eval()
     rng = torch.Generator().manual_seed(seed)
     device = generator_model.emotion_head.weight.device
     labels = labels.long().to(device)
-    text = text_embeds.float().to(device) if (text_embeds is not None and
-                                               generator_model.config.use_text_condition) else None  # fmt: skip
+    text = (
+        text_embeds.float().to(device)
+        if (text_embeds is not None and generator_model.config.use_text_condition)
+        else None
+    )
     out = []
     for start in range(0, labels.numel(), batch_size):
         chunk = slice(start, start + batch_size)
@@ -711,8 +732,9 @@ def build_augmented_training_set(
         raise ValueError("`modality='audio_text'` needs `text_embeds` (t) and `text_projection` (W_t).")
     if mode != "none" and generator_model is None:
         raise ValueError(f"`mode={mode!r}` generates features: pass `generator_model` (or use mode='none').")
-    gen_labels, rows = plan_generation(labels, int(labels.max()) + 1 if generator_model is None else
-                                       generator_model.config.num_labels, mode, seed)  # fmt: skip
+    gen_labels, rows = plan_generation(
+        labels, int(labels.max()) + 1 if generator_model is None else generator_model.config.num_labels, mode, seed
+    )
     text = text_embeds.float().cpu() if text_embeds is not None else None
     generated = (
         generate_features(generator_model, gen_labels, None if text is None else text[rows], seed=seed).cpu()
@@ -893,13 +915,24 @@ class FeatureGanClassifierTrainer:
                 losses.append(loss.item())
                 global_step += 1
                 if args.save_steps and global_step % args.save_steps == 0:
-                    tensors = {**_prefixed("head", self.head.state_dict()), **_prefixed("best", best_state),
-                               "shuffle_generator": generator.get_state(), "order": order}  # fmt: skip
-                    state = {"global_step": global_step, "epoch": epoch, "next_start": start + batch_size,
-                             "losses": losses, "best_uar": best_uar, "stale": stale,
-                             "log_history": self.log_history}  # fmt: skip
-                    save_loop_checkpoint(args.output_dir, global_step, tensors, {"classifier": optimizer}, state,
-                                         args.save_total_limit)  # fmt: skip
+                    tensors = {
+                        **_prefixed("head", self.head.state_dict()),
+                        **_prefixed("best", best_state),
+                        "shuffle_generator": generator.get_state(),
+                        "order": order,
+                    }
+                    state = {
+                        "global_step": global_step,
+                        "epoch": epoch,
+                        "next_start": start + batch_size,
+                        "losses": losses,
+                        "best_uar": best_uar,
+                        "stale": stale,
+                        "log_history": self.log_history,
+                    }
+                    save_loop_checkpoint(
+                        args.output_dir, global_step, tensors, {"classifier": optimizer}, state, args.save_total_limit
+                    )
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
             if self.eval_features is not None:
                 metrics = self.evaluate()
@@ -916,6 +949,7 @@ class FeatureGanClassifierTrainer:
             self.head.load_state_dict(best_state)
         model.eval()
         return self.log_history
+
 
 __all__ = [
     "AUGMENTATION_MODES",

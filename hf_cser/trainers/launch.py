@@ -7,7 +7,6 @@ from typing import Any
 
 from transformers.utils import logging
 
-
 logger = logging.get_logger(__name__)
 
 

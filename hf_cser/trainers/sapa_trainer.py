@@ -29,7 +29,6 @@ from .checkpointing import SamplerEpochCallback
 from .loss_logging import LossComponentLoggingMixin
 from .sapa_config import FUSED_VARIANTS, SAPA_VARIANTS, SapaTrainingArguments
 
-
 logger = logging.get_logger(__name__)
 
 # Batch keys the trainer consumes itself; they never reach the model's forward.
@@ -356,8 +355,9 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
                 f"variant {self.variant!r} trains the speaker loss L_s, but the model returned no "
                 "`speaker_embeddings`."
             )
-        return self.speaker_loss_fct(self._triplet_space(embeddings), cluster_ids, speaker_ids=speaker_ids,
-                                     return_stats=True)  # fmt: skip
+        return self.speaker_loss_fct(
+            self._triplet_space(embeddings), cluster_ids, speaker_ids=speaker_ids, return_stats=True
+        )
 
     def _triplet_space(self, embeddings: torch.Tensor) -> torch.Tensor:
         """The embeddings the triplet distances use: raw (paper) or L2-normalised (`triplet_l2_normalize`)."""

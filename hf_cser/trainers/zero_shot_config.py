@@ -11,7 +11,6 @@ from transformers.utils import logging
 from ..losses.grl import GRL_SCHEDULES
 from .launch import apply_device_launch_rules
 
-
 logger = logging.get_logger(__name__)
 
 

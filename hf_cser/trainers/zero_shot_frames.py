@@ -170,8 +170,9 @@ def encode_backbone_frames(
     unique = _unique_paths(paths)
     cache_file = None
     if use_cache:
-        fingerprint = backbone_frame_fingerprint(model, unique, max_length=max_length, batch_size=batch_size,
-                                                 dtype=dtype)
+        fingerprint = backbone_frame_fingerprint(
+            model, unique, max_length=max_length, batch_size=batch_size, dtype=dtype
+        )
         root = os.fspath(cache_dir) if cache_dir is not None else default_frame_cache_dir()
         cache_file = os.path.join(root, f"{fingerprint}.safetensors")
         if os.path.exists(cache_file):

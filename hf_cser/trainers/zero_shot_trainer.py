@@ -14,9 +14,9 @@ behind the gradient reversal layer (the encoder gets the reversed gradient). Bat
 from __future__ import annotations
 
 import zlib
-from functools import partial
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,6 @@ from .checkpointing import SamplerEpochCallback
 from .loss_logging import LossComponentLoggingMixin
 from .sapa_trainer import _dataset_languages
 from .zero_shot_config import ZeroShotTrainingArguments
-
 
 logger = logging.get_logger(__name__)
 
@@ -294,8 +293,10 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
                         )
                     setattr(config, name, value)
 
-        self.speaker_map = dict(speaker_map) if speaker_map is not None else (
-            build_speaker_map(train_dataset) if train_dataset is not None else {}
+        self.speaker_map = (
+            dict(speaker_map)
+            if speaker_map is not None
+            else (build_speaker_map(train_dataset) if train_dataset is not None else {})
         )
         num_speakers = getattr(config, "num_speakers", None)
         if self.adversarial_weight > 0 and num_speakers is not None and len(self.speaker_map) > num_speakers:

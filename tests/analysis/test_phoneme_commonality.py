@@ -17,7 +17,6 @@ from hf_cser.analysis import (
 )
 from hf_cser.data.phones import SHARED_VOWELS
 
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # (embedding, phone id, emotion id, corpus)

@@ -16,7 +16,6 @@ from hf_cser.analysis import (
     similarity_edges,
 )
 
-
 NUM_GROUPS, PER_GROUP, UTTERANCES = 3, 10, 3
 SPEAKERS = np.arange(NUM_GROUPS * PER_GROUP)
 PLANTED = {frozenset(range(g * PER_GROUP, (g + 1) * PER_GROUP)) for g in range(NUM_GROUPS)}  # emotion 0: s // 10

@@ -19,7 +19,6 @@ from hf_cser.analysis import (
 )
 from hf_cser.analysis.transferability import cluster_scores, random_utterance_groups, utterance_clusters
 
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

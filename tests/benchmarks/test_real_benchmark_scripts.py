@@ -55,8 +55,19 @@ def trees(tmp_path_factory):
 @pytest.fixture(scope="module")
 def prepared(trees, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared")
-    load("prepare").main(["--output", str(out), "--corpus", f"ravdess={trees / 'ravdess'}", "--corpus",
-                          f"casia={trees / 'casia'}", "--corpus", f"urdu={trees / 'urdu'}", "--no_progress"])
+    load("prepare").main(
+        [
+            "--output",
+            str(out),
+            "--corpus",
+            f"ravdess={trees / 'ravdess'}",
+            "--corpus",
+            f"casia={trees / 'casia'}",
+            "--corpus",
+            f"urdu={trees / 'urdu'}",
+            "--no_progress",
+        ]
+    )
     return out
 
 
@@ -92,9 +103,23 @@ def test_prepare_writes_checked_manifests_and_loco_folds(prepared):
 def test_probe_reports_every_setting(prepared, tmp_path, tiny_whisper_saver):
     tiny_whisper_saver(tmp_path / "whisper", d_model=16)
     out = tmp_path / "results"
-    load("probe_frontend").main(["--prepared", str(prepared), "--output", str(out), "--backbone",
-                                 str(tmp_path / "whisper"), "--modes", "unpadded,pad_30s", "--normalizations",
-                                 "none,corpus", "--cache_dir", str(tmp_path / "cache"), "--no_progress"])  # fmt: skip
+    load("probe_frontend").main(
+        [
+            "--prepared",
+            str(prepared),
+            "--output",
+            str(out),
+            "--backbone",
+            str(tmp_path / "whisper"),
+            "--modes",
+            "unpadded,pad_30s",
+            "--normalizations",
+            "none,corpus",
+            "--cache_dir",
+            str(tmp_path / "cache"),
+            "--no_progress",
+        ]
+    )
     rows = list(csv.DictReader(open(out / "probe_layers.csv")))
     # 2 modes x 2 normalisations x (3 layers + mean) x 3 folds
     assert len(rows) == 2 * 2 * 4 * 3
@@ -127,12 +152,28 @@ def test_run_baselines_resume_and_report(prepared, tmp_path, tiny_whisper_saver,
 
     tiny_whisper_saver(tmp_path / "whisper", d_model=16)
     Ge2eSpeakerEncoderModel(Ge2eSpeakerEncoderConfig(hidden_size=16, num_layers=1, embedding_size=16)).save_pretrained(
-        tmp_path / "ge2e")  # fmt: skip
+        tmp_path / "ge2e"
+    )
     run = load("run")
-    argv = ["--prepared", str(prepared), "--output", str(tmp_path / "out"), "--backbone", str(tmp_path / "whisper"),
-            "--ge2e", str(tmp_path / "ge2e"), "--cache_dir", str(tmp_path / "c"), "--frontend_cache_dir",
-            str(tmp_path / "fe"), "--systems", "logmel,ge2e,whisper+ge2e", "--normalizations", "none,corpus",
-            "--no_progress"]  # fmt: skip
+    argv = [
+        "--prepared",
+        str(prepared),
+        "--output",
+        str(tmp_path / "out"),
+        "--backbone",
+        str(tmp_path / "whisper"),
+        "--ge2e",
+        str(tmp_path / "ge2e"),
+        "--cache_dir",
+        str(tmp_path / "c"),
+        "--frontend_cache_dir",
+        str(tmp_path / "fe"),
+        "--systems",
+        "logmel,ge2e,whisper+ge2e",
+        "--normalizations",
+        "none,corpus",
+        "--no_progress",
+    ]
     assert run.main(argv) == 0
     runs = list(csv.DictReader(open(tmp_path / "out" / "real_benchmark_runs.csv")))
     assert len(runs) == 3 * 2 * 3  # systems x normalisations x folds
@@ -159,8 +200,15 @@ def test_run_cell_selects_c_on_validation_and_scores_the_held_out_corpus():
     for i in range(120):
         split = "test" if i >= 90 else "validation" if i >= 70 else "train"
         emotion = i % 4
-        rows.append({"path": f"p{i}", "split": split, "emotion": run.EMOTIONS[emotion], "corpus": split,
-                     "speaker": f"s{i % 5}"})  # fmt: skip
+        rows.append(
+            {
+                "path": f"p{i}",
+                "split": split,
+                "emotion": run.EMOTIONS[emotion],
+                "corpus": split,
+                "speaker": f"s{i % 5}",
+            }
+        )
         features.append(np.eye(4)[emotion] + 0.8 * rng.standard_normal(4))
     features = np.array(features)
     index = {r["path"]: i for i, r in enumerate(rows)}
@@ -177,8 +225,13 @@ def test_run_cell_selects_c_on_validation_and_scores_the_held_out_corpus():
     assert cell["C"] == best_c
     assert cell["uar"] == round(balanced_accuracy_score(y[90:], scores[best_c][1].predict(z[90:])), 4)
     with pytest.raises(SystemExit, match="held-out speaker"):
-        run.check_fold("x", [{"path": "a", "speaker": "s", "corpus": "c1", "split": "train"},
-                             {"path": "b", "speaker": "s", "corpus": "c2", "split": "test"}])  # fmt: skip
+        run.check_fold(
+            "x",
+            [
+                {"path": "a", "speaker": "s", "corpus": "c1", "split": "train"},
+                {"path": "b", "speaker": "s", "corpus": "c2", "split": "test"},
+            ],
+        )
 
 
 def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whisper_saver, monkeypatch):
@@ -192,16 +245,31 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
     run = load("run")
     tiny = {
         "sapa": f"--content_encoder {whisper} --max_steps 2 --per_device_train_batch_size 8 --hidden_size 16 "
-                "--num_transformer_layers 1 --use_cpu true",
+        "--num_transformer_layers 1 --use_cpu true",
         "feature_gan": f"--backbone {whisper} --stage1_epochs 1 --stage1_batch_size 8 --gan_epochs 1 "
-                       "--gan_batch_size 8 --classifier_epochs 1",
+        "--gan_batch_size 8 --classifier_epochs 1",
         "ctl_mtnet_no_mdd": "--conv_filters 4 --primary_capsule_types 2 --primary_capsule_dim 4 --digit_capsule_dim 4 "
-                            "--max_steps 2 --per_device_train_batch_size 4 --max_train_frames 64 --use_cpu true",
-    }  # fmt: skip
+        "--max_steps 2 --per_device_train_batch_size 4 --max_train_frames 64 --use_cpu true",
+    }
     out = tmp_path / "out"
-    common = ["--prepared", str(prepared), "--output", str(out), "--systems", "logmel", "--normalizations", "none",
-              "--cache_dir", str(tmp_path / "c"), "--method_cache_dir", str(tmp_path / "mc"), "--folds", "urdu",
-              "--no_progress", *[f"--method_args={k}={v}" for k, v in tiny.items()]]  # fmt: skip
+    common = [
+        "--prepared",
+        str(prepared),
+        "--output",
+        str(out),
+        "--systems",
+        "logmel",
+        "--normalizations",
+        "none",
+        "--cache_dir",
+        str(tmp_path / "c"),
+        "--method_cache_dir",
+        str(tmp_path / "mc"),
+        "--folds",
+        "urdu",
+        "--no_progress",
+        *[f"--method_args={k}={v}" for k, v in tiny.items()],
+    ]
     assert run.main([*common, "--methods", "sapa,feature_gan,ctl_mtnet_no_mdd", "--seeds", "0"]) == 0
     runs = list(csv.DictReader(open(out / "method_runs.csv")))
     assert sorted(r["row"] for r in runs) == ["ctl_mtnet_no_mdd", "feature_gan", "feature_gan_control", "sapa"]
@@ -211,15 +279,22 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
     assert float(by_row["sapa"]["uar"]) == pytest.approx(sapa_results["target_test"]["uar"])
     gan = json.loads((out / "runs" / "feature_gan" / "urdu" / "seed0" / "results.json").read_text())
     assert float(by_row["feature_gan_control"]["uar"]) == pytest.approx(
-        gan["stage3_audio_without_augmentation"]["test"]["uar"])  # fmt: skip
+        gan["stage3_audio_without_augmentation"]["test"]["uar"]
+    )
     log = (out / "runs" / "ctl_mtnet_no_mdd" / "urdu" / "seed0" / "run.log").read_text().splitlines()[0]
-    assert "--no_mdd" in log and "--transductive" in log and log.index("--max_train_frames 300") < log.index(
-        "--max_train_frames 64")  # benchmark default first, the caller's arguments last (they win)  # fmt: skip
+    assert (
+        "--no_mdd" in log
+        and "--transductive" in log
+        and log.index("--max_train_frames 300") < log.index("--max_train_frames 64")
+    )  # benchmark default first, the caller's arguments last (they win)
     # a second seed of SAPA: only that run is new; the report averages the two seeds of the fold
     calls = []
     real_run_method = run.run_methods.__globals__["run_method"]
-    monkeypatch.setitem(run.run_methods.__globals__, "run_method",
-                        lambda m, f, s, *a, **k: calls.append((m.name, s)) or real_run_method(m, f, s, *a, **k))
+    monkeypatch.setitem(
+        run.run_methods.__globals__,
+        "run_method",
+        lambda m, f, s, *a, **k: calls.append((m.name, s)) or real_run_method(m, f, s, *a, **k),
+    )
     assert run.main([*common, "--methods", "sapa,feature_gan,ctl_mtnet_no_mdd", "--seeds", "0,1"]) == 0
     assert sorted(calls) == [("ctl_mtnet_no_mdd", 1), ("feature_gan", 1), ("sapa", 1)]
     runs = list(csv.DictReader(open(out / "method_runs.csv")))
@@ -238,9 +313,12 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
 
 def test_zero_shot_rows_are_not_applicable_when_the_held_out_language_is_a_source_language(tmp_path):
     methods = load("methods")
-    rows = [{"path": f"{i}.wav", "language": lang, "split": split, "corpus": c, "speaker": f"s{i}", "emotion": "sad"}
-            for i, (lang, split, c) in enumerate([("en", "train", "esd"), ("zh", "train", "casia"),
-                                                  ("en", "test", "ravdess")])]  # fmt: skip
+    rows = [
+        {"path": f"{i}.wav", "language": lang, "split": split, "corpus": c, "speaker": f"s{i}", "emotion": "sad"}
+        for i, (lang, split, c) in enumerate(
+            [("en", "train", "esd"), ("zh", "train", "casia"), ("en", "test", "ravdess")]
+        )
+    ]
     with open(tmp_path / "fold.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -260,10 +338,27 @@ def test_run_cltm_section_from_the_prepared_manifests(prepared, tmp_path, tiny_w
     tiny_whisper_saver(tmp_path / "whisper", d_model=16)
     run = load("run")
     out = tmp_path / "out"
-    assert run.main(["--prepared", str(prepared), "--output", str(out), "--systems", "", "--backbone",
-                     str(tmp_path / "whisper"), "--frontend_cache_dir", str(tmp_path / "fe"), "--no_progress",
-                     "--cltm", "--cltm_args", "--languages en,zh --eval_speakers 1 --n_grid 4 --seeds 0,1 --epochs 2",
-                     ]) == 0  # fmt: skip
+    assert (
+        run.main(
+            [
+                "--prepared",
+                str(prepared),
+                "--output",
+                str(out),
+                "--systems",
+                "",
+                "--backbone",
+                str(tmp_path / "whisper"),
+                "--frontend_cache_dir",
+                str(tmp_path / "fe"),
+                "--no_progress",
+                "--cltm",
+                "--cltm_args",
+                "--languages en,zh --eval_speakers 1 --n_grid 4 --seeds 0,1 --epochs 2",
+            ]
+        )
+        == 0
+    )
     union = list(csv.DictReader(open(out / "cltm" / "all_corpora.csv")))
     assert len(union) == 16 + 12 + 12 and {r["split"] for r in union} == {"train"}
     matrix = list(csv.reader(open(out / "cltm" / "cltm_matrix.csv")))

@@ -21,11 +21,13 @@ from hf_cser.cltm import (
 )
 
 LANGS = ["en", "de", "fr"]  # en, de: Indo-European (Germanic); fr: Indo-European (Romance)
-M = np.array([
-    [1.0, 0.5, -0.5],
-    [2.0, 1.0, 0.25],
-    [0.0, -1.0, 1.0],
-])
+M = np.array(
+    [
+        [1.0, 0.5, -0.5],
+        [2.0, 1.0, 0.25],
+        [0.0, -1.0, 1.0],
+    ]
+)
 
 
 def test_rfd_and_rms_by_hand():
@@ -96,11 +98,13 @@ def test_top_donors_and_receivers_by_hand():
     assert cltm_diagnostics(M, LANGS, top_k=1).top_donors == [{"language": "en", "score": 1.0}]
 
 
-UNDEFINED = np.array([
-    [1.0, 0.5, -0.5],
-    [2.0, 1.0, 0.25],
-    [np.nan, np.nan, np.nan],
-])
+UNDEFINED = np.array(
+    [
+        [1.0, 0.5, -0.5],
+        [2.0, 1.0, 0.25],
+        [np.nan, np.nan, np.nan],
+    ]
+)
 
 
 def test_undefined_row_drop_policy():
@@ -145,9 +149,11 @@ def test_diagnostics_of_a_result_with_standard_errors():
     runs = []
     for seed, (d_en, c_en, d_de, c_de) in enumerate([(0.1, 0.05, 0.2, 0.1), (0.3, 0.25, 0.2, 0.3)]):
         for target, donor, d, c in (("en", "de", d_en, c_en), ("de", "en", d_de, c_de)):
-            runs += [{"target": target, "donor": None, "kind": "single", "seed": seed, "performance": 0.5},
-                     {"target": target, "donor": None, "kind": "self", "seed": seed, "performance": 0.5 + d},
-                     {"target": target, "donor": donor, "kind": "dual", "seed": seed, "performance": 0.5 + c}]
+            runs += [
+                {"target": target, "donor": None, "kind": "single", "seed": seed, "performance": 0.5},
+                {"target": target, "donor": None, "kind": "self", "seed": seed, "performance": 0.5 + d},
+                {"target": target, "donor": donor, "kind": "dual", "seed": seed, "performance": 0.5 + c},
+            ]
     result = compute_cltm(runs, languages=["en", "de"])
     np.testing.assert_allclose(result.matrix, [[1.0, 0.15 / 0.2], [0.2 / 0.2, 1.0]])
     d = cltm_diagnostics(result)

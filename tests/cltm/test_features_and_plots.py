@@ -79,8 +79,13 @@ def test_heatmap_and_learning_curves_are_written(tmp_path):
     assert plot_cltm_heatmap(m, tmp_path / "given.png", ["en", "zh", "de"], order="given") == ["en", "zh", "de"]
     with pytest.raises(ValueError, match="languages"):
         plot_cltm_heatmap(m, path, languages=["en"])
-    rows = [{"kind": k, "target": lang, "n": n, "seed": s, "performance": 0.5 + 0.01 * n + 0.02 * (k == "self") + s}
-            for k in ("single", "self") for lang in ("en", "de") for n in (8, 16) for s in (0, 1)]
+    rows = [
+        {"kind": k, "target": lang, "n": n, "seed": s, "performance": 0.5 + 0.01 * n + 0.02 * (k == "self") + s}
+        for k in ("single", "self")
+        for lang in ("en", "de")
+        for n in (8, 16)
+        for s in (0, 1)
+    ]
     curves = tmp_path / "curves.png"
     plot_learning_curves(rows, curves, chosen_n=8, metric="uar")
     assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

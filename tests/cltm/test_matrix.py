@@ -17,19 +17,44 @@ def runs_for(perfs):
     runs = []
     for (target, what, seed), perf in perfs.items():
         kind = what if what in ("single", "self") else "dual"
-        runs.append({"target": target, "donor": None if kind != "dual" else what, "kind": kind, "seed": seed,
-                     "performance": perf})
+        runs.append(
+            {
+                "target": target,
+                "donor": None if kind != "dual" else what,
+                "kind": kind,
+                "seed": seed,
+                "performance": perf,
+            }
+        )
     return runs
 
 
 # two seeds, three languages; gains are chosen so every number below is easy to check by hand
 PERFS = {
-    ("en", "single", 0): 0.50, ("en", "self", 0): 0.60, ("en", "de", 0): 0.55, ("en", "fr", 0): 0.40,
-    ("en", "single", 1): 0.40, ("en", "self", 1): 0.60, ("en", "de", 1): 0.50, ("en", "fr", 1): 0.45,
-    ("de", "single", 0): 0.30, ("de", "self", 0): 0.40, ("de", "en", 0): 0.42, ("de", "fr", 0): 0.30,
-    ("de", "single", 1): 0.30, ("de", "self", 1): 0.50, ("de", "en", 1): 0.44, ("de", "fr", 1): 0.35,
-    ("fr", "single", 0): 0.60, ("fr", "self", 0): 0.58, ("fr", "en", 0): 0.61, ("fr", "de", 0): 0.65,
-    ("fr", "single", 1): 0.60, ("fr", "self", 1): 0.60, ("fr", "en", 1): 0.62, ("fr", "de", 1): 0.55,
+    ("en", "single", 0): 0.50,
+    ("en", "self", 0): 0.60,
+    ("en", "de", 0): 0.55,
+    ("en", "fr", 0): 0.40,
+    ("en", "single", 1): 0.40,
+    ("en", "self", 1): 0.60,
+    ("en", "de", 1): 0.50,
+    ("en", "fr", 1): 0.45,
+    ("de", "single", 0): 0.30,
+    ("de", "self", 0): 0.40,
+    ("de", "en", 0): 0.42,
+    ("de", "fr", 0): 0.30,
+    ("de", "single", 1): 0.30,
+    ("de", "self", 1): 0.50,
+    ("de", "en", 1): 0.44,
+    ("de", "fr", 1): 0.35,
+    ("fr", "single", 0): 0.60,
+    ("fr", "self", 0): 0.58,
+    ("fr", "en", 0): 0.61,
+    ("fr", "de", 0): 0.65,
+    ("fr", "single", 1): 0.60,
+    ("fr", "self", 1): 0.60,
+    ("fr", "en", 1): 0.62,
+    ("fr", "de", 1): 0.55,
 }
 
 
@@ -63,8 +88,14 @@ def test_undefined_row_is_nan_listed_and_warned():
 
 
 def test_zero_self_gain_never_divides():
-    perfs = {("en", "single", 0): 0.5, ("en", "self", 0): 0.5, ("en", "de", 0): 0.6,
-             ("de", "single", 0): 0.5, ("de", "self", 0): 0.6, ("de", "en", 0): 0.55}
+    perfs = {
+        ("en", "single", 0): 0.5,
+        ("en", "self", 0): 0.5,
+        ("en", "de", 0): 0.6,
+        ("de", "single", 0): 0.5,
+        ("de", "self", 0): 0.6,
+        ("de", "en", 0): 0.55,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = compute_cltm(runs_for(perfs), languages=["en", "de"])
@@ -97,8 +128,14 @@ def test_jackknife_and_per_seed_standard_errors_by_hand():
 
 def test_unstable_jackknife_is_inf():
     # a leave-one-out self-gain <= 0 -> inf, counted as unstable and left out of the mean
-    perfs = {("en", "single", 0): 0.5, ("en", "self", 0): 0.9, ("en", "de", 0): 0.6,
-             ("en", "single", 1): 0.5, ("en", "self", 1): 0.4, ("en", "de", 1): 0.6}
+    perfs = {
+        ("en", "single", 0): 0.5,
+        ("en", "self", 0): 0.9,
+        ("en", "de", 0): 0.6,
+        ("en", "single", 1): 0.5,
+        ("en", "self", 1): 0.4,
+        ("en", "de", 1): 0.6,
+    }
     result = compute_cltm(runs_for(perfs), languages=["en", "de"])
     assert result.matrix[0, 1] == pytest.approx(0.1 / 0.15)
     assert math.isinf(result.matrix_se[0, 1])
@@ -147,8 +184,9 @@ def test_csv_round_trip(tmp_path):
         writer.writeheader()
         for r in runs_for(PERFS):
             writer.writerow({**r, "donor": r["donor"] or "", "task": "ser", "n": 16})
-        writer.writerow({"task": "ser", "kind": "single", "target": "en", "donor": "", "n": 32, "seed": 0,
-                         "performance": 0.9})
+        writer.writerow(
+            {"task": "ser", "kind": "single", "target": "en", "donor": "", "n": 32, "seed": 0, "performance": 0.9}
+        )
     runs = read_runs_csv(path, n=16)
     assert len(runs) == len(PERFS)
     direct = compute_cltm(runs_for(PERFS))

@@ -113,7 +113,8 @@ def test_run_planning():
     assert kinds == {"single": 6, "self": 6, "dual": 12}
     assert len({r.key for r in runs}) == len(runs)
     assert {(r.target, r.donor) for r in runs if r.kind == "dual"} == {
-        (t, d) for t in ("en", "de", "fr") for d in ("en", "de", "fr") if t != d}
+        (t, d) for t in ("en", "de", "fr") for d in ("en", "de", "fr") if t != d
+    }
     sweep = plan_self_runs("ser", ["en"], [0], [8, 16])
     assert [(r.kind, r.n) for r in sweep] == [("single", 8), ("self", 8), ("single", 16), ("self", 16)]
 
@@ -144,10 +145,14 @@ def test_dynamic_interval_ci_min_by_hand():
 
 
 def test_dynamic_interval_requires_positive_self_gains_and_falls_back():
-    rows = curve_rows({
-        ("en", 8): [(0.5, 0.7), (0.5, 0.7)], ("de", 8): [(0.5, 0.45), (0.5, 0.45)],  # de negative at 8
-        ("en", 16): [(0.6, 0.62), (0.6, 0.63)], ("de", 16): [(0.5, 0.52), (0.5, 0.53)],
-    })
+    rows = curve_rows(
+        {
+            ("en", 8): [(0.5, 0.7), (0.5, 0.7)],
+            ("de", 8): [(0.5, 0.45), (0.5, 0.45)],  # de negative at 8
+            ("en", 16): [(0.6, 0.62), (0.6, 0.63)],
+            ("de", 16): [(0.5, 0.52), (0.5, 0.53)],
+        }
+    )
     sel = select_dynamic_interval(rows)
     assert sel.n == 16 and "no N meets the rule" in sel.reason  # 16: all positive, CI below 1
     loose = select_dynamic_interval(rows, DynamicIntervalRule(require_positive_self_gain=False, threshold=0.0))
@@ -222,7 +227,8 @@ def test_sharded_grid_splits_runs_between_processes(tmp_path):
     assert len(first) == math.ceil(len(specs) / 2)
     r.run_grid(specs, log, progress=False, process_index=1, num_processes=2)
     assert sorted(RunSpec("ser", x["kind"], x["target"], x["donor"] or None, 8, 0).key for x in log.rows()) == sorted(
-        s.key for s in specs)
+        s.key for s in specs
+    )
 
 
 def test_run_config_guard(tmp_path):

@@ -65,13 +65,15 @@ def test_ser_and_gender_scores_match_sklearn():
     ids = np.arange(40)
     ser = SerTask()
     assert ser.score(FixedModel(predictions), ids, table, ids) == pytest.approx(
-        recall_score(truth, predictions, average="macro"))
+        recall_score(truth, predictions, average="macro")
+    )
     labels, k = ser.training_labels(table, ids[:5])
     assert k == 4 and labels.tolist() == truth[:5].tolist()
     gender = GenderTask()
     g_pred = rng.integers(0, 2, size=40)
     assert gender.score(FixedModel(g_pred), ids, table, ids) == pytest.approx(
-        f1_score((genders == "male").astype(int), g_pred, average="macro"))
+        f1_score((genders == "male").astype(int), g_pred, average="macro")
+    )
     table_unknown = Table(speaker=["s"] * 3, gender=["female", "unknown", "male"], emotion=[0, 0, 0])
     assert gender.usable(table_unknown).tolist() == [True, False, True]
     with pytest.raises(ValueError, match="female"):
@@ -128,9 +130,19 @@ def test_audio_model_task_model_on_a_tiny_wavlm():
     from hf_cser.cltm import AudioModelTaskModel
 
     def model_init(num_labels):
-        config = WavLMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                             conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=8,
-                             num_conv_pos_embedding_groups=2, num_labels=num_labels, classifier_proj_size=8)
+        config = WavLMConfig(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            conv_dim=(8, 8),
+            conv_kernel=(10, 3),
+            conv_stride=(5, 2),
+            num_conv_pos_embeddings=8,
+            num_conv_pos_embedding_groups=2,
+            num_labels=num_labels,
+            classifier_proj_size=8,
+        )
         return WavLMForSequenceClassification(config)
 
     rng = np.random.default_rng(0)
@@ -162,14 +174,24 @@ def test_audio_model_task_model_with_the_library_zero_shot_model(tmp_path):
     from hf_cser.cltm import AudioModelTaskModel
     from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
 
-    config = WavLMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                         conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=8,
-                         num_conv_pos_embedding_groups=2)
+    config = WavLMConfig(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+    )
     torch.manual_seed(0)
     WavLMModel(config).save_pretrained(tmp_path)
     model = AudioModelTaskModel(
         lambda k: ZeroShotSerForEmotionClassification.from_backbone(tmp_path, num_labels=k, num_speakers=0, lora=None),
-        learning_rate=1e-3, batch_size=2, device="cpu",
+        learning_rate=1e-3,
+        batch_size=2,
+        device="cpu",
     )
     rng = np.random.default_rng(0)
     waveforms = [rng.normal(size=n).astype(np.float32) * 0.1 for n in (800, 1200, 1000)]

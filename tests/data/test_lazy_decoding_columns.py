@@ -15,8 +15,16 @@ def corpus(tmp_path):
         path = tmp_path / f"{i}.wav"
         sf.write(path, (0.05 * np.sin(np.arange(rate // 4) * (0.01 + i / 100))).astype(np.float32), rate)
         phones = [{"phone": "a", "start": 0.01 * k, "end": 0.01 * (k + 1)} for k in range(50)]
-        rows.append(dict(audio=str(path), emotion="happy", language="en", speaker=f"c_{i}", phonemes=phones,
-                         transcript="a long transcript " * 20))
+        rows.append(
+            dict(
+                audio=str(path),
+                emotion="happy",
+                language="en",
+                speaker=f"c_{i}",
+                phonemes=phones,
+                transcript="a long transcript " * 20,
+            )
+        )
     return build_dataset_dict({"train": rows[:2], "test": rows[2:]})
 
 

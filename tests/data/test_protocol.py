@@ -16,7 +16,6 @@ from hf_cser.data.protocol import (
 )
 from hf_cser.labels import EMOTIONS
 
-
 LANGUAGES = ("en", "zh", "de", "fr", "ur")
 EN_DE = ZeroShotSetting(source="en", target="de", non_target=("zh", "ur", "fr"))
 
@@ -183,6 +182,7 @@ def test_target_speakers_under_another_language_and_unknown_map_speakers(clean):
 
 
 # ---- check_target_disjoint: the leakage guard shared by the cross-corpus scripts ----
+
 
 def _rows(audio, speakers, corpus=None, **extra):
     from datasets import Dataset

@@ -61,8 +61,17 @@ def test_parse_grammar(spec, kind, name, path, languages):
 
 @pytest.mark.parametrize(
     "spec",
-    ["", "synthetic:", "synthetic@", "synthetic:en_US", "synthetic;en", "corpus:emodb", "corpus::/x", "hello",
-     "./no/such/folder"],
+    [
+        "",
+        "synthetic:",
+        "synthetic@",
+        "synthetic:en_US",
+        "synthetic;en",
+        "corpus:emodb",
+        "corpus::/x",
+        "hello",
+        "./no/such/folder",
+    ],
 )
 def test_malformed_specs_show_the_grammar(spec):
     with pytest.raises(DataSpecError) as info:

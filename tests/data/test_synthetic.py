@@ -215,8 +215,22 @@ def test_cli_writes_a_loadable_corpus(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("synth",))  # only this command is under test
     out = tmp_path / "cli"
-    argv = ["synth", "--languages", "de", "--speakers-per-language", "3", "--utterances-per-speaker", "4",
-            "--seed", "1", "--output", str(out), "--no-progress", "--num-proc", "2"]
+    argv = [
+        "synth",
+        "--languages",
+        "de",
+        "--speakers-per-language",
+        "3",
+        "--utterances-per-speaker",
+        "4",
+        "--seed",
+        "1",
+        "--output",
+        str(out),
+        "--no-progress",
+        "--num-proc",
+        "2",
+    ]
     assert cli.main(argv) == 0
     assert "synthetic corpus in" in capsys.readouterr().out
     corpus = load_synthetic_corpus(out)

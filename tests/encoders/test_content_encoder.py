@@ -74,8 +74,13 @@ def _waveforms(batch: int = 2, seconds: float = 0.5, seed: int = 0) -> torch.Ten
 def test_phone_class_maps_vowels_consonants_and_pauses():
     assert PHONETIC_LABELS == ("i", "E", "@", "a", "O", "u", "consonant", "silence")
     assert [PHONETIC_LABELS[phone_class(p, "en")] for p in ("'a", "i:", "t", "_:", "_", "aI")] == [
-        "a", "i", "consonant", "silence", "silence", "a",
-    ]  # fmt: skip
+        "a",
+        "i",
+        "consonant",
+        "silence",
+        "silence",
+        "a",
+    ]
 
 
 def test_frame_labels_from_hand_made_alignment():
@@ -239,9 +244,25 @@ def cli_trained(tiny_corpus, tmp_path_factory):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = main(
-            ["train-content-encoder", "--data", str(tiny_corpus), "--output", str(out), "--max-steps", "10",
-             "--batch-size", "4", "--crop-seconds", "1.5", "--learning-rate", "3e-3", "--seed", "0", "--no-progress"]
-        )  # fmt: skip
+            [
+                "train-content-encoder",
+                "--data",
+                str(tiny_corpus),
+                "--output",
+                str(out),
+                "--max-steps",
+                "10",
+                "--batch-size",
+                "4",
+                "--crop-seconds",
+                "1.5",
+                "--learning-rate",
+                "3e-3",
+                "--seed",
+                "0",
+                "--no-progress",
+            ]
+        )
     assert code == 0
     return out, stdout.getvalue()
 

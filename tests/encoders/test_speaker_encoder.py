@@ -83,8 +83,13 @@ def reference_slaney_filters(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
 def reference_mel(waveform: np.ndarray, filters: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(waveform.astype(np.float64))
     spec = torch.stft(
-        x, n_fft=400, hop_length=160, window=torch.hann_window(400, periodic=True, dtype=torch.float64),
-        center=True, pad_mode="constant", return_complex=True,
+        x,
+        n_fft=400,
+        hop_length=160,
+        window=torch.hann_window(400, periodic=True, dtype=torch.float64),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
     )
     return (filters @ spec.abs().pow(2).numpy()).T  # (frames, mels)
 

@@ -81,8 +81,15 @@ def test_cache_hit_edit_and_damage(whisper_folder, wavs, tmp_path, monkeypatch):
 
 def test_wav2vec2_family_backbones_pool_their_hidden_states(wavs, tmp_path):
     torch.manual_seed(1)
-    config = WavLMConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                         conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)  # fmt: skip
+    config = WavLMConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     backbone = WavLMModel(config).eval()
     front_end = SpeechFrontEnd(backbone, cache_dir=tmp_path / "cache")
     features = front_end.pooled_features(wavs[:1], progress=False)

@@ -26,7 +26,8 @@ def test_mixup_discriminator_loss_uses_soft_targets():
     assert got == pytest.approx(expected, rel=1e-6)
     # lam = 1 everywhere is the real-only half of the unmixed loss
     assert discriminator_adversarial_loss(mixed_logits=logits, mix_weights=torch.ones(2)).item() == pytest.approx(
-        -(log_sigmoid(1.0) + log_sigmoid(-2.0)) / 2, rel=1e-6)  # fmt: skip
+        -(log_sigmoid(1.0) + log_sigmoid(-2.0)) / 2, rel=1e-6
+    )
 
 
 def test_generator_loss_is_non_saturating_and_stable():

@@ -7,7 +7,6 @@ import torch
 
 from hf_cser.losses import LanguageAwareSupConLoss, SupConLossStats
 
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Independent reference: Python loops over anchors and positives, float64 math, straight from METHODS.md section 2.
 
@@ -77,9 +76,7 @@ def test_hand_computed_four_samples():
     assert expected == pytest.approx(0.8269841, abs=1e-6)  # the same number, written out
     assert expected == pytest.approx(reference_loss(embeddings.detach(), labels, languages, 1.0, 1.0), abs=1e-12)
 
-    loss, stats = LanguageAwareSupConLoss(temperature=1.0, gamma=1.0)(
-        embeddings, labels, languages, return_stats=True
-    )
+    loss, stats = LanguageAwareSupConLoss(temperature=1.0, gamma=1.0)(embeddings, labels, languages, return_stats=True)
     assert loss.dtype == torch.float32 and loss.dim() == 0
     assert loss.item() == pytest.approx(expected, abs=1e-6)
     assert stats == SupConLossStats(num_anchors=3, num_positive_pairs=6, num_cross_language_positive_pairs=4)

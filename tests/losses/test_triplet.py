@@ -192,10 +192,18 @@ def test_speaker_rules():
 def test_batch_all_matches_triplet_margin_with_distance_loss(reduction, seed):
     x, emotions, clusters, phones, speakers = random_batch(24, seed)
     cases = [
-        (PhonemeTripletLoss(reduction=reduction), (emotions, clusters, phones),
-         phoneme_triplets(emotions.tolist(), clusters.tolist(), phones.tolist()), 0.4),
-        (SpeakerTripletLoss(reduction=reduction), (clusters, speakers),
-         speaker_triplets(clusters.tolist(), speakers.tolist()), 0.6),
+        (
+            PhonemeTripletLoss(reduction=reduction),
+            (emotions, clusters, phones),
+            phoneme_triplets(emotions.tolist(), clusters.tolist(), phones.tolist()),
+            0.4,
+        ),
+        (
+            SpeakerTripletLoss(reduction=reduction),
+            (clusters, speakers),
+            speaker_triplets(clusters.tolist(), speakers.tolist()),
+            0.6,
+        ),
     ]
     for loss_fct, labels, triplets, margin in cases:
         assert triplets, "the random batch should have valid triplets"
@@ -267,8 +275,10 @@ def test_chunked_batch_all_equals_unchunked():
 def test_zero_loss_without_valid_triplet_keeps_the_graph(mining, reduction):
     x = torch.randn(5, 3, requires_grad=True)
     cases = [
-        (PhonemeTripletLoss(mining=mining, reduction=reduction), (torch.zeros(5, dtype=torch.long),
-                                                                  torch.arange(5), torch.zeros(5, dtype=torch.long))),
+        (
+            PhonemeTripletLoss(mining=mining, reduction=reduction),
+            (torch.zeros(5, dtype=torch.long), torch.arange(5), torch.zeros(5, dtype=torch.long)),
+        ),
         (SpeakerTripletLoss(mining=mining, reduction=reduction), (torch.arange(5),)),  # no positive pair
         (SpeakerTripletLoss(mining=mining, reduction=reduction), (torch.zeros(5, dtype=torch.long),)),  # no negative
     ]

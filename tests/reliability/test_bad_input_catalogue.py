@@ -151,9 +151,10 @@ import logging
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -338,10 +339,13 @@ LOAD_AUDIO_ROWS = [
     *[
         pytest.param(kind, skipped(reason, 1), id=f"skip-{kind}")
         for kind, reason in (
-            ("missing-file", "missing"), ("non-audio-file", "unreadable"), ("zero-length", "empty"),
-            ("nan-samples", "non_finite"), ("all-zero", "silent"),
+            ("missing-file", "missing"),
+            ("non-audio-file", "unreadable"),
+            ("zero-length", "empty"),
+            ("nan-samples", "non_finite"),
+            ("all-zero", "silent"),
         )
-    ],  # fmt: skip
+    ],
 ]
 
 
@@ -370,20 +374,24 @@ def audio_dataset(paths):
 
 DROP_ROWS = [
     pytest.param(
-        ["good-1", "nan-samples", "missing-file"], False,
+        ["good-1", "nan-samples", "missing-file"],
+        False,
         raises(BadAudioError, r"nan-samples\.wav: 10 sample\(s\) are NaN or inf; .* re-export it"),
         id="first-bad-file-raises",
     ),
     pytest.param(
-        ["good-1", "missing-file", "non-audio-file", "zero-length", "all-zero", "good-2"], True, skipped("total", 4),
+        ["good-1", "missing-file", "non-audio-file", "zero-length", "all-zero", "good-2"],
+        True,
+        skipped("total", 4),
         id="skip-counts-each-reason",
     ),
     pytest.param(
-        ["missing-file", "all-zero"], True,
+        ["missing-file", "all-zero"],
+        True,
         raises(ValueError, r"every audio file of the data is bad \(skipped 2 .*\); check the corpus folder"),
         id="all-bad",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("kinds, skip, expected", DROP_ROWS)
@@ -438,30 +446,60 @@ def check_corrupt_wav_caught_before_training(result, case):
 
 EMODB_OK = ["wav/03a01Fa.wav", "wav/08a01Wa.wav", "wav/09b02Ta.wav", "wav/10a04Nb.wav"]
 ESD_FILES = [
-    "Emotion Speech Dataset/0001/Neutral/0001_000001.wav", "Emotion Speech Dataset/0011/Angry/0011_000351.wav"
+    "Emotion Speech Dataset/0001/Neutral/0001_000001.wav",
+    "Emotion Speech Dataset/0011/Angry/0011_000351.wav",
 ]
 MANDARIN = "打远一看，它们的确很是美丽，"
 
 CORPUS_ROWS = [
-    pytest.param("emodb", {"audio": [*EMODB_OK, "wav/03a01Xa.wav"]}, skipped("emotion=unknown:X", 1),
-                 id="emodb-unknown-emotion-code"),
-    pytest.param("emodb", {"audio": [*EMODB_OK, "wav/recording1.wav"]}, skipped("unparsed_name", 1),
-                 id="emodb-unparsable-name"),
-    pytest.param("emodb", {"root": "does_not_exist"},
-                 raises(FileNotFoundError, r"emodb: data_dir '.*does_not_exist' does not exist; expected a folder"),
-                 id="emodb-missing-folder"),
-    pytest.param("emodb", {"audio": ["wav/readme.txt.bak.wav.txt"]},
-                 raises(FileNotFoundError, r"emodb: no audio file with the corpus's naming found under .*Expected"),
-                 id="emodb-no-audio"),
-    pytest.param("esd", {"audio": ESD_FILES, "texts": {"Emotion Speech Dataset/0001/0001.txt": (
-                     f"0001_000001\t{MANDARIN}\t中性\n", "gb18030")}},
-                 ok(check_transcript(MANDARIN, "gb18030")), id="esd-gb18030-transcript"),
-    pytest.param("esd", {"audio": ESD_FILES, "texts": {"Emotion Speech Dataset/0001/0001.txt": (
-                     "0001_000001\tCaf\xe9 na\xefve \xff\tNeutral\n", "latin-1")}},
-                 ok(check_transcript("Caf\xe9 na\xefve \xff", "latin-1")), id="esd-latin1-transcript"),
-    pytest.param("emodb", {"audio": EMODB_OK, "corrupt": "wav/08a01Wa.wav"},
-                 ok(check_corrupt_wav_caught_before_training), id="emodb-corrupt-wav"),
-]  # fmt: skip
+    pytest.param(
+        "emodb",
+        {"audio": [*EMODB_OK, "wav/03a01Xa.wav"]},
+        skipped("emotion=unknown:X", 1),
+        id="emodb-unknown-emotion-code",
+    ),
+    pytest.param(
+        "emodb", {"audio": [*EMODB_OK, "wav/recording1.wav"]}, skipped("unparsed_name", 1), id="emodb-unparsable-name"
+    ),
+    pytest.param(
+        "emodb",
+        {"root": "does_not_exist"},
+        raises(FileNotFoundError, r"emodb: data_dir '.*does_not_exist' does not exist; expected a folder"),
+        id="emodb-missing-folder",
+    ),
+    pytest.param(
+        "emodb",
+        {"audio": ["wav/readme.txt.bak.wav.txt"]},
+        raises(FileNotFoundError, r"emodb: no audio file with the corpus's naming found under .*Expected"),
+        id="emodb-no-audio",
+    ),
+    pytest.param(
+        "esd",
+        {
+            "audio": ESD_FILES,
+            "texts": {"Emotion Speech Dataset/0001/0001.txt": (f"0001_000001\t{MANDARIN}\t中性\n", "gb18030")},
+        },
+        ok(check_transcript(MANDARIN, "gb18030")),
+        id="esd-gb18030-transcript",
+    ),
+    pytest.param(
+        "esd",
+        {
+            "audio": ESD_FILES,
+            "texts": {
+                "Emotion Speech Dataset/0001/0001.txt": ("0001_000001\tCaf\xe9 na\xefve \xff\tNeutral\n", "latin-1")
+            },
+        },
+        ok(check_transcript("Caf\xe9 na\xefve \xff", "latin-1")),
+        id="esd-latin1-transcript",
+    ),
+    pytest.param(
+        "emodb",
+        {"audio": EMODB_OK, "corrupt": "wav/08a01Wa.wav"},
+        ok(check_corrupt_wav_caught_before_training),
+        id="emodb-corrupt-wav",
+    ),
+]
 
 
 @pytest.mark.parametrize("corpus, tree, expected", CORPUS_ROWS)
@@ -489,9 +527,11 @@ def test_corpus_loader(corpus, tree, expected, make_tree, tmp_path, caplog):
 
 HEADER = "path,emotion,language,speaker,split"
 GOOD_ROWS = [
-    "clips/a.wav,happy,en,spk1,train", "clips/b.wav,sad,en,spk2,train", "clips/c.wav,angry,en,spk3,test",
+    "clips/a.wav,happy,en,spk1,train",
+    "clips/b.wav,sad,en,spk2,train",
+    "clips/c.wav,angry,en,spk3,test",
     "clips/d.wav,neutral,zh,spk4,validation",
-]  # fmt: skip
+]
 
 
 def check_relative_paths(result, case):
@@ -513,35 +553,81 @@ def check_latin1_manifest(result, case):
 
 
 MANIFEST_ROWS = [
-    pytest.param("path,emotion,language\nclips/a.wav,happy,en", {},
-                 raises(ValueError, r"manifest '{csv}': missing required column\(s\) \['speaker'\]; .*Required: "),
-                 id="missing-columns"),
+    pytest.param(
+        "path,emotion,language\nclips/a.wav,happy,en",
+        {},
+        raises(ValueError, r"manifest '{csv}': missing required column\(s\) \['speaker'\]; .*Required: "),
+        id="missing-columns",
+    ),
     pytest.param("\n".join([HEADER, *GOOD_ROWS, GOOD_ROWS[0]]), {}, skipped("duplicate", 1), id="duplicate-rows"),
-    pytest.param("\n".join([HEADER, GOOD_ROWS[0], "clips/a.wav,sad,en,spk1,train", *GOOD_ROWS[1:]]), {},
-                 raises(ValueError, r"manifest '{csv}', line 3: 'clips/a.wav' is listed again with different values "
-                                    r".*keep one row per file"), id="conflicting-duplicate"),
+    pytest.param(
+        "\n".join([HEADER, GOOD_ROWS[0], "clips/a.wav,sad,en,spk1,train", *GOOD_ROWS[1:]]),
+        {},
+        raises(
+            ValueError,
+            r"manifest '{csv}', line 3: 'clips/a.wav' is listed again with different values "
+            r".*keep one row per file",
+        ),
+        id="conflicting-duplicate",
+    ),
     pytest.param("\n".join([HEADER, *GOOD_ROWS]), {}, ok(check_relative_paths), id="relative-paths"),
-    pytest.param("\n".join([HEADER, "clips/gone.wav,happy,en,spk1,train", *GOOD_ROWS]), {},
-                 raises(FileNotFoundError, r"manifest '{csv}', line 2: audio file '.*gone\.wav' does not exist; fix "
-                                           r"the path or pass `skip_missing=True`"), id="missing-file"),
-    pytest.param("\n".join([HEADER, "clips/gone.wav,happy,en,spk1,train", *GOOD_ROWS]), {"skip_missing": True},
-                 skipped("missing_audio", 1), id="missing-file-skipped"),
-    pytest.param("\n".join([HEADER, "clips/a.wav,fear,en,spk1,train", *GOOD_ROWS[1:]]), {},
-                 raises(ValueError, r"manifest '{csv}', line 2: emotion 'fear' is not one of .*"
-                                    r"`drop_unknown_emotions=True`"), id="unknown-emotion"),
-    pytest.param("\n".join([HEADER, "clips/a.wav,fear,en,spk1,train", *GOOD_ROWS[1:]]),
-                 {"drop_unknown_emotions": True}, skipped("emotion=fear", 1), id="unknown-emotion-dropped"),
-    pytest.param("\n".join([HEADER, "clips/a.wav,happy,en,,train", *GOOD_ROWS[1:]]), {},
-                 raises(ValueError, r"manifest '{csv}', line 2: column `speaker` is empty; fill it in"),
-                 id="missing-speaker"),
-    pytest.param("\n".join([HEADER, "clips/a.wav,happy,,spk1,train", *GOOD_ROWS[1:]]), {},
-                 raises(ValueError, r"manifest '{csv}', line 2: column `language` is empty; fill it in"),
-                 id="missing-language"),
-    pytest.param("\n".join(["path,emotion,language,speaker", *(r.rsplit(",", 1)[0] for r in GOOD_ROWS)]), {},
-                 ok(check_single_speaker_language), id="single-speaker-language"),
-    pytest.param("\n".join([HEADER + ",transcript", *(r + ",Caf\xe9" for r in GOOD_ROWS)]), {"encoding": "latin-1"},
-                 ok(check_latin1_manifest), id="latin1-transcript"),
-]  # fmt: skip
+    pytest.param(
+        "\n".join([HEADER, "clips/gone.wav,happy,en,spk1,train", *GOOD_ROWS]),
+        {},
+        raises(
+            FileNotFoundError,
+            r"manifest '{csv}', line 2: audio file '.*gone\.wav' does not exist; fix "
+            r"the path or pass `skip_missing=True`",
+        ),
+        id="missing-file",
+    ),
+    pytest.param(
+        "\n".join([HEADER, "clips/gone.wav,happy,en,spk1,train", *GOOD_ROWS]),
+        {"skip_missing": True},
+        skipped("missing_audio", 1),
+        id="missing-file-skipped",
+    ),
+    pytest.param(
+        "\n".join([HEADER, "clips/a.wav,fear,en,spk1,train", *GOOD_ROWS[1:]]),
+        {},
+        raises(
+            ValueError,
+            r"manifest '{csv}', line 2: emotion 'fear' is not one of .*"
+            r"`drop_unknown_emotions=True`",
+        ),
+        id="unknown-emotion",
+    ),
+    pytest.param(
+        "\n".join([HEADER, "clips/a.wav,fear,en,spk1,train", *GOOD_ROWS[1:]]),
+        {"drop_unknown_emotions": True},
+        skipped("emotion=fear", 1),
+        id="unknown-emotion-dropped",
+    ),
+    pytest.param(
+        "\n".join([HEADER, "clips/a.wav,happy,en,,train", *GOOD_ROWS[1:]]),
+        {},
+        raises(ValueError, r"manifest '{csv}', line 2: column `speaker` is empty; fill it in"),
+        id="missing-speaker",
+    ),
+    pytest.param(
+        "\n".join([HEADER, "clips/a.wav,happy,,spk1,train", *GOOD_ROWS[1:]]),
+        {},
+        raises(ValueError, r"manifest '{csv}', line 2: column `language` is empty; fill it in"),
+        id="missing-language",
+    ),
+    pytest.param(
+        "\n".join(["path,emotion,language,speaker", *(r.rsplit(",", 1)[0] for r in GOOD_ROWS)]),
+        {},
+        ok(check_single_speaker_language),
+        id="single-speaker-language",
+    ),
+    pytest.param(
+        "\n".join([HEADER + ",transcript", *(r + ",Caf\xe9" for r in GOOD_ROWS)]),
+        {"encoding": "latin-1"},
+        ok(check_latin1_manifest),
+        id="latin1-transcript",
+    ),
+]
 
 
 @pytest.mark.parametrize("text, options, expected", MANIFEST_ROWS)
@@ -585,14 +671,27 @@ def sampler_data(counts: dict[tuple[str, str], int]):
 FULL = {(lang, emo): 8 for lang in ("en", "zh") for emo in ("neutral", "happy", "angry", "sad")}
 SAMPLER_ROWS = [
     pytest.param({**FULL, ("zh", "sad"): 2}, {}, ok(check_small_cell_oversampled), id="cell-with-fewer-than-K"),
-    pytest.param({k: v for k, v in FULL.items() if k != ("zh", "sad")}, {},
-                 raises(ValueError, r"No batch of 2 languages x 4 emotions can be formed.*Emotions per language: .*"
-                                    r"Lower `languages_per_batch` or `emotions_per_batch`"),
-                 id="language-missing-emotions"),
-    pytest.param({k: v for k, v in FULL.items() if k[0] == "en"}, {},
-                 raises(ValueError, r"`languages_per_batch`=2 but the data has only 1 language\(s\) \['en'\]; "
-                                    r"lower it to at most 1"), id="single-language"),
-]  # fmt: skip
+    pytest.param(
+        {k: v for k, v in FULL.items() if k != ("zh", "sad")},
+        {},
+        raises(
+            ValueError,
+            r"No batch of 2 languages x 4 emotions can be formed.*Emotions per language: .*"
+            r"Lower `languages_per_batch` or `emotions_per_batch`",
+        ),
+        id="language-missing-emotions",
+    ),
+    pytest.param(
+        {k: v for k, v in FULL.items() if k[0] == "en"},
+        {},
+        raises(
+            ValueError,
+            r"`languages_per_batch`=2 but the data has only 1 language\(s\) \['en'\]; "
+            r"lower it to at most 1",
+        ),
+        id="single-language",
+    ),
+]
 
 
 @pytest.mark.parametrize("counts, options, expected", SAMPLER_ROWS)
@@ -602,7 +701,13 @@ def test_sampler(counts, options, expected, caplog):
     languages, emotions = sampler_data(counts)
     case = {"languages": languages, "emotions": emotions, "caplog": caplog}
     build = lambda: HierarchicalLanguageEmotionSampler(  # noqa: E731
-        languages, emotions, languages_per_batch=2, emotions_per_batch=4, samples_per_cell=4, num_replicas=1, rank=0,
+        languages,
+        emotions,
+        languages_per_batch=2,
+        emotions_per_batch=4,
+        samples_per_cell=4,
+        num_replicas=1,
+        rank=0,
         **options,
     )
     with caplog.at_level(logging.WARNING):
@@ -625,10 +730,14 @@ def check_every_speaker_alone(graph, case):
 GRAPH_ROWS = [
     pytest.param(np.eye(4), ["a", "b", "c", "d"], {"tau": 0.7}, ok(check_every_speaker_alone), id="no-edge-above-tau"),
     pytest.param(np.ones((3, 4)), ["a", "a", "a"], {"tau": 0.7}, ok(check_every_speaker_alone), id="single-node"),
-    pytest.param(np.eye(4), ["a", "b", "c", "d"], {"tau": 1.5},
-                 raises(ValueError, r"`tau` must be a cosine-similarity threshold in \[-1, 1\], got 1\.5"),
-                 id="tau-outside-[-1,1]"),
-]  # fmt: skip
+    pytest.param(
+        np.eye(4),
+        ["a", "b", "c", "d"],
+        {"tau": 1.5},
+        raises(ValueError, r"`tau` must be a cosine-similarity threshold in \[-1, 1\], got 1\.5"),
+        id="tau-outside-[-1,1]",
+    ),
+]
 
 
 @pytest.mark.parametrize("embeddings, speakers, options, expected", GRAPH_ROWS)
@@ -682,29 +791,64 @@ def check_latin1_textgrid(phones, case):
 
 WHERE = r"{file}: phone {index} '{phone}' \[{start}, {end}\] s"
 ALIGNMENT_ROWS = [
-    pytest.param("validate", [("a", 0.0, 0.2), ("b", 0.4, 0.7)], {},
-                 raises(ValueError, WHERE.format(file="{file}", index=1, phone="b", start="0.400", end="0.700")
-                        + r" lies outside the audio \[0, 0.500\] s; re-align .* `mode='clip'`"),
-                 id="outside-the-audio"),
-    pytest.param("validate", [("a", 0.0, 0.3), ("b", 0.2, 0.4)], {},
-                 raises(ValueError, WHERE.format(file="{file}", index=1, phone="b", start="0.200", end="0.400")
-                        + r" overlaps the previous phone, which ends at 0.300 s; .* `mode='clip'`"),
-                 id="overlapping"),
-    pytest.param("validate", [("a", 0.3, 0.1)], {},
-                 raises(ValueError, WHERE.format(file="{file}", index=0, phone="a", start="0.300", end="0.100")
-                        + r" ends before it starts; .* `mode='clip'`"),
-                 id="inverted"),
-    pytest.param("validate", [], {},
-                 raises(ValueError, r"{file}: the alignment is empty; re-run the aligner or drop the utterance"),
-                 id="empty"),
-    pytest.param("validate", [("a", 0.0, 0.2), ("b", 0.4, 0.7)], {"mode": "clip"}, ok(check_clipped),
-                 id="outside-clipped"),
-    pytest.param("textgrid", TEXTGRID.format(first="\xe9", second_end="0.5").encode("latin-1"), {},
-                 ok(check_latin1_textgrid), id="latin1-textgrid"),
-    pytest.param("textgrid", TEXTGRID.format(first="a", second_end="oops").encode("utf-8"), {},
-                 raises(ValueError, r"{file}, line \d+: expected .*; the TextGrid is malformed"),
-                 id="malformed-textgrid"),
-]  # fmt: skip
+    pytest.param(
+        "validate",
+        [("a", 0.0, 0.2), ("b", 0.4, 0.7)],
+        {},
+        raises(
+            ValueError,
+            WHERE.format(file="{file}", index=1, phone="b", start="0.400", end="0.700")
+            + r" lies outside the audio \[0, 0.500\] s; re-align .* `mode='clip'`",
+        ),
+        id="outside-the-audio",
+    ),
+    pytest.param(
+        "validate",
+        [("a", 0.0, 0.3), ("b", 0.2, 0.4)],
+        {},
+        raises(
+            ValueError,
+            WHERE.format(file="{file}", index=1, phone="b", start="0.200", end="0.400")
+            + r" overlaps the previous phone, which ends at 0.300 s; .* `mode='clip'`",
+        ),
+        id="overlapping",
+    ),
+    pytest.param(
+        "validate",
+        [("a", 0.3, 0.1)],
+        {},
+        raises(
+            ValueError,
+            WHERE.format(file="{file}", index=0, phone="a", start="0.300", end="0.100")
+            + r" ends before it starts; .* `mode='clip'`",
+        ),
+        id="inverted",
+    ),
+    pytest.param(
+        "validate",
+        [],
+        {},
+        raises(ValueError, r"{file}: the alignment is empty; re-run the aligner or drop the utterance"),
+        id="empty",
+    ),
+    pytest.param(
+        "validate", [("a", 0.0, 0.2), ("b", 0.4, 0.7)], {"mode": "clip"}, ok(check_clipped), id="outside-clipped"
+    ),
+    pytest.param(
+        "textgrid",
+        TEXTGRID.format(first="\xe9", second_end="0.5").encode("latin-1"),
+        {},
+        ok(check_latin1_textgrid),
+        id="latin1-textgrid",
+    ),
+    pytest.param(
+        "textgrid",
+        TEXTGRID.format(first="a", second_end="oops").encode("utf-8"),
+        {},
+        raises(ValueError, r"{file}, line \d+: expected .*; the TextGrid is malformed"),
+        id="malformed-textgrid",
+    ),
+]
 
 
 @pytest.mark.parametrize("reader, data, options, expected", ALIGNMENT_ROWS)
@@ -754,33 +898,71 @@ def _feature_gan(**kwargs):
 
 UNKNOWN_BACKBONE = r"unknown backbone model_type 'wavlmm'; use a transformers model type such as 'wavlm'"
 CONFIG_ROWS = [
-    pytest.param(_sapa, {"phoneme_margin": -0.1},
-                 raises(ValueError, r"`phoneme_margin` must be non-negative, got -0.1"),
-                 id="sapa-negative-phoneme-margin"),
-    pytest.param(_sapa, {"speaker_margin": -1}, raises(ValueError, r"`speaker_margin` must be non-negative, got -1"),
-                 id="sapa-negative-speaker-margin"),
-    pytest.param(_sapa, {"graph_tau": 1.2}, raises(ValueError, r"`graph_tau` .* must be in \[-1, 1\], got 1.2"),
-                 id="sapa-graph-tau-outside"),
-    pytest.param(_sapa, {"content_encoder_config": {"model_type": "wavlmm"}},
-                 raises(ValueError, r"`content_encoder_config` has the " + UNKNOWN_BACKBONE),
-                 id="sapa-unknown-backbone"),
-    pytest.param(_zero_shot, {"backbone_config": {"model_type": "bert"}},
-                 raises(ValueError, r"`backbone_config` must describe one of \['wav2vec2', 'hubert', 'wavlm', "
-                                    r"'whisper'\] .*, got 'bert'; pass `AutoConfig"), id="zero-shot-unknown-backbone"),
-    pytest.param(_zero_shot, {"scl_temperature": 0.0}, raises(ValueError, r"`scl_temperature` \(tau\) must be > 0"),
-                 id="zero-shot-temperature-zero"),
-    pytest.param(_zero_shot, {"adversarial_weight": -0.5},
-                 raises(ValueError, r"`adversarial_weight` must be >= 0 \(0 switches the term off\), got -0.5"),
-                 id="zero-shot-negative-weight"),
-    pytest.param(_ctl_mtnet, {"margin_positive": 0.1, "margin_negative": 0.9},
-                 raises(ValueError, r"Need 0 <= `margin_negative` < `margin_positive` <= 1, got 0.9, 0.1"),
-                 id="ctl-mtnet-margins-inverted"),
-    pytest.param(_ctl_mtnet, {"head": "linear", "use_mdd": True, "mdd_margin": 0.0},
-                 raises(ValueError, r"`mdd_margin` \(gamma\) must be > 0, got 0.0"), id="ctl-mtnet-mdd-margin-zero"),
-    pytest.param(_feature_gan, {"backbone_config": {"model_type": "wavlmm", "hidden_size": 32}},
-                 raises(ValueError, r"`backbone_config` has the " + UNKNOWN_BACKBONE),
-                 id="feature-gan-unknown-backbone"),
-]  # fmt: skip
+    pytest.param(
+        _sapa,
+        {"phoneme_margin": -0.1},
+        raises(ValueError, r"`phoneme_margin` must be non-negative, got -0.1"),
+        id="sapa-negative-phoneme-margin",
+    ),
+    pytest.param(
+        _sapa,
+        {"speaker_margin": -1},
+        raises(ValueError, r"`speaker_margin` must be non-negative, got -1"),
+        id="sapa-negative-speaker-margin",
+    ),
+    pytest.param(
+        _sapa,
+        {"graph_tau": 1.2},
+        raises(ValueError, r"`graph_tau` .* must be in \[-1, 1\], got 1.2"),
+        id="sapa-graph-tau-outside",
+    ),
+    pytest.param(
+        _sapa,
+        {"content_encoder_config": {"model_type": "wavlmm"}},
+        raises(ValueError, r"`content_encoder_config` has the " + UNKNOWN_BACKBONE),
+        id="sapa-unknown-backbone",
+    ),
+    pytest.param(
+        _zero_shot,
+        {"backbone_config": {"model_type": "bert"}},
+        raises(
+            ValueError,
+            r"`backbone_config` must describe one of \['wav2vec2', 'hubert', 'wavlm', "
+            r"'whisper'\] .*, got 'bert'; pass `AutoConfig",
+        ),
+        id="zero-shot-unknown-backbone",
+    ),
+    pytest.param(
+        _zero_shot,
+        {"scl_temperature": 0.0},
+        raises(ValueError, r"`scl_temperature` \(tau\) must be > 0"),
+        id="zero-shot-temperature-zero",
+    ),
+    pytest.param(
+        _zero_shot,
+        {"adversarial_weight": -0.5},
+        raises(ValueError, r"`adversarial_weight` must be >= 0 \(0 switches the term off\), got -0.5"),
+        id="zero-shot-negative-weight",
+    ),
+    pytest.param(
+        _ctl_mtnet,
+        {"margin_positive": 0.1, "margin_negative": 0.9},
+        raises(ValueError, r"Need 0 <= `margin_negative` < `margin_positive` <= 1, got 0.9, 0.1"),
+        id="ctl-mtnet-margins-inverted",
+    ),
+    pytest.param(
+        _ctl_mtnet,
+        {"head": "linear", "use_mdd": True, "mdd_margin": 0.0},
+        raises(ValueError, r"`mdd_margin` \(gamma\) must be > 0, got 0.0"),
+        id="ctl-mtnet-mdd-margin-zero",
+    ),
+    pytest.param(
+        _feature_gan,
+        {"backbone_config": {"model_type": "wavlmm", "hidden_size": 32}},
+        raises(ValueError, r"`backbone_config` has the " + UNKNOWN_BACKBONE),
+        id="feature-gan-unknown-backbone",
+    ),
+]
 
 
 @pytest.mark.parametrize("make_config, values, expected", CONFIG_ROWS)
@@ -850,35 +1032,73 @@ def _pipeline(folder):
 
 
 MODEL_FOLDER_ROWS = [
-    pytest.param("missing", _load_with_hf_cser,
-                 raises(ModelNotFoundError, r"'{folder}' has config.json but no weights \(model.safetensors\);.*"
-                                           r"`model.save_pretrained\(folder\)`"), id="missing-weights-loader"),
-    pytest.param("mismatched", _load_with_hf_cser,
-                 raises(ModelWeightsMismatchError, r"'{folder}/model.safetensors' does not match "
-                                                   r"'{folder}/config.json': \d+ tensor\(s\) have another shape "
-                                                   r"\(.*file \[16\] vs config \[32\].*restore the config.json "
-                                                   r"saved with these weights"),
-                 id="mismatched-weights-loader"),
-    pytest.param("missing", _automodel,
-                 raises(IncompleteModelFolderError, r"'{folder}' has config.json but no weights \(model.safetensors\);"
-                                                    r".*`model.save_pretrained\(folder\)`"),
-                 id="missing-weights-automodel"),
-    pytest.param("missing", _pipeline,
-                 raises(ValueError, r"(?s)Could not load model {folder}.*IncompleteModelFolderError: '{folder}' has "
-                                    r"config.json but no weights \(model.safetensors\).*`model.save_pretrained"),
-                 id="missing-weights-pipeline"),
-    pytest.param("mismatched", _pipeline,
-                 raises(ValueError, r"(?s)Could not load model {folder}.*ModelWeightsMismatchError: "
-                                    r"'{folder}/model.safetensors' does not match '{folder}/config.json'.*restore the "
-                                    r"config.json"), id="mismatched-weights-pipeline"),
-    pytest.param("mismatched", _automodel,
-                 raises(ModelWeightsMismatchError, r"'{folder}/model.safetensors' does not match "
-                                                   r"'{folder}/config.json'.*restore the config.json"),
-                 id="mismatched-weights-automodel"),
-    pytest.param("mismatched", _automodel_ignoring_mismatches,
-                 ok(_is_sapa_classifier),
-                 id="mismatched-weights-ignored"),
-]  # fmt: skip
+    pytest.param(
+        "missing",
+        _load_with_hf_cser,
+        raises(
+            ModelNotFoundError,
+            r"'{folder}' has config.json but no weights \(model.safetensors\);.*"
+            r"`model.save_pretrained\(folder\)`",
+        ),
+        id="missing-weights-loader",
+    ),
+    pytest.param(
+        "mismatched",
+        _load_with_hf_cser,
+        raises(
+            ModelWeightsMismatchError,
+            r"'{folder}/model.safetensors' does not match "
+            r"'{folder}/config.json': \d+ tensor\(s\) have another shape "
+            r"\(.*file \[16\] vs config \[32\].*restore the config.json "
+            r"saved with these weights",
+        ),
+        id="mismatched-weights-loader",
+    ),
+    pytest.param(
+        "missing",
+        _automodel,
+        raises(
+            IncompleteModelFolderError,
+            r"'{folder}' has config.json but no weights \(model.safetensors\);"
+            r".*`model.save_pretrained\(folder\)`",
+        ),
+        id="missing-weights-automodel",
+    ),
+    pytest.param(
+        "missing",
+        _pipeline,
+        raises(
+            ValueError,
+            r"(?s)Could not load model {folder}.*IncompleteModelFolderError: '{folder}' has "
+            r"config.json but no weights \(model.safetensors\).*`model.save_pretrained",
+        ),
+        id="missing-weights-pipeline",
+    ),
+    pytest.param(
+        "mismatched",
+        _pipeline,
+        raises(
+            ValueError,
+            r"(?s)Could not load model {folder}.*ModelWeightsMismatchError: "
+            r"'{folder}/model.safetensors' does not match '{folder}/config.json'.*restore the "
+            r"config.json",
+        ),
+        id="mismatched-weights-pipeline",
+    ),
+    pytest.param(
+        "mismatched",
+        _automodel,
+        raises(
+            ModelWeightsMismatchError,
+            r"'{folder}/model.safetensors' does not match "
+            r"'{folder}/config.json'.*restore the config.json",
+        ),
+        id="mismatched-weights-automodel",
+    ),
+    pytest.param(
+        "mismatched", _automodel_ignoring_mismatches, ok(_is_sapa_classifier), id="mismatched-weights-ignored"
+    ),
+]
 
 
 @pytest.mark.parametrize("problem, load, expected", MODEL_FOLDER_ROWS)
@@ -979,29 +1199,46 @@ def pipeline_input(kind: str, folder: Path):
 
 PIPELINE_ROWS = [
     pytest.param("float64-array", ok(scores_equal(lambda: voiced(0.5))), id="float64-array"),
-    pytest.param("int16-array", ok(scores_equal(lambda: (voiced(0.5) * 32767).astype(np.int16) / np.float32(32767))),
-                 id="int16-array"),
+    pytest.param(
+        "int16-array",
+        ok(scores_equal(lambda: (voiced(0.5) * 32767).astype(np.int16) / np.float32(32767))),
+        id="int16-array",
+    ),
     pytest.param("stereo-array", ok(scores_equal(lambda: 0.75 * voiced(0.5))), id="stereo-array"),
     *[
-        pytest.param(f"dict-{sr}", ok(scores_equal(lambda sr=sr: resampled(voiced(0.5, sr), sr))),
-                     id=f"dict-{sr / 1000:g}k")
+        pytest.param(
+            f"dict-{sr}", ok(scores_equal(lambda sr=sr: resampled(voiced(0.5, sr), sr))), id=f"dict-{sr / 1000:g}k"
+        )
         for sr in (8000, 22050, 44100, 48000)
     ],
-    pytest.param("stereo-44.1k-file", ok(scores_equal(
-        lambda: resampled(np.round(voiced(0.5, 44100) * 32767) / 32768, 44100))), id="stereo-44.1k-file"),
+    pytest.param(
+        "stereo-44.1k-file",
+        ok(scores_equal(lambda: resampled(np.round(voiced(0.5, 44100) * 32767) / 32768, 44100))),
+        id="stereo-44.1k-file",
+    ),
     pytest.param("shorter-than-240ms", ok(check_short_padded), id="shorter-than-240ms"),
-    pytest.param("empty-array",
-                 raises(BadAudioError, r"input \(numpy array\): the audio has zero samples; remove it or "
-                                       r"re-export it"),
-                 id="empty-array"),
-    pytest.param("nan-array",
-                 raises(BadAudioError, r"1 sample\(s\) are NaN or inf; the file is corrupt, re-export it"),
-                 id="nan-array"),
-    pytest.param("all-zero-array", raises(BadAudioError, r"the audio is all zeros \(digital silence\); remove it"),
-                 id="all-zero-array"),
+    pytest.param(
+        "empty-array",
+        raises(
+            BadAudioError,
+            r"input \(numpy array\): the audio has zero samples; remove it or "
+            r"re-export it",
+        ),
+        id="empty-array",
+    ),
+    pytest.param(
+        "nan-array",
+        raises(BadAudioError, r"1 sample\(s\) are NaN or inf; the file is corrupt, re-export it"),
+        id="nan-array",
+    ),
+    pytest.param(
+        "all-zero-array",
+        raises(BadAudioError, r"the audio is all zeros \(digital silence\); remove it"),
+        id="all-zero-array",
+    ),
     pytest.param("missing-file", raises(BadAudioError, MISSING), id="missing-file"),
     pytest.param("non-audio-file", raises(BadAudioError, UNREADABLE), id="non-audio-file"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("kind, expected", PIPELINE_ROWS)
@@ -1040,52 +1277,146 @@ def script_manifests(folder: Path, corrupt: str | None) -> tuple[Path, Path]:
 
 def sapa_args(train_csv, test_csv, backbone, out):
     return [
-        "--train_data", str(train_csv), "--eval_data", str(test_csv), "--content_encoder", str(backbone),
-        "--output_dir", str(out / "run"), "--feature_cache_dir", str(out / "cache"), "--max_steps", "1",
-        "--per_device_train_batch_size", "8", "--hidden_size", "32", "--num_transformer_layers", "1",
-        "--disable_tqdm", "true", "--use_cpu", "true", "--report_to", "none",
-    ]  # fmt: skip
+        "--train_data",
+        str(train_csv),
+        "--eval_data",
+        str(test_csv),
+        "--content_encoder",
+        str(backbone),
+        "--output_dir",
+        str(out / "run"),
+        "--feature_cache_dir",
+        str(out / "cache"),
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "8",
+        "--hidden_size",
+        "32",
+        "--num_transformer_layers",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+    ]
 
 
 def zero_shot_args(train_csv, test_csv, backbone, out):
-    return ["--data", str(train_csv), "--backbone", str(backbone), "--settings", "en->de", "--systems", "proposed",
-            "--seeds", "0", "--max_steps", "1", "--output_dir", str(out / "run"), "--use_cpu", "true",
-            "--report_to", "none"]  # fmt: skip
+    return [
+        "--data",
+        str(train_csv),
+        "--backbone",
+        str(backbone),
+        "--settings",
+        "en->de",
+        "--systems",
+        "proposed",
+        "--seeds",
+        "0",
+        "--max_steps",
+        "1",
+        "--output_dir",
+        str(out / "run"),
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+    ]
 
 
 def ctl_mtnet_args(train_csv, test_csv, backbone, out):
-    return ["--task", "single_corpus", "--data", str(train_csv), "--num_folds", "2", "--seeds", "0",
-            "--max_steps", "1", "--output_dir", str(out / "run"), "--feature_cache_dir", str(out / "cache"),
-            "--use_cpu", "true", "--report_to", "none"]  # fmt: skip
+    return [
+        "--task",
+        "single_corpus",
+        "--data",
+        str(train_csv),
+        "--num_folds",
+        "2",
+        "--seeds",
+        "0",
+        "--max_steps",
+        "1",
+        "--output_dir",
+        str(out / "run"),
+        "--feature_cache_dir",
+        str(out / "cache"),
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+    ]
 
 
 def feature_gan_args(train_csv, test_csv, backbone, out):
     both = out / "all.csv"  # this script takes one spec with train, validation and test rows
     both.write_text(train_csv.read_text() + "".join(test_csv.read_text().splitlines(keepends=True)[1:]))
-    return ["--data", str(both), "--output_dir", str(out / "run"), "--feature_cache_dir", str(out / "cache"),
-            "--disable_tqdm"]  # fmt: skip
+    return [
+        "--data",
+        str(both),
+        "--output_dir",
+        str(out / "run"),
+        "--feature_cache_dir",
+        str(out / "cache"),
+        "--disable_tqdm",
+    ]
 
 
 def cltm_args(train_csv, test_csv, backbone, out):
-    return ["--data", str(train_csv), "--task", "ser", "--seeds", "0", "--output_dir", str(out / "run"),
-            "--feature_cache_dir", str(out / "cache"), "--progress", "false"]  # fmt: skip
+    return [
+        "--data",
+        str(train_csv),
+        "--task",
+        "ser",
+        "--seeds",
+        "0",
+        "--output_dir",
+        str(out / "run"),
+        "--feature_cache_dir",
+        str(out / "cache"),
+        "--progress",
+        "false",
+    ]
 
 
 BAD_FILE_RAISES = raises(BadAudioError, r"{corrupt}: soundfile cannot decode it .*; convert it to WAV/FLAC or remove")
 
 SCRIPT_ROWS = [
-    pytest.param("train_sapa", sapa_args, [], True,
-                 raises(BadAudioError, r"{corrupt}: soundfile cannot decode it .*; convert it to WAV/FLAC or "
-                                       r"remove it"), id="sapa-bad-file-in-train-data"),
-    pytest.param("train_sapa", sapa_args, ["--skip_bad_audio", "true", "--run_analyses", "false"], True,
-                 skipped("bad_audio_skipped", 1), id="sapa-skip-bad-audio"),
-    pytest.param("train_sapa", sapa_args, ["--graph_tau", "1.5"], False,
-                 raises(ValueError, r"`(graph_)?tau` .*\[-1, 1\], got 1.5"), id="sapa-graph-tau-outside"),
+    pytest.param(
+        "train_sapa",
+        sapa_args,
+        [],
+        True,
+        raises(
+            BadAudioError,
+            r"{corrupt}: soundfile cannot decode it .*; convert it to WAV/FLAC or "
+            r"remove it",
+        ),
+        id="sapa-bad-file-in-train-data",
+    ),
+    pytest.param(
+        "train_sapa",
+        sapa_args,
+        ["--skip_bad_audio", "true", "--run_analyses", "false"],
+        True,
+        skipped("bad_audio_skipped", 1),
+        id="sapa-skip-bad-audio",
+    ),
+    pytest.param(
+        "train_sapa",
+        sapa_args,
+        ["--graph_tau", "1.5"],
+        False,
+        raises(ValueError, r"`(graph_)?tau` .*\[-1, 1\], got 1.5"),
+        id="sapa-graph-tau-outside",
+    ),
     pytest.param("train_zero_shot", zero_shot_args, [], True, BAD_FILE_RAISES, id="zero-shot-bad-file-in-data"),
     pytest.param("train_ctl_mtnet", ctl_mtnet_args, [], True, BAD_FILE_RAISES, id="ctl-mtnet-bad-file-in-data"),
     pytest.param("train_feature_gan", feature_gan_args, [], True, BAD_FILE_RAISES, id="feature-gan-bad-file-in-data"),
     pytest.param("run_cltm", cltm_args, [], True, BAD_FILE_RAISES, id="cltm-bad-file-in-data"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("script, make_args, extra, plant_corrupt, expected", SCRIPT_ROWS)
@@ -1121,9 +1452,16 @@ def check_padded_to_one_window(num_samples: int):
 
 FEATURE_EXTRACTOR_ROWS = [
     *[pytest.param(n, ok(check_padded_to_one_window(n)), id=f"{n}-samples") for n in (1, 100, 1600)],
-    pytest.param(0, raises(ValueError, r"Utterance 0 must be a non-empty mono 1-D waveform, got shape \(0,\); "
-                                       r"`hf_cser.audio.prepare_waveform`"), id="empty"),
-]  # fmt: skip
+    pytest.param(
+        0,
+        raises(
+            ValueError,
+            r"Utterance 0 must be a non-empty mono 1-D waveform, got shape \(0,\); "
+            r"`hf_cser.audio.prepare_waveform`",
+        ),
+        id="empty",
+    ),
+]
 
 
 @pytest.mark.parametrize("num_samples, expected", FEATURE_EXTRACTOR_ROWS)
@@ -1166,11 +1504,19 @@ FRAME_EXTRACTOR_ROWS = [
         for make, name in ((_ctl_mtnet_extractor, "ctl-mtnet"), (_log_mel_extractor, "log-mel"))
         for n in (1, 1000)
     ],
-    pytest.param(_ctl_mtnet_extractor, 0, raises(BadAudioError, r"input: the audio has zero samples; remove it"),
-                 id="ctl-mtnet-empty"),
-    pytest.param(_log_mel_extractor, 0, raises(BadAudioError, r"utterance 0: the audio has zero samples; remove it"),
-                 id="log-mel-empty"),
-]  # fmt: skip
+    pytest.param(
+        _ctl_mtnet_extractor,
+        0,
+        raises(BadAudioError, r"input: the audio has zero samples; remove it"),
+        id="ctl-mtnet-empty",
+    ),
+    pytest.param(
+        _log_mel_extractor,
+        0,
+        raises(BadAudioError, r"utterance 0: the audio has zero samples; remove it"),
+        id="log-mel-empty",
+    ),
+]
 
 
 @pytest.mark.parametrize("make_extractor, num_samples, expected", FRAME_EXTRACTOR_ROWS)
@@ -1201,7 +1547,7 @@ PREDICT_ROWS = [
     pytest.param("shorter-than-240ms", ok(check_short_padded), id="shorter-than-240ms-file"),
     pytest.param("missing-file", raises(BadAudioError, MISSING), id="missing-file"),
     pytest.param("non-audio-file", raises(BadAudioError, UNREADABLE), id="non-audio-file"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("kind, expected", PREDICT_ROWS)

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _training_script_fixtures():
     """The session fixtures of tests/training_scripts/conftest.py (tiny corpus and backbone), reused here."""
-    spec = importlib.util.spec_from_file_location("_crash_resume_fixtures", ROOT / "tests" / "training_scripts" /
-                                                  "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "_crash_resume_fixtures", ROOT / "tests" / "training_scripts" / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -68,15 +69,51 @@ def free_port():
 
 def command(launcher, corpus, backbone, out, cache):
     return [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
         str(launcher),
-        "--train_data", f"synthetic:en@{corpus}", "--eval_data", f"synthetic:zh@{corpus}",
-        "--content_encoder", str(backbone), "--output_dir", str(out), "--feature_cache_dir", str(cache),
-        "--max_steps", str(MAX_STEPS), "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "16",
-        "--hidden_size", "32", "--num_transformer_layers", "1", "--logging_steps", "1", "--disable_tqdm", "true",
-        "--save_strategy", "steps", "--save_steps", str(SAVE_STEPS), "--eval_strategy", "steps",
-        "--eval_steps", str(SAVE_STEPS), "--save_total_limit", "3", "--run_analyses", "false",
-    ]  # fmt: skip
+        "--train_data",
+        f"synthetic:en@{corpus}",
+        "--eval_data",
+        f"synthetic:zh@{corpus}",
+        "--content_encoder",
+        str(backbone),
+        "--output_dir",
+        str(out),
+        "--feature_cache_dir",
+        str(cache),
+        "--max_steps",
+        str(MAX_STEPS),
+        "--per_device_train_batch_size",
+        "4",
+        "--per_device_eval_batch_size",
+        "16",
+        "--hidden_size",
+        "32",
+        "--num_transformer_layers",
+        "1",
+        "--logging_steps",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        str(SAVE_STEPS),
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        str(SAVE_STEPS),
+        "--save_total_limit",
+        "3",
+        "--run_analyses",
+        "false",
+    ]
 
 
 def environment(step_sleep=0.0):
@@ -90,8 +127,14 @@ def run_to_the_end(cmd, step_sleep=0.0):
 
 
 def checkpoint_is_complete(folder: Path) -> bool:
-    names = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state_0.pth",
-             "rng_state_1.pth")
+    names = (
+        "trainer_state.json",
+        "model.safetensors",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    )
     return all((folder / name).is_file() for name in names)
 
 
@@ -123,8 +166,9 @@ def kill_after_checkpoint(cmd, out: Path, step: int, timeout=300.0) -> None:
     leave the workers training; the whole tree is killed instead, as a crash or a job scheduler's kill would."""
     log = out.parent / f"{out.name}_killed_run.log"
     with open(log, "w") as stderr:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, env=environment(step_sleep=1.0),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=stderr, env=environment(step_sleep=1.0), start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         try:
             while not checkpoint_is_complete(out / f"checkpoint-{step}"):
@@ -191,14 +235,53 @@ def test_sigkill_mid_run_then_rerun_resumes_and_ends_bit_identical(tiny_corpus, 
 
 def zero_shot_command(corpus, backbone, out):
     return [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
         str(ROOT / "training_scripts" / "train_zero_shot.py"),
-        "--data", f"synthetic@{corpus}", "--backbone", str(backbone), "--settings", "en->de", "--systems", "proposed",
-        "--seeds", "0", "--max_steps", "5", "--languages_per_batch", "2", "--emotions_per_batch", "2",
-        "--samples_per_cell", "1", "--eval_strategy", "no", "--load_best_model_at_end", "false",
-        "--save_strategy", "steps", "--save_steps", "3", "--save_total_limit", "3", "--grl_schedule", "warm_start",
-        "--logging_steps", "1", "--output_dir", str(out), "--disable_tqdm", "true", "--tsne", "false",
-    ]  # fmt: skip
+        "--data",
+        f"synthetic@{corpus}",
+        "--backbone",
+        str(backbone),
+        "--settings",
+        "en->de",
+        "--systems",
+        "proposed",
+        "--seeds",
+        "0",
+        "--max_steps",
+        "5",
+        "--languages_per_batch",
+        "2",
+        "--emotions_per_batch",
+        "2",
+        "--samples_per_cell",
+        "1",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "3",
+        "--save_total_limit",
+        "3",
+        "--grl_schedule",
+        "warm_start",
+        "--logging_steps",
+        "1",
+        "--output_dir",
+        str(out),
+        "--disable_tqdm",
+        "true",
+        "--tsne",
+        "false",
+    ]
 
 
 @pytest.mark.slow

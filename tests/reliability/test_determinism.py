@@ -12,8 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("_training_scripts_conftest",
-                                               ROOT / "tests" / "training_scripts" / "conftest.py")  # fmt: skip
+_spec = importlib.util.spec_from_file_location(
+    "_training_scripts_conftest", ROOT / "tests" / "training_scripts" / "conftest.py"
+)
 _conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_conftest)
 tiny_corpus = _conftest.tiny_corpus  # the training-script tests' session fixture
@@ -39,11 +40,40 @@ def test_train_ctl_mtnet_is_deterministic(tiny_corpus, tmp_path):
 
     def run(name, seed):
         out = tmp_path / name
-        script.main(["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}", "--target",
-                     f"synthetic:zh@{tiny_corpus}", "--seeds", seed, "--conv_filters", "4", "--primary_capsule_types",
-                     "2", "--primary_capsule_dim", "4", "--digit_capsule_dim", "4", "--max_steps", "4",
-                     "--per_device_train_batch_size", "4", "--max_train_frames", "64", "--output_dir", str(out),
-                     "--disable_tqdm", "true", "--use_cpu", "true", "--feature_cache_dir", str(tmp_path / "mfcc")])
+        script.main(
+            [
+                "--task",
+                "cross_corpus",
+                "--source",
+                f"synthetic:en@{tiny_corpus}",
+                "--target",
+                f"synthetic:zh@{tiny_corpus}",
+                "--seeds",
+                seed,
+                "--conv_filters",
+                "4",
+                "--primary_capsule_types",
+                "2",
+                "--primary_capsule_dim",
+                "4",
+                "--digit_capsule_dim",
+                "4",
+                "--max_steps",
+                "4",
+                "--per_device_train_batch_size",
+                "4",
+                "--max_train_frames",
+                "64",
+                "--output_dir",
+                str(out),
+                "--disable_tqdm",
+                "true",
+                "--use_cpu",
+                "true",
+                "--feature_cache_dir",
+                str(tmp_path / "mfcc"),
+            ]
+        )
         return out
 
     a, b, c = run("a", "0"), run("b", "0"), run("c", "1")
@@ -64,10 +94,35 @@ def test_train_feature_gan_is_deterministic(tiny_corpus, tmp_path):
 
     def run(name, seed):
         out = tmp_path / name
-        script.main(["--data", f"synthetic:en,zh@{tiny_corpus}", "--text_encoder", str(encoder), "--output_dir",
-                     str(out), "--feature_cache_dir", str(tmp_path / "cache"), "--stage1_epochs", "1",
-                     "--stage1_batch_size", "8", "--gan_epochs", "3", "--gan_batch_size", "8", "--classifier_epochs",
-                     "3", "--disable_tqdm", "--seed", seed, "--modality", "audio", "--save_steps", "2"])
+        script.main(
+            [
+                "--data",
+                f"synthetic:en,zh@{tiny_corpus}",
+                "--text_encoder",
+                str(encoder),
+                "--output_dir",
+                str(out),
+                "--feature_cache_dir",
+                str(tmp_path / "cache"),
+                "--stage1_epochs",
+                "1",
+                "--stage1_batch_size",
+                "8",
+                "--gan_epochs",
+                "3",
+                "--gan_batch_size",
+                "8",
+                "--classifier_epochs",
+                "3",
+                "--disable_tqdm",
+                "--seed",
+                seed,
+                "--modality",
+                "audio",
+                "--save_steps",
+                "2",
+            ]
+        )
         return out
 
     def results(out):
@@ -89,13 +144,33 @@ def test_run_cltm_is_deterministic(tiny_corpus, tmp_path):
 
     def run(name, seeds):
         out = tmp_path / name
-        script.main(["--data", str(tiny_corpus), "--seeds", seeds, "--speakers_per_subset", "1", "--eval_speakers",
-                     "1", "--epochs", "3", "--n_samples", "4", "--output_dir", str(out), "--feature_cache_dir",
-                     str(tmp_path / "features"), "--progress", "false"])
+        script.main(
+            [
+                "--data",
+                str(tiny_corpus),
+                "--seeds",
+                seeds,
+                "--speakers_per_subset",
+                "1",
+                "--eval_speakers",
+                "1",
+                "--epochs",
+                "3",
+                "--n_samples",
+                "4",
+                "--output_dir",
+                str(out),
+                "--feature_cache_dir",
+                str(tmp_path / "features"),
+                "--progress",
+                "false",
+            ]
+        )
         return out
 
     a, b, c = run("a", "0,1"), run("b", "0,1"), run("c", "2,3")
     assert rows(a / "cltm_runs.csv", drop=("seconds",)) == rows(b / "cltm_runs.csv", drop=("seconds",))
     assert (a / "cltm_matrix.csv").read_text() == (b / "cltm_matrix.csv").read_text()
-    assert [r["performance"] for r in rows(a / "cltm_runs.csv")] != [r["performance"]
-                                                                      for r in rows(c / "cltm_runs.csv")]
+    assert [r["performance"] for r in rows(a / "cltm_runs.csv")] != [
+        r["performance"] for r in rows(c / "cltm_runs.csv")
+    ]

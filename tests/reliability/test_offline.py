@@ -47,8 +47,9 @@ SCRIPT = textwrap.dedent(
     data = load_data_spec("synthetic@" + corpus)
     torch.manual_seed(0)
     backbone_dir = out + "/backbone"
-    WavLMModel(tiny_wavlm_config(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=1,
-                                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)).save_pretrained(backbone_dir)
+    config = tiny_wavlm_config(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=1,
+                               num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    WavLMModel(config).save_pretrained(backbone_dir)
     Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=True).save_pretrained(backbone_dir)
     model = ZeroShotSerForEmotionClassification.from_backbone(backbone_dir, top_adapter_size=8)
     from hf_cser.data.schema import with_decoded_audio
@@ -70,10 +71,17 @@ SCRIPT = textwrap.dedent(
 
 
 def test_nothing_touches_the_network(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env,
-                          timeout=600)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["attempts"] == []

@@ -40,8 +40,10 @@ def unsafe_calls(source: str) -> list[str]:
 
 
 def test_the_checker_catches_each_unsafe_pattern():
-    bad = ("import torch, pickle, numpy as np\ntorch.load('a')\ntorch.load('a', weights_only=False)\n"
-           "pickle.loads(b'')\nnp.load('x', allow_pickle=True)\nf(trust_remote_code=True)\n")
+    bad = (
+        "import torch, pickle, numpy as np\ntorch.load('a')\ntorch.load('a', weights_only=False)\n"
+        "pickle.loads(b'')\nnp.load('x', allow_pickle=True)\nf(trust_remote_code=True)\n"
+    )
     assert len(unsafe_calls(bad)) == 5
     assert unsafe_calls("import torch\ntorch.load('a', map_location='cpu', weights_only=True)\n") == []
 

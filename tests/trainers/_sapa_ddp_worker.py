@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 
-
 CONTENT_SIZE = 16  # H_c of the tiny content backbone
 SPEAKER_SIZE = 12  # H_s of the tiny GE2E encoder
 NUM_PHONES = 3

@@ -162,8 +162,9 @@ def test_sampler_epoch_reaches_a_batch_sampler_below_accelerate_resume_wrappers(
     from torch.utils.data import DataLoader
 
     batch_sampler = EpochBatchSampler()
-    shard = prepare_data_loader(DataLoader(list(range(8)), batch_sampler=batch_sampler), num_processes=2,
-                                process_index=0, put_on_device=False)
+    shard = prepare_data_loader(
+        DataLoader(list(range(8)), batch_sampler=batch_sampler), num_processes=2, process_index=0, put_on_device=False
+    )
     resumed = skip_first_batches(shard, 1)  # what the Trainer iterates in a resumed epoch
     resumed.set_epoch(2)  # what the Trainer calls
     assert batch_sampler.epoch == 0  # the gap this callback closes (if accelerate fixes it, this line can go)
@@ -181,14 +182,21 @@ def test_set_sampler_epoch_finds_accelerates_seedable_sampler():
     from torch.utils.data import DataLoader, RandomSampler
 
     data = list(range(8))
-    loader = prepare_data_loader(DataLoader(data, batch_size=2, sampler=RandomSampler(data)), num_processes=2,
-                                 process_index=0, put_on_device=False, use_seedable_sampler=True, data_seed=7)
+    loader = prepare_data_loader(
+        DataLoader(data, batch_size=2, sampler=RandomSampler(data)),
+        num_processes=2,
+        process_index=0,
+        put_on_device=False,
+        use_seedable_sampler=True,
+        data_seed=7,
+    )
     (sampler,) = set_sampler_epoch(loader, 3)
     assert sampler.epoch == 3
     assert list(sampler) == torch.randperm(8, generator=torch.Generator().manual_seed(7 + 3)).tolist()
 
 
 # ---- resolve_run_resume: scripts that train several runs, each in its own folder ----
+
 
 def _complete_checkpoint(folder, step):
     ckpt = folder / f"checkpoint-{step}"

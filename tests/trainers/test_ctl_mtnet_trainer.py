@@ -23,8 +23,10 @@ def rows(n, seed, with_labels=True, label_offset=0):
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        row = {"input_features": rng.standard_normal((int(rng.integers(20, 40)), 39)).astype(np.float32) * 10,
-               "speaker": f"s{i % 3}"}  # fmt: skip
+        row = {
+            "input_features": rng.standard_normal((int(rng.integers(20, 40)), 39)).astype(np.float32) * 10,
+            "speaker": f"s{i % 3}",
+        }
         if with_labels:
             row["emotion"] = (i + label_offset) % 4
         out.append(row)
@@ -38,10 +40,19 @@ def model(seed=0, **kwargs):
 
 def args(tmp_path, **kwargs):
     values = dict(
-        output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4, learning_rate=1e-2,
-        eval_strategy="no", save_strategy="no", load_best_model_at_end=False, logging_steps=1, use_cpu=True,
-        disable_tqdm=True, seed=0, grl_warm_start_steps=4,
-    )  # fmt: skip
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        logging_steps=1,
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        grl_warm_start_steps=4,
+    )
     values.update(kwargs)
     return CtlMtNetTrainingArguments(**values)
 

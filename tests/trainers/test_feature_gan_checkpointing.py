@@ -20,7 +20,6 @@ from hf_cser.trainers.feature_gan_trainer import (
 
 from .test_feature_gan_trainer import toy_features, toy_gan
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -60,9 +59,16 @@ def assert_checkpoint_folder_is_safe(folder) -> None:
 
 
 def gan_run(tmp_path, name, features, labels, text, head, monkeypatch=None, crash_after=None):
-    args = FeatureInfoGanTrainingArguments(num_train_epochs=3, per_device_train_batch_size=16, learning_rate=3e-3,
-                                           disable_tqdm=True, logging_steps=2, seed=3,
-                                           output_dir=str(tmp_path / name), save_steps=3)  # fmt: skip
+    args = FeatureInfoGanTrainingArguments(
+        num_train_epochs=3,
+        per_device_train_batch_size=16,
+        learning_rate=3e-3,
+        disable_tqdm=True,
+        logging_steps=2,
+        seed=3,
+        output_dir=str(tmp_path / name),
+        save_steps=3,
+    )
     gan = toy_gan(head)
     trainer = FeatureInfoGanTrainer(gan, args, features, labels, text)
     if crash_after is None:
@@ -92,14 +98,23 @@ def test_infogan_resume_after_a_crash_is_bit_identical(tmp_path, monkeypatch):
 
 def classifier_run(tmp_path, name, features, labels, text, monkeypatch=None, crash_after=None):
     torch.manual_seed(0)
-    config = FeatureGanConfig(backbone_config=LogMelConvEncoderConfig(num_mel_bins=8, conv_dim=[12], conv_kernel=[3],
-                                                                      conv_stride=[1]),
-                              text_hidden_size=6, freeze_backbone=True)  # fmt: skip
+    config = FeatureGanConfig(
+        backbone_config=LogMelConvEncoderConfig(num_mel_bins=8, conv_dim=[12], conv_kernel=[3], conv_stride=[1]),
+        text_hidden_size=6,
+        freeze_backbone=True,
+    )
     model = FeatureGanForEmotionClassification(config)
     train_set = build_augmented_training_set(features[:80], labels[:80], None, None, None, "none", "audio")
-    args = FeatureGanClassifierTrainingArguments(num_train_epochs=4, per_device_train_batch_size=32,
-                                                 learning_rate=1e-1, disable_tqdm=True, early_stopping_patience=3,
-                                                 seed=5, output_dir=str(tmp_path / name), save_steps=4)  # fmt: skip
+    args = FeatureGanClassifierTrainingArguments(
+        num_train_epochs=4,
+        per_device_train_batch_size=32,
+        learning_rate=1e-1,
+        disable_tqdm=True,
+        early_stopping_patience=3,
+        seed=5,
+        output_dir=str(tmp_path / name),
+        save_steps=4,
+    )
     trainer = FeatureGanClassifierTrainer(model, args, train_set, features[80:], labels[80:])
     if crash_after is None:
         return model, trainer.train(resume_from_checkpoint=last_checkpoint(args.output_dir))

@@ -32,8 +32,9 @@ from hf_cser.trainers.feature_gan_trainer import (
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-TINY_BACKBONE = LogMelConvEncoderConfig(num_mel_bins=8, conv_dim=[8, 12], conv_kernel=[3, 3], conv_stride=[2, 1],
-                                        dropout=0.0)  # fmt: skip
+TINY_BACKBONE = LogMelConvEncoderConfig(
+    num_mel_bins=8, conv_dim=[8, 12], conv_kernel=[3, 3], conv_stride=[2, 1], dropout=0.0
+)
 
 
 def toy_features(seed=0, n=256, hidden=16, text=8, num_classes=4, scale=3.0):
@@ -57,14 +58,16 @@ def toy_features(seed=0, n=256, hidden=16, text=8, num_classes=4, scale=3.0):
 
 def toy_gan(head, hidden=16, text=8, **kwargs):
     torch.manual_seed(0)
-    gan = FeatureGanGeneratorModel(FeatureGanGeneratorConfig(feature_size=hidden, text_hidden_size=text, noise_size=8,
-                                                             **kwargs))  # fmt: skip
+    gan = FeatureGanGeneratorModel(
+        FeatureGanGeneratorConfig(feature_size=hidden, text_hidden_size=text, noise_size=8, **kwargs)
+    )
     gan.emotion_head.load_state_dict(head.state_dict())
     return gan
 
 
-GAN_ARGS = dict(num_train_epochs=60, per_device_train_batch_size=32, learning_rate=3e-3, disable_tqdm=True,
-                logging_steps=100)  # fmt: skip
+GAN_ARGS = dict(
+    num_train_epochs=60, per_device_train_batch_size=32, learning_rate=3e-3, disable_tqdm=True, logging_steps=100
+)
 
 
 def test_generator_conditioning_recognised_by_frozen_head():
@@ -96,8 +99,9 @@ def test_infogan_steps_update_only_generator_and_discriminator_and_mixup_off():
     features, labels, text, head = toy_features(n=64)
     gan = toy_gan(head, mixup_alpha=0.0, use_text_condition=False)
     before = {n: p.detach().clone() for n, p in gan.named_parameters()}
-    args = FeatureInfoGanTrainingArguments(num_train_epochs=2, per_device_train_batch_size=16, disable_tqdm=True,
-                                           logging_steps=1)  # fmt: skip
+    args = FeatureInfoGanTrainingArguments(
+        num_train_epochs=2, per_device_train_batch_size=16, disable_tqdm=True, logging_steps=1
+    )
     history = FeatureInfoGanTrainer(gan, args, features, labels, text).train()
     assert len(history) == 8 and history[-1]["step"] == 8
     for name, p in gan.named_parameters():
@@ -117,8 +121,9 @@ def test_mutual_information_report_by_hand():
     projection = torch.nn.Identity()
     projection.weight = head.weight  # the report reads the device from `.weight` of the head only
     text = features.clone()
-    report = mutual_information_report(features, labels, head, projection, text, batch_size=4, temperature=1.0,
-                                       label_names=["a", "b"])  # fmt: skip
+    report = mutual_information_report(
+        features, labels, head, projection, text, batch_size=4, temperature=1.0, label_names=["a", "b"]
+    )
     logits = features  # identity head
     ce = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
     assert report["head_accuracy"] == pytest.approx(0.75)
@@ -171,10 +176,13 @@ def test_augmented_sets_unimodal_and_multimodal():
 def _tiny_examples(n=16, seed=0):
     rng = np.random.default_rng(seed)
     return [
-        {"input_values": rng.standard_normal((int(rng.integers(20, 30)), 8)).astype(np.float32) + (i % 4),
-         "text_embeds": rng.standard_normal(6).astype(np.float32), "labels": i % 4}
+        {
+            "input_values": rng.standard_normal((int(rng.integers(20, 30)), 8)).astype(np.float32) + (i % 4),
+            "text_embeds": rng.standard_normal(6).astype(np.float32),
+            "labels": i % 4,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("aligned", [True, False])
@@ -188,18 +196,29 @@ def test_stage1_trainer_losses_logging_and_alignment_ablation(tmp_path, aligned)
     assert batch["input_values"].shape[0] == 8 and batch["attention_mask"].sum() == sum(
         e["input_values"].shape[0] for e in examples[:8]
     )
-    args = FeatureGanTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1, per_device_train_batch_size=8,
-                                       learning_rate=1e-2, report_to=[], logging_steps=1, save_strategy="no",
-                                       disable_tqdm=True, class_weighted_loss=True)  # fmt: skip
-    trainer = FeatureGanBaselineTrainer(model=model, args=args, train_dataset=examples,
-                                        data_collator=FeatureGanDataCollator())  # fmt: skip
+    args = FeatureGanTrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=1,
+        per_device_train_batch_size=8,
+        learning_rate=1e-2,
+        report_to=[],
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+        class_weighted_loss=True,
+    )
+    trainer = FeatureGanBaselineTrainer(
+        model=model, args=args, train_dataset=examples, data_collator=FeatureGanDataCollator()
+    )
     assert model.config.class_weights == [1.0, 1.0, 1.0, 1.0]
     # the objective is CE + alpha CLAP + beta InfoNCE (eq. 7)
     model.eval()
     loss = trainer.compute_loss(model, dict(batch))
     out = model(batch["input_values"], batch["attention_mask"], labels=batch["labels"])
-    expected = out.loss + ClapContrastiveLoss(0.07)(batch["text_embeds"], out.audio_text_embeds) + info_nce_loss(
-        batch["text_embeds"], out.projected_text, 0.07
+    expected = (
+        out.loss
+        + ClapContrastiveLoss(0.07)(batch["text_embeds"], out.audio_text_embeds)
+        + info_nce_loss(batch["text_embeds"], out.projected_text, 0.07)
     )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     # gradient into the backbone: every term when aligned, the cross-entropy only for the ablation
@@ -222,16 +241,20 @@ def test_stage1_trainer_losses_logging_and_alignment_ablation(tmp_path, aligned)
 def test_stage3_classifier_trainer_fine_tunes_only_the_head():
     features, labels, text, _ = toy_features(n=120, hidden=12, text=6)
     torch.manual_seed(0)
-    config = FeatureGanConfig(backbone_config=LogMelConvEncoderConfig(num_mel_bins=8, conv_dim=[12], conv_kernel=[3],
-                                                                      conv_stride=[1]),
-                              text_hidden_size=6, modality="audio_text", freeze_backbone=True)  # fmt: skip
+    config = FeatureGanConfig(
+        backbone_config=LogMelConvEncoderConfig(num_mel_bins=8, conv_dim=[12], conv_kernel=[3], conv_stride=[1]),
+        text_hidden_size=6,
+        modality="audio_text",
+        freeze_backbone=True,
+    )
     model = FeatureGanForEmotionClassification(config)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     train_set = build_augmented_training_set(
         features[:80], labels[:80], text[:80], None, model.text_projection, "none", "audio_text"
     )
-    args = FeatureGanClassifierTrainingArguments(num_train_epochs=30, learning_rate=1e-2, disable_tqdm=True,
-                                                 class_weighted_loss=True, early_stopping_patience=5)  # fmt: skip
+    args = FeatureGanClassifierTrainingArguments(
+        num_train_epochs=30, learning_rate=1e-2, disable_tqdm=True, class_weighted_loss=True, early_stopping_patience=5
+    )
     trainer = FeatureGanClassifierTrainer(model, args, train_set, features[80:], labels[80:], text[80:])
     history = trainer.train()
     assert history and "eval_uar" in history[-1]

@@ -29,10 +29,8 @@ from hf_cser.trainers import (
     check_no_target_language_leak,
 )
 
-
 sys.path.insert(0, str(Path(__file__).parent))
 from _sapa_ddp_worker import synthetic_rows, tiny_sapa_model  # noqa: E402
-
 
 TERM_KEYS = ("ce_loss", "phoneme_triplet_loss", "speaker_triplet_loss", "total_loss")
 
@@ -149,9 +147,11 @@ def test_optimizer_is_adam_with_coupled_l2_decay(tmp_path, model, train_rows, ev
     assert n_opt == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     trainer = SapaTrainer(
-        model=model, args=make_args(tmp_path, coupled_weight_decay=False), train_dataset=train_rows,
+        model=model,
+        args=make_args(tmp_path, coupled_weight_decay=False),
+        train_dataset=train_rows,
         eval_dataset=eval_rows,
-    )  # fmt: skip
+    )
     assert type(trainer.create_optimizer()) is torch.optim.AdamW
 
 
@@ -189,8 +189,12 @@ def test_loss_weights_and_margins_from_args_override_config(tmp_path, model, tra
 
 def test_triplet_l2_normalize_puts_the_triplets_on_the_unit_sphere(tmp_path, model, train_rows, eval_rows):
     rows = train_rows[:16]
-    trainer = SapaTrainer(model=model, args=make_args(tmp_path, triplet_l2_normalize=True), train_dataset=train_rows,
-                          eval_dataset=eval_rows)  # fmt: skip
+    trainer = SapaTrainer(
+        model=model,
+        args=make_args(tmp_path, triplet_l2_normalize=True),
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
+    )
     _, l_p, l_s, expected = reference_total(model, rows, l2=True)
     _, raw_p, raw_s, _ = reference_total(model, rows)
     assert abs(l_p - raw_p) > 1e-3 and abs(l_s - raw_s) > 1e-3  # the option changes both terms
@@ -273,8 +277,14 @@ def test_train_changes_trainable_parameters_only(tmp_path, model, train_rows, ev
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and len(trainable) < len(before)  # the frozen encoders are there
-    args = make_args(tmp_path, max_steps=3, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-                     early_stopping_patience=None)  # fmt: skip
+    args = make_args(
+        tmp_path,
+        max_steps=3,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        early_stopping_patience=None,
+    )
     trainer = SapaTrainer(model=model, args=args, train_dataset=train_rows)
     trainer.train()
     for name, param in trainer.model.named_parameters():
@@ -304,8 +314,15 @@ def test_model_selection_on_validation_uar_with_early_stopping(tmp_path, model, 
     evals = [entry for entry in trainer.state.log_history if "eval_uar" in entry]
     assert len(evals) == 4
     for entry in evals:
-        for key in ("eval_ce_loss", "eval_phoneme_triplet_loss", "eval_speaker_triplet_loss", "eval_total_loss",
-                    "eval_loss", "eval_war", "eval_macro_f1"):  # fmt: skip
+        for key in (
+            "eval_ce_loss",
+            "eval_phoneme_triplet_loss",
+            "eval_speaker_triplet_loss",
+            "eval_total_loss",
+            "eval_loss",
+            "eval_war",
+            "eval_macro_f1",
+        ):
             assert key in entry and math.isfinite(entry[key]), key
         assert entry["eval_loss"] == pytest.approx(entry["eval_total_loss"], rel=1e-4)
     uars = [entry["eval_uar"] for entry in evals]
@@ -336,9 +353,12 @@ def test_leak_guard_rejects_target_language_eval_set(tmp_path, model, train_rows
     target_rows = synthetic_rows(8, seed=3, language="zh")
     with pytest.raises(ValueError, match="target language"):
         SapaTrainer(
-            model=model, args=make_args(tmp_path), train_dataset=train_rows, eval_dataset=eval_rows + target_rows,
+            model=model,
+            args=make_args(tmp_path),
+            train_dataset=train_rows,
+            eval_dataset=eval_rows + target_rows,
             target_languages=["zh"],
-        )  # fmt: skip
+        )
     with pytest.raises(ValueError, match="`valid_zh`"):
         check_no_target_language_leak({"valid_en": eval_rows, "valid_zh": target_rows}, ["zh"])
     from datasets import Dataset
@@ -360,9 +380,18 @@ def _free_port() -> int:
 def test_two_process_gloo_ddp_run(tmp_path):
     worker = Path(__file__).parent / "_sapa_ddp_worker.py"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-        "--master_port", str(_free_port()), str(worker), str(tmp_path),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        str(worker),
+        str(tmp_path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stderr[-4000:]

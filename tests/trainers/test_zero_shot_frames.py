@@ -17,9 +17,16 @@ from hf_cser.trainers import ZeroShotFrameCollator, encode_backbone_frames, fram
 
 def tiny_model(**kwargs):
     torch.manual_seed(0)
-    backbone = Wav2Vec2Config(conv_dim=(32,) * 7, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=37, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-                              feat_extract_norm="layer")  # fmt: skip
+    backbone = Wav2Vec2Config(
+        conv_dim=(32,) * 7,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+    )
     return ZeroShotSerForEmotionClassification(ZeroShotSerConfig(backbone_config=backbone, **kwargs)).eval()
 
 
@@ -67,8 +74,10 @@ def test_frame_statistics_pool_every_frame_of_the_listed_files():
 def test_collator_pads_frames_and_adds_the_objective_ids():
     frames = {"x.wav": torch.ones(3, 4), "y.wav": 2 * torch.ones(5, 4)}
     collator = ZeroShotFrameCollator(frames=frames, speaker_map={"s1": 0}, languages=["de", "en"])
-    rows = [{"audio": "x.wav", "emotion": 2, "speaker": "s1", "language": "en"},
-            {"audio": {"path": "y.wav"}, "emotion": 0, "speaker": "s9", "language": "de"}]  # fmt: skip
+    rows = [
+        {"audio": "x.wav", "emotion": 2, "speaker": "s1", "language": "en"},
+        {"audio": {"path": "y.wav"}, "emotion": 0, "speaker": "s9", "language": "de"},
+    ]
     batch = collator(rows)
     assert batch["backbone_hidden_states"].shape == (2, 5, 4)
     assert batch["frame_mask"].tolist() == [[1, 1, 1, 0, 0], [1] * 5]
@@ -98,8 +107,11 @@ def test_model_on_collated_frames_matches_the_waveform_collator(wav_files):
 def test_frame_collator_padding_matches_a_row_by_row_reference():
     """Frames of different lengths (one empty, one float64) are zero padded exactly as a per-row copy would."""
     g = torch.Generator().manual_seed(0)
-    frames = {"a": torch.randn(7, 3, generator=g), "b": torch.zeros(0, 3),
-              "c": torch.randn(4, 3, generator=g).double()}
+    frames = {
+        "a": torch.randn(7, 3, generator=g),
+        "b": torch.zeros(0, 3),
+        "c": torch.randn(4, 3, generator=g).double(),
+    }
     rows = [{"audio": key, "emotion": 1} for key in ("c", "a", "b")]
     batch = ZeroShotFrameCollator(frames=frames)(rows)
     expected = torch.zeros(3, 7, 3)
@@ -156,13 +168,15 @@ def test_frame_cache_hit_reads_the_frames_back_without_the_backbone(wav_files, t
     # a new model object with the same weights (another head: not part of the frames), paths in another order
     second = tiny_model(top_adapter_size=4)
     calls = count_backbone_calls(second)
-    again = encode_backbone_frames(second, wav_files[::-1] + wav_files[:1], batch_size=2, progress=False,
-                                   cache_dir=cache)
+    again = encode_backbone_frames(
+        second, wav_files[::-1] + wav_files[:1], batch_size=2, progress=False, cache_dir=cache
+    )
     assert calls == []
     assert_same_frames(again, first)
     # the same frames as an encoding without any cache
-    assert_same_frames(again, encode_backbone_frames(tiny_model(), wav_files, batch_size=2, progress=False,
-                                                     use_cache=False))
+    assert_same_frames(
+        again, encode_backbone_frames(tiny_model(), wav_files, batch_size=2, progress=False, use_cache=False)
+    )
     # default location: $HF_DATASETS_CACHE/hf_cser_zero_shot_frames
     encode_backbone_frames(tiny_model(), wav_files, batch_size=2, progress=False)
     assert os.listdir(default_frame_cache_dir()) == [f"{fingerprint}.safetensors"]
@@ -170,7 +184,7 @@ def test_frame_cache_hit_reads_the_frames_back_without_the_backbone(wav_files, t
 
 def test_frame_cache_is_recomputed_when_weights_settings_or_data_change(wav_files, tmp_path):
     cache = tmp_path / "frames"
-    reference = encode_backbone_frames(tiny_model(), wav_files, progress=False, cache_dir=cache)
+    encode_backbone_frames(tiny_model(), wav_files, progress=False, cache_dir=cache)  # fills the cache
 
     def recomputed(model, paths=wav_files, **settings):
         calls = count_backbone_calls(model)

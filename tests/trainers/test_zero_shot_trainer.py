@@ -20,7 +20,6 @@ from hf_cser.losses import GradientReversalLayer, LanguageAwareSupConLoss
 from hf_cser.losses.grl import warm_start_grl_schedule
 from hf_cser.trainers import ZeroShotDataCollator, ZeroShotTrainer, ZeroShotTrainingArguments
 
-
 SR = 16_000
 FRAME = 400
 
@@ -28,8 +27,19 @@ FRAME = 400
 class TinyZeroShotConfig(PretrainedConfig):
     model_type = "tiny-zero-shot-test"
 
-    def __init__(self, hidden_size=8, num_labels=4, num_speakers=0, scl_temperature=0.1, scl_gamma=0.5,
-                 scl_weight=0.7, adversarial_weight=0.3, grl_coefficient=1.0, grl_schedule="constant", **kwargs):
+    def __init__(
+        self,
+        hidden_size=8,
+        num_labels=4,
+        num_speakers=0,
+        scl_temperature=0.1,
+        scl_gamma=0.5,
+        scl_weight=0.7,
+        adversarial_weight=0.3,
+        grl_coefficient=1.0,
+        grl_schedule="constant",
+        **kwargs,
+    ):
         super().__init__(num_labels=num_labels, **kwargs)
         self.hidden_size, self.num_speakers = hidden_size, num_speakers
         self.scl_temperature, self.scl_gamma, self.scl_weight = scl_temperature, scl_gamma, scl_weight
@@ -122,9 +132,18 @@ def model(base_model):
 
 def make_args(tmp_path, **kwargs):
     defaults = dict(
-        output_dir=str(tmp_path / "out"), use_cpu=True, languages_per_batch=2, emotions_per_batch=4,
-        samples_per_cell=2, learning_rate=1e-2, logging_steps=1, disable_tqdm=True, seed=0,
-        eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        languages_per_batch=2,
+        emotions_per_batch=4,
+        samples_per_cell=2,
+        learning_rate=1e-2,
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
     )
     defaults.update(kwargs)
     return ZeroShotTrainingArguments(**defaults)
@@ -262,8 +281,10 @@ def test_leak_guard_names_the_target_language(model, train_ds, eval_ds, tmp_path
     assert "train_dataset" in str(info.value)
     with pytest.raises(TargetLeakageError, match="eval_dataset.*'zh'"):
         ZeroShotTrainer(
-            model, make_args(tmp_path, target_languages=["zh"]),
-            train_dataset=train_ds.filter(lambda r: r["language"] != "zh"), eval_dataset=eval_ds,
+            model,
+            make_args(tmp_path, target_languages=["zh"]),
+            train_dataset=train_ds.filter(lambda r: r["language"] != "zh"),
+            eval_dataset=eval_ds,
         )
     ZeroShotTrainer(model, make_args(tmp_path, target_languages=["de"]), train_dataset=train_ds, eval_dataset=eval_ds)
     ZeroShotTrainer(model, make_args(tmp_path, target_languages=["ur"], upper_bound=True), train_dataset=train_ds)
@@ -296,10 +317,12 @@ def test_arguments_validate_and_default(tmp_path):
 
 def test_collator_pads_and_masks():
     collator = ZeroShotDataCollator(speaker_map={"a": 0}, languages=["en"])
-    batch = collator([
-        {"input_values": np.ones(800, np.float32), "emotion": 1, "language": "en", "speaker": "a"},
-        {"audio": {"array": np.ones(400, np.float32)}, "emotion": 2, "language": "xx", "speaker": "b"},
-    ])
+    batch = collator(
+        [
+            {"input_values": np.ones(800, np.float32), "emotion": 1, "language": "en", "speaker": "a"},
+            {"audio": {"array": np.ones(400, np.float32)}, "emotion": 2, "language": "xx", "speaker": "b"},
+        ]
+    )
     assert batch["input_values"].shape == (2, 800)
     assert batch["attention_mask"].sum(1).tolist() == [800, 400]
     assert batch["input_values"][1, 400:].abs().sum() == 0
@@ -316,9 +339,15 @@ def test_real_zero_shot_model_trains_with_lora_and_warm_start_grl(train_ds, tmp_
 
     torch.manual_seed(0)
     backbone = Wav2Vec2Config(
-        conv_dim=(32,) * 7, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-        feat_extract_norm="layer", num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-    )  # fmt: skip
+        conv_dim=(32,) * 7,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        feat_extract_norm="layer",
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     config = ZeroShotSerConfig(
         backbone_config=backbone.to_dict(), num_speakers=9, lora={"r": 4}, grl_schedule="warm_start"
     )

@@ -37,8 +37,14 @@ def tiny_backbone(tmp_path_factory):
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny_backbone")
-    config = tiny_wavlm_config(conv_dim=(16,) * 7, hidden_size=32, intermediate_size=64, num_attention_heads=2,
-                               num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    config = tiny_wavlm_config(
+        conv_dim=(16,) * 7,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=2,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    )
     WavLMModel(config).save_pretrained(out)
     Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=True).save_pretrained(out)
     return out

@@ -20,16 +20,33 @@ def corpus8(tmp_path_factory):
     from hf_cser.data import SyntheticCorpusConfig, synthesize_corpus
 
     out = tmp_path_factory.mktemp("corpus8")
-    config = SyntheticCorpusConfig(languages=("en", "zh", "de"), speakers_per_language=8, utterances_per_speaker=8,
-                                   seed=0)
+    config = SyntheticCorpusConfig(
+        languages=("en", "zh", "de"), speakers_per_language=8, utterances_per_speaker=8, seed=0
+    )
     synthesize_corpus(config, out, progress=False)
     return out
 
 
 def args_for(corpus, out, cache, *extra):
-    return ["--data", str(corpus), "--seeds", "0,1", "--speakers_per_subset", "2", "--eval_speakers", "2",
-            "--epochs", "5", "--output_dir", str(out), "--feature_cache_dir", str(cache), "--progress", "false",
-            *extra]
+    return [
+        "--data",
+        str(corpus),
+        "--seeds",
+        "0,1",
+        "--speakers_per_subset",
+        "2",
+        "--eval_speakers",
+        "2",
+        "--epochs",
+        "5",
+        "--output_dir",
+        str(out),
+        "--feature_cache_dir",
+        str(cache),
+        "--progress",
+        "false",
+        *extra,
+    ]
 
 
 def read_runs(path):
@@ -42,9 +59,19 @@ def test_ser_cltm_outputs_and_resume_after_a_crash(corpus8, tmp_path, monkeypatc
     cache = tmp_path / "features"
     out = tmp_path / "full"
     result = script.main(args_for(corpus8, out, cache, "--task", "ser", "--n_grid", "4,8"))
-    for name in ("cltm_runs.csv", "cltm_config.json", "dynamic_interval.json", "learning_curves.png",
-                 "cltm_matrix.csv", "cltm_matrix_se.csv", "cltm_gains.csv", "cltm_result.json",
-                 "cltm_diagnostics.json", "cltm_diagnostics.md", "cltm_heatmap.png"):
+    for name in (
+        "cltm_runs.csv",
+        "cltm_config.json",
+        "dynamic_interval.json",
+        "learning_curves.png",
+        "cltm_matrix.csv",
+        "cltm_matrix_se.csv",
+        "cltm_gains.csv",
+        "cltm_result.json",
+        "cltm_diagnostics.json",
+        "cltm_diagnostics.md",
+        "cltm_heatmap.png",
+    ):
         assert (out / name).is_file(), name
     runs = read_runs(out / "cltm_runs.csv")
     n = result["n"]
@@ -59,8 +86,17 @@ def test_ser_cltm_outputs_and_resume_after_a_crash(corpus8, tmp_path, monkeypatc
         table = list(csv.reader(f))
     assert table[0] == ["target \\ donor", "en", "zh", "de"]
     diagnostics = json.loads((out / "cltm_diagnostics.json").read_text())
-    for key in ("rfd_1", "asym_rel", "mean_row_cosine", "prop_positive", "reciprocity_positive",
-                "intra_family_positive", "rms", "top_donors", "top_receivers"):
+    for key in (
+        "rfd_1",
+        "asym_rel",
+        "mean_row_cosine",
+        "prop_positive",
+        "reciprocity_positive",
+        "intra_family_positive",
+        "rms",
+        "top_donors",
+        "top_receivers",
+    ):
         assert key in diagnostics
 
     # the same command, interrupted after 7 runs, then restarted
@@ -124,9 +160,17 @@ def test_two_process_launch_shares_the_runs(corpus8, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "two"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-           str(ROOT / "training_scripts" / "run_cltm.py"),
-           *args_for(corpus8, out, tmp_path / "features", *common)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+        str(ROOT / "training_scripts" / "run_cltm.py"),
+        *args_for(corpus8, out, tmp_path / "features", *common),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -138,9 +182,31 @@ def test_two_process_launch_shares_the_runs(corpus8, tmp_path):
 
 
 def quick_args(corpus, out, cache, *extra):
-    return ["--data", str(corpus), "--seeds", "0", "--speakers_per_subset", "2", "--eval_speakers", "2",
-            "--epochs", "2", "--output_dir", str(out), "--feature_cache_dir", str(cache), "--progress", "false",
-            "--task", "ser", "--n_samples", "4", "--languages", "en,zh", *extra]
+    return [
+        "--data",
+        str(corpus),
+        "--seeds",
+        "0",
+        "--speakers_per_subset",
+        "2",
+        "--eval_speakers",
+        "2",
+        "--epochs",
+        "2",
+        "--output_dir",
+        str(out),
+        "--feature_cache_dir",
+        str(cache),
+        "--progress",
+        "false",
+        "--task",
+        "ser",
+        "--n_samples",
+        "4",
+        "--languages",
+        "en,zh",
+        *extra,
+    ]
 
 
 def test_a_cell_whose_evaluation_speakers_reach_training_is_refused(corpus8, tmp_path, monkeypatch):

@@ -13,16 +13,38 @@ import pytest
 
 from .conftest import ROOT, load_script
 
-TINY_MODEL = ["--conv_filters", "4", "--primary_capsule_types", "2", "--primary_capsule_dim", "4",
-              "--digit_capsule_dim", "4"]  # fmt: skip
+TINY_MODEL = [
+    "--conv_filters",
+    "4",
+    "--primary_capsule_types",
+    "2",
+    "--primary_capsule_dim",
+    "4",
+    "--digit_capsule_dim",
+    "4",
+]
 
 
 def common(out):
     return [
-        *TINY_MODEL, "--max_steps", "2", "--per_device_train_batch_size", "4", "--max_train_frames", "64",
-        "--output_dir", str(out), "--disable_tqdm", "true", "--use_cpu", "true", "--report_to", "none",
-        "--feature_cache_dir", str(out.parent / "mfcc"),
-    ]  # fmt: skip
+        *TINY_MODEL,
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_train_frames",
+        "64",
+        "--output_dir",
+        str(out),
+        "--disable_tqdm",
+        "true",
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+        "--feature_cache_dir",
+        str(out.parent / "mfcc"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +59,19 @@ def read_csv(path):
 
 def test_single_corpus_kfold_is_speaker_independent_and_writes_tables(script, tiny_corpus, tmp_path):
     out = tmp_path / "single"
-    summary = script.main(["--task", "single_corpus", "--data", f"synthetic:en@{tiny_corpus}", "--num_folds", "2",
-                           "--seeds", "0,1", *common(out)])  # fmt: skip
+    summary = script.main(
+        [
+            "--task",
+            "single_corpus",
+            "--data",
+            f"synthetic:en@{tiny_corpus}",
+            "--num_folds",
+            "2",
+            "--seeds",
+            "0,1",
+            *common(out),
+        ]
+    )
     runs = read_csv(out / "ctl_mtnet_runs.csv")
     assert [(r["seed"], r["fold"]) for r in runs] == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
     assert sum(int(r["num_test"]) for r in runs[:2]) == 32  # the two folds cover the 4 en speakers x 8 utterances
@@ -56,8 +89,20 @@ def test_cross_corpus_with_and_without_mdd_and_the_saved_model(script, tiny_corp
 
     for flag, name in (([], "mdd"), (["--no_mdd"], "no_mdd")):
         out = tmp_path / name
-        (row,) = script.main(["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}", "--target",
-                              f"synthetic:zh@{tiny_corpus}", "--seeds", "0", *flag, *common(out)])  # fmt: skip
+        (row,) = script.main(
+            [
+                "--task",
+                "cross_corpus",
+                "--source",
+                f"synthetic:en@{tiny_corpus}",
+                "--target",
+                f"synthetic:zh@{tiny_corpus}",
+                "--seeds",
+                "0",
+                *flag,
+                *common(out),
+            ]
+        )
         assert row["mdd"] == str(not flag)
         (run,) = read_csv(out / "ctl_mtnet_runs.csv")
         assert int(run["num_test"]) == 8  # the zh test speaker
@@ -70,9 +115,22 @@ def test_cross_corpus_with_and_without_mdd_and_the_saved_model(script, tiny_corp
     assert sorted(r["label"] for r in result) == ["angry", "happy", "neutral", "sad"]
     # transductive: the whole target corpus (4 zh speakers x 8) is adapted to and scored
     out = tmp_path / "transductive"
-    script.main(["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}", "--target",
-                 f"synthetic:zh@{tiny_corpus}", "--transductive", "--seeds", "0", "--save_model", "false",
-                 *common(out)])  # fmt: skip
+    script.main(
+        [
+            "--task",
+            "cross_corpus",
+            "--source",
+            f"synthetic:en@{tiny_corpus}",
+            "--target",
+            f"synthetic:zh@{tiny_corpus}",
+            "--transductive",
+            "--seeds",
+            "0",
+            "--save_model",
+            "false",
+            *common(out),
+        ]
+    )
     assert int(read_csv(out / "ctl_mtnet_runs.csv")[0]["num_test"]) == 32
 
 
@@ -80,8 +138,17 @@ def test_cross_corpus_refuses_overlapping_corpora(script, tiny_corpus, tmp_path)
     from hf_cser.data import TargetLeakageError
 
     with pytest.raises(TargetLeakageError, match=r"train holds \d+ audio file\(s\) of the target corpus"):
-        script.main(["--task", "cross_corpus", "--source", f"synthetic@{tiny_corpus}",
-                     "--target", f"synthetic:zh@{tiny_corpus}", *common(tmp_path / "x")])  # fmt: skip
+        script.main(
+            [
+                "--task",
+                "cross_corpus",
+                "--source",
+                f"synthetic@{tiny_corpus}",
+                "--target",
+                f"synthetic:zh@{tiny_corpus}",
+                *common(tmp_path / "x"),
+            ]
+        )
 
 
 def test_cross_corpus_refuses_labelled_target_data(script, tiny_corpus, tmp_path, monkeypatch):
@@ -92,8 +159,17 @@ def test_cross_corpus_refuses_labelled_target_data(script, tiny_corpus, tmp_path
     monkeypatch.setattr(script, "strip_label_columns", lambda dataset: dataset)
     monkeypatch.setattr(script.CtlMtNetTrainer, "train", no_training)
     with pytest.raises(TargetLeakageError, match="unlabelled target data carries a `emotion` column"):
-        script.main(["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}",
-                     "--target", f"synthetic:zh@{tiny_corpus}", *common(tmp_path / "x")])  # fmt: skip
+        script.main(
+            [
+                "--task",
+                "cross_corpus",
+                "--source",
+                f"synthetic:en@{tiny_corpus}",
+                "--target",
+                f"synthetic:zh@{tiny_corpus}",
+                *common(tmp_path / "x"),
+            ]
+        )
 
 
 def test_single_corpus_refuses_folds_sharing_speakers(script, tiny_corpus, tmp_path, monkeypatch):
@@ -129,8 +205,7 @@ def test_bad_audio_fails_before_training_or_is_skipped_and_counted(script, tiny_
     from hf_cser.audio import BadAudioError
 
     corpus, bad = corrupt_copy(tiny_corpus, tmp_path / "corpus")
-    args = ["--task", "single_corpus", "--data", f"synthetic:en@{corpus}", "--num_folds", "2", "--save_model",
-            "false"]  # fmt: skip
+    args = ["--task", "single_corpus", "--data", f"synthetic:en@{corpus}", "--num_folds", "2", "--save_model", "false"]
     with monkeypatch.context() as m:
         m.setattr(script.CtlMtNetTrainer, "train", no_training)
         with pytest.raises(BadAudioError, match=os.path.basename(bad)):
@@ -161,17 +236,33 @@ def tensors(path):
     return load_file(str(path))
 
 
-def test_interrupted_run_resumes_bit_identical_and_finished_runs_are_skipped(script, tiny_corpus, tmp_path,
-                                                                              monkeypatch):  # fmt: skip
+def test_interrupted_run_resumes_bit_identical_and_finished_runs_are_skipped(
+    script, tiny_corpus, tmp_path, monkeypatch
+):
     """Cross-corpus MDD with random crops (Trainer checkpoints + the crop generator's state): a run killed after step
     3 resumes from checkpoint-2 (mid-epoch) and ends with the same weights and metrics as an uninterrupted run; a
     restarted command skips runs that finished."""
     import torch
     from transformers import TrainerCallback
 
-    args = ["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}", "--target",
-            f"synthetic:zh@{tiny_corpus}", "--seeds", "0,1", "--save_strategy", "steps", "--save_steps", "2",
-            "--eval_strategy", "no", "--load_best_model_at_end", "false"]  # the final weights are the last ones
+    args = [
+        "--task",
+        "cross_corpus",
+        "--source",
+        f"synthetic:en@{tiny_corpus}",
+        "--target",
+        f"synthetic:zh@{tiny_corpus}",
+        "--seeds",
+        "0,1",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "2",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+    ]  # the final weights are the last ones
 
     def run(name):
         settings = common(tmp_path / name)
@@ -203,15 +294,19 @@ def test_interrupted_run_resumes_bit_identical_and_finished_runs_are_skipped(scr
 
     calls = []
     original_train = script.CtlMtNetTrainer.train
-    monkeypatch.setattr(script.CtlMtNetTrainer, "train",
-                        lambda self, **k: calls.append(k) or original_train(self, **k))  # fmt: skip
+    monkeypatch.setattr(
+        script.CtlMtNetTrainer, "train", lambda self, **k: calls.append(k) or original_train(self, **k)
+    )
     resumed = run("crashed")
     assert len(calls) == 1 and calls[0]["resume_from_checkpoint"].endswith("checkpoint-2")  # seed 0 was skipped
     assert resumed == reference
-    assert read_csv(tmp_path / "crashed" / "ctl_mtnet_runs.csv") == read_csv(tmp_path / "reference" /
-                                                                             "ctl_mtnet_runs.csv")
-    expected, got = tensors(tmp_path / "reference" / "model" / "model.safetensors"), tensors(
-        tmp_path / "crashed" / "model" / "model.safetensors")
+    assert read_csv(tmp_path / "crashed" / "ctl_mtnet_runs.csv") == read_csv(
+        tmp_path / "reference" / "ctl_mtnet_runs.csv"
+    )
+    expected, got = (
+        tensors(tmp_path / "reference" / "model" / "model.safetensors"),
+        tensors(tmp_path / "crashed" / "model" / "model.safetensors"),
+    )
     assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
 
 
@@ -225,10 +320,25 @@ def test_two_process_gloo_run(tiny_corpus, tmp_path):
     """The cross-corpus protocol (with MDD) runs unchanged under 2 CPU processes (gloo DDP): the two ranks share the
     MFCC cache folder, rank 0 alone writes the tables and the model, and the run records world size 2."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(ROOT / "training_scripts" / "train_ctl_mtnet.py"), "--task", "cross_corpus", "--source",
-           f"synthetic:en@{tiny_corpus}", "--target", f"synthetic:zh@{tiny_corpus}", "--seeds", "0",
-           *common(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        str(ROOT / "training_scripts" / "train_ctl_mtnet.py"),
+        "--task",
+        "cross_corpus",
+        "--source",
+        f"synthetic:en@{tiny_corpus}",
+        "--target",
+        f"synthetic:zh@{tiny_corpus}",
+        "--seeds",
+        "0",
+        *common(out),
+    ]
     at = cmd.index("--use_cpu")
     del cmd[at : at + 2]  # no --use_cpu: a distributed launch without an accelerator must be detected
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -264,8 +374,20 @@ def test_no_mdd_is_checked_by_behaviour(script, tiny_corpus, tmp_path, monkeypat
     for flag, name in (([], "mdd"), (["--no_mdd"], "no_mdd")):
         seen["targets"].clear()
         seen["steps"].clear()
-        script.main(["--task", "cross_corpus", "--source", f"synthetic:en@{tiny_corpus}", "--target",
-                     f"synthetic:zh@{tiny_corpus}", "--seeds", "0", *flag, *common(tmp_path / name)])  # fmt: skip
+        script.main(
+            [
+                "--task",
+                "cross_corpus",
+                "--source",
+                f"synthetic:en@{tiny_corpus}",
+                "--target",
+                f"synthetic:zh@{tiny_corpus}",
+                "--seeds",
+                "0",
+                *flag,
+                *common(tmp_path / name),
+            ]
+        )
         results[name] = (list(seen["targets"]), [set(s) for s in seen["steps"]])
     targets, steps = results["mdd"]
     assert targets[0] is not None and len(steps) == 2

@@ -14,7 +14,6 @@ import torch
 
 from .conftest import ROOT, load_script
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -30,11 +29,28 @@ def tiny_text_encoder(tiny_corpus, tmp_path_factory):
 
 def _common(tiny_corpus, tiny_text_encoder, out, cache):
     return [
-        "--data", f"synthetic:en,zh@{tiny_corpus}", "--text_encoder", str(tiny_text_encoder),
-        "--output_dir", str(out), "--feature_cache_dir", str(cache), "--stage1_epochs", "2",
-        "--stage1_batch_size", "8", "--gan_epochs", "5", "--gan_batch_size", "8", "--classifier_epochs", "3",
-        "--disable_tqdm", "--seed", "0",
-    ]  # fmt: skip
+        "--data",
+        f"synthetic:en,zh@{tiny_corpus}",
+        "--text_encoder",
+        str(tiny_text_encoder),
+        "--output_dir",
+        str(out),
+        "--feature_cache_dir",
+        str(cache),
+        "--stage1_epochs",
+        "2",
+        "--stage1_batch_size",
+        "8",
+        "--gan_epochs",
+        "5",
+        "--gan_batch_size",
+        "8",
+        "--classifier_epochs",
+        "3",
+        "--disable_tqdm",
+        "--seed",
+        "0",
+    ]
 
 
 def test_all_stages_then_resume_stage3(tiny_corpus, tiny_text_encoder, tmp_path):
@@ -50,8 +66,13 @@ def test_all_stages_then_resume_stage3(tiny_corpus, tiny_text_encoder, tmp_path)
         assert card.startswith("---") and "mutual-information regularised feature generation" in card
         assert "synthetic" in card.lower()
     assert not (out / "stage1_baseline" / "checkpoints").exists()
-    assert set(results) >= {"stage1", "stage2", "stage3_audio", "stage3_audio_text",
-                            "stage3_audio_without_augmentation"}  # fmt: skip
+    assert set(results) >= {
+        "stage1",
+        "stage2",
+        "stage3_audio",
+        "stage3_audio_text",
+        "stage3_audio_without_augmentation",
+    }
     assert results["stage3_audio"]["num_generated"] == results["stage3_audio"]["num_train"] // 2
     mi = json.loads((out / "stage2_generator" / "mutual_information.json").read_text())
     assert set(mi["generated_train"]["per_class"]) <= {"neutral", "happy", "angry", "sad"}
@@ -69,8 +90,18 @@ def test_all_stages_then_resume_stage3(tiny_corpus, tiny_text_encoder, tmp_path)
 
     # resume: stage 3 only, from the saved stage-1 and stage-2 folders (stage 1 is not retrained)
     stage1_weights = (out / "stage1_baseline" / "model.safetensors").read_bytes()
-    resumed = script.main([*_common(tiny_corpus, tiny_text_encoder, out, cache), "--stage", "3", "--modality",
-                           "audio", "--augmentation", "balance", "--class_weighted_loss"])  # fmt: skip
+    resumed = script.main(
+        [
+            *_common(tiny_corpus, tiny_text_encoder, out, cache),
+            "--stage",
+            "3",
+            "--modality",
+            "audio",
+            "--augmentation",
+            "balance",
+            "--class_weighted_loss",
+        ]
+    )
     assert set(resumed) == {"stage3_audio", "stage3_audio_without_augmentation", "bad_audio_skipped"}
     assert resumed["stage3_audio"]["num_generated"] == 0  # the synthetic corpus is balanced: nothing to fill
     assert (out / "stage1_baseline" / "model.safetensors").read_bytes() == stage1_weights
@@ -78,8 +109,17 @@ def test_all_stages_then_resume_stage3(tiny_corpus, tiny_text_encoder, tmp_path)
     assert config["class_weights"] is not None and config["freeze_backbone"] is True
 
     # stage 2 alone from the stage-1 folder, written elsewhere
-    again = script.main([*_common(tiny_corpus, tiny_text_encoder, out, cache), "--stage", "2", "--generator_path",
-                         str(tmp_path / "gen2"), "--use_text_condition", "false"])  # fmt: skip
+    again = script.main(
+        [
+            *_common(tiny_corpus, tiny_text_encoder, out, cache),
+            "--stage",
+            "2",
+            "--generator_path",
+            str(tmp_path / "gen2"),
+            "--use_text_condition",
+            "false",
+        ]
+    )
     assert "stage2" in again and (tmp_path / "gen2" / "config.json").is_file()
     assert json.loads((tmp_path / "gen2" / "config.json").read_text())["use_text_condition"] is False
 
@@ -111,8 +151,21 @@ def test_two_process_gloo_run(tiny_corpus, tiny_text_encoder, tmp_path):
     out, cache = tmp_path / "ddp", tmp_path / "cache"
     args = _common(tiny_corpus, tiny_text_encoder, out, cache)
     args[args.index("--gan_epochs") + 1], args[args.index("--classifier_epochs") + 1] = "2", "2"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(ROOT / "training_scripts" / "train_feature_gan.py"), *args, "--modality", "audio", "--tsne", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        str(ROOT / "training_scripts" / "train_feature_gan.py"),
+        *args,
+        "--modality",
+        "audio",
+        "--tsne",
+        "false",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -130,8 +183,9 @@ def no_training(*args, **kwargs):
     raise AssertionError("training started")
 
 
-def test_bad_audio_fails_before_training_or_is_skipped_and_counted(tiny_corpus, tiny_text_encoder, tmp_path,
-                                                                    monkeypatch):  # fmt: skip
+def test_bad_audio_fails_before_training_or_is_skipped_and_counted(
+    tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch
+):
     from hf_cser.audio import BadAudioError
 
     from .test_train_ctl_mtnet import corrupt_copy
@@ -169,8 +223,9 @@ def test_test_speakers_in_training_are_refused(tiny_corpus, tiny_text_encoder, t
 
 
 @pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
-def test_unusable_output_dir_fails_before_data_loading(tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch,
-                                                       unusable_output_dir, problem):  # fmt: skip
+def test_unusable_output_dir_fails_before_data_loading(
+    tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch, unusable_output_dir, problem
+):
     from hf_cser.trainers import checkpointing
 
     out = unusable_output_dir(problem)
@@ -189,8 +244,9 @@ def test_stage1_resumes_bit_identical_after_a_crash(tiny_corpus, tiny_text_encod
     script = load_script("train_feature_gan")
 
     def run(name):
-        return script.main([*_common(tiny_corpus, tiny_text_encoder, tmp_path / name, tmp_path / "cache"),
-                            "--stage", "1"])  # fmt: skip
+        return script.main(
+            [*_common(tiny_corpus, tiny_text_encoder, tmp_path / name, tmp_path / "cache"), "--stage", "1"]
+        )
 
     reference = run("reference")
 
@@ -262,8 +318,7 @@ def test_table3_grid_resumes_without_redoing_finished_work(tiny_corpus, tiny_tex
     assert runs("crashed") == runs("reference")
 
 
-def test_restarted_all_stages_run_does_not_redo_finished_stages(tiny_corpus, tiny_text_encoder, tmp_path,
-                                                                 monkeypatch):  # fmt: skip
+def test_restarted_all_stages_run_does_not_redo_finished_stages(tiny_corpus, tiny_text_encoder, tmp_path, monkeypatch):
     """`--stage all` killed in stage 2: the same command again reuses the finished stage 1 (its weights and
     results untouched) and trains stages 2 and 3; `--resume_from_checkpoint none` redoes stage 1."""
     script = load_script("train_feature_gan")

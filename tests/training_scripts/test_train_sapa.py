@@ -1,11 +1,11 @@
 """End to end: `training_scripts/train_sapa.py` on a tiny synthetic corpus, then every way users load the result."""
 
 import json
-from pathlib import Path
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -19,21 +19,34 @@ from .conftest import ROOT, load_script
 
 def script_args(corpus, backbone, out, cache, *extra):
     return [
-        "--train_data", f"synthetic:en@{corpus}",
-        "--eval_data", f"synthetic:zh@{corpus}",
-        "--content_encoder", str(backbone),
-        "--output_dir", str(out),
-        "--feature_cache_dir", str(cache),
-        "--max_steps", "4",
-        "--per_device_train_batch_size", "8",
-        "--per_device_eval_batch_size", "16",
-        "--hidden_size", "32",
-        "--num_transformer_layers", "1",
-        "--logging_steps", "1",
-        "--disable_tqdm", "true",
-        "--use_cpu", "true",
+        "--train_data",
+        f"synthetic:en@{corpus}",
+        "--eval_data",
+        f"synthetic:zh@{corpus}",
+        "--content_encoder",
+        str(backbone),
+        "--output_dir",
+        str(out),
+        "--feature_cache_dir",
+        str(cache),
+        "--max_steps",
+        "4",
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--hidden_size",
+        "32",
+        "--num_transformer_layers",
+        "1",
+        "--logging_steps",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--use_cpu",
+        "true",
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +54,10 @@ def trained(tiny_corpus, tiny_backbone, tmp_path_factory):
     out = tmp_path_factory.mktemp("sapa_out")
     cache = tmp_path_factory.mktemp("sapa_cache")
     script = load_script("train_sapa")
-    with mock.patch("huggingface_hub.HfApi.create_repo") as create_repo, mock.patch(
-        "huggingface_hub.HfApi.create_commit"
-    ) as create_commit:
+    with (
+        mock.patch("huggingface_hub.HfApi.create_repo") as create_repo,
+        mock.patch("huggingface_hub.HfApi.create_commit") as create_commit,
+    ):
         summary = script.main(
             script_args(tiny_corpus, tiny_backbone, out, cache, "--push_to_hub", "true", "--hub_model_id", "me/sapa")
         )
@@ -68,8 +82,9 @@ def test_reported_metrics_recompute_from_the_saved_predictions(trained, tiny_cor
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
     rows = list(csv.DictReader(open(trained["out"] / "target_predictions.csv")))
-    target = [r for r in csv.DictReader(open(tiny_corpus / "metadata.csv")) if r["language"] == "zh"
-              and r["split"] == "test"]  # fmt: skip
+    target = [
+        r for r in csv.DictReader(open(tiny_corpus / "metadata.csv")) if r["language"] == "zh" and r["split"] == "test"
+    ]
     assert [Path(r["audio"]).name for r in rows] == [Path(r["path"]).name for r in target]
     assert [r["emotion"] for r in rows] == [r["emotion"] for r in target]
     probabilities = np.array([[float(r[f"p_{e}"]) for e in EMOTIONS] for r in rows])
@@ -87,13 +102,24 @@ def test_reported_metrics_recompute_from_the_saved_predictions(trained, tiny_cor
 
 def test_output_folder_is_complete(trained):
     out = trained["out"]
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "results.json",
-                 "training_args.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "results.json",
+        "training_args.json",
+    ):
         assert (out / name).is_file(), name
     assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
     analysis = out / "analysis"
-    for name in ("table1_speaker_graphs.json", "table2_phoneme_similarity.csv", "table3_anchor_phonemes.csv",
-                 "table5_transferability.json", "table5.png"):
+    for name in (
+        "table1_speaker_graphs.json",
+        "table2_phoneme_similarity.csv",
+        "table3_anchor_phonemes.csv",
+        "table5_transferability.json",
+        "table5.png",
+    ):
         assert (analysis / name).is_file(), name
     assert list(analysis.glob("speaker_graph_*.png"))
     card = (out / "README.md").read_text()
@@ -103,7 +129,9 @@ def test_output_folder_is_complete(trained):
 def test_push_to_hub_uploads_the_final_folder(trained):
     trained["create_repo"].assert_called_once()
     assert trained["create_repo"].call_args.kwargs.get("repo_id", trained["create_repo"].call_args.args[:1]) in (
-        "me/sapa", ("me/sapa",))
+        "me/sapa",
+        ("me/sapa",),
+    )
     operations = trained["create_commit"].call_args.kwargs["operations"]
     uploaded = {op.path_in_repo for op in operations}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= uploaded
@@ -189,8 +217,9 @@ def test_same_seed_same_weights_and_metrics(trained, tiny_corpus, tiny_backbone,
     assert graphs[0] == graphs[1]  # seeded Louvain: the same speaker-style clusters
     # another seed gives other weights (so the equality above can fail)
     other = tmp_path / "seed7"
-    load_script("train_sapa").main(script_args(tiny_corpus, tiny_backbone, other, trained["cache"], "--seed", "7",
-                                               "--run_analyses", "false"))  # fmt: skip
+    load_script("train_sapa").main(
+        script_args(tiny_corpus, tiny_backbone, other, trained["cache"], "--seed", "7", "--run_analyses", "false")
+    )
     third = load_file(other / "model.safetensors")
     assert any(not torch.equal(first[k], third[k]) for k in first)
 
@@ -256,8 +285,20 @@ def test_bad_audio_file_raises_before_training(corrupt_manifest, tiny_corpus, ti
 def test_skip_bad_audio_drops_counts_and_reports(corrupt_manifest, trained, tiny_corpus, tiny_backbone, tmp_path):
     manifest, broken = corrupt_manifest
     out = tmp_path / "o"
-    args = script_args(tiny_corpus, tiny_backbone, out, trained["cache"], "--run_analyses", "false",
-                       "--max_steps", "2", "--train_data", str(manifest), "--skip_bad_audio", "true")
+    args = script_args(
+        tiny_corpus,
+        tiny_backbone,
+        out,
+        trained["cache"],
+        "--run_analyses",
+        "false",
+        "--max_steps",
+        "2",
+        "--train_data",
+        str(manifest),
+        "--skip_bad_audio",
+        "true",
+    )
     summary = load_script("train_sapa").main(args)
     assert summary["bad_audio_skipped"] == 1
     results = json.loads((out / "results.json").read_text())
@@ -275,9 +316,17 @@ def free_port():
 def test_two_process_gloo_run(tiny_corpus, tiny_backbone, trained, tmp_path):
     """The script runs unchanged under 2 CPU processes (gloo DDP) and reuses the cached window features."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(ROOT / "training_scripts" / "train_sapa.py"),
-           *script_args(tiny_corpus, tiny_backbone, out, trained["cache"], "--run_analyses", "false")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        str(ROOT / "training_scripts" / "train_sapa.py"),
+        *script_args(tiny_corpus, tiny_backbone, out, trained["cache"], "--run_analyses", "false"),
+    ]
     at = cmd.index("--use_cpu")
     del cmd[at : at + 2]  # no --use_cpu: a distributed launch without an accelerator must be detected
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -289,8 +338,14 @@ def test_two_process_gloo_run(tiny_corpus, tiny_backbone, trained, tmp_path):
     assert json.loads((out / "results.json").read_text())["world_size"] == 2  # real DDP, not two lone processes
 
 
-@pytest.mark.parametrize("name, default", [("train_sapa", "outputs/sapa"), ("train_zero_shot", "outputs/zero_shot"),
-                                           ("train_ctl_mtnet", "outputs/ctl_mtnet")])
+@pytest.mark.parametrize(
+    "name, default",
+    [
+        ("train_sapa", "outputs/sapa"),
+        ("train_zero_shot", "outputs/zero_shot"),
+        ("train_ctl_mtnet", "outputs/ctl_mtnet"),
+    ],
+)
 def test_scripts_write_to_their_documented_default_folder(name, default, tmp_path, monkeypatch):
     """Without `--output_dir` a script writes to its documented default (the README's main job: `outputs/sapa`), not
     to the `trainer_output` transformers fills in; an explicit folder is kept."""
@@ -332,8 +387,9 @@ def test_same_result_with_cold_or_warm_encoder_caches(trained, tiny_corpus, tiny
     assert all(torch.equal(first[k], cold[k]) for k in first)
 
 
-def test_started_again_after_it_finished_gives_the_same_model_without_training(tiny_corpus, tiny_backbone, tmp_path,
-                                                                               trained):  # fmt: skip
+def test_started_again_after_it_finished_gives_the_same_model_without_training(
+    tiny_corpus, tiny_backbone, tmp_path, trained
+):
     """A run that early-stopped, started again in its folder (e.g. after a crash while writing its analyses), must
     not train on from its last checkpoint (transformers forgets the stop on resume): it restores the best
     checkpoint and reports the uninterrupted run's metrics and weights."""
@@ -345,8 +401,16 @@ def test_started_again_after_it_finished_gives_the_same_model_without_training(t
     script = load_script("train_sapa")
     out = tmp_path / "early_stopped"
     argv = [a for a in script_args(tiny_corpus, tiny_backbone, out, trained["cache"]) if a not in ("--max_steps", "4")]
-    argv += ["--num_train_epochs", "40", "--early_stopping_patience", "1", "--learning_rate", "1e-2",
-             "--run_analyses", "false"]  # fmt: skip
+    argv += [
+        "--num_train_epochs",
+        "40",
+        "--early_stopping_patience",
+        "1",
+        "--learning_rate",
+        "1e-2",
+        "--run_analyses",
+        "false",
+    ]
     first = script.main(argv)
     final = last_checkpoint(str(out))
     state = json.loads((Path(final) / "trainer_state.json").read_text())

@@ -17,12 +17,38 @@ from .conftest import ROOT, load_script
 
 def script_args(corpus, backbone, out, *extra):
     return [
-        "--data", f"synthetic@{corpus}", "--backbone", str(backbone), "--settings", "en->de",
-        "--systems", "proposed,baseline1", "--seeds", "0", "--max_steps", "2", "--languages_per_batch", "2",
-        "--emotions_per_batch", "4", "--samples_per_cell", "1", "--eval_strategy", "no", "--save_strategy", "no",
-        "--load_best_model_at_end", "false", "--output_dir", str(out), "--disable_tqdm", "true", "--use_cpu", "true",
+        "--data",
+        f"synthetic@{corpus}",
+        "--backbone",
+        str(backbone),
+        "--settings",
+        "en->de",
+        "--systems",
+        "proposed,baseline1",
+        "--seeds",
+        "0",
+        "--max_steps",
+        "2",
+        "--languages_per_batch",
+        "2",
+        "--emotions_per_batch",
+        "4",
+        "--samples_per_cell",
+        "1",
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--output_dir",
+        str(out),
+        "--disable_tqdm",
+        "true",
+        "--use_cpu",
+        "true",
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +95,17 @@ def free_port():
 def test_two_process_gloo_run(tiny_corpus5, tiny_backbone, tmp_path):
     """The grid runs unchanged under 2 CPU processes (gloo DDP): one CSV row per run, written by rank 0 only."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(ROOT / "training_scripts" / "train_zero_shot.py"),
-           *script_args(tiny_corpus5, tiny_backbone, out, "--tsne", "false")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        str(ROOT / "training_scripts" / "train_zero_shot.py"),
+        *script_args(tiny_corpus5, tiny_backbone, out, "--tsne", "false"),
+    ]
     at = cmd.index("--use_cpu")
     del cmd[at : at + 2]  # no --use_cpu: a distributed launch without an accelerator must be detected
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -86,8 +120,9 @@ def test_two_process_gloo_run(tiny_corpus5, tiny_backbone, tmp_path):
 def test_language_matched_backbone_is_used_and_recorded(grid, tiny_corpus5, tiny_backbone, tmp_path):
     script = grid["script"]
     out = tmp_path / "matched"
-    args = script_args(tiny_corpus5, tiny_backbone, out, "--tsne", "false", "--language_backbones",
-                       f"en={tiny_backbone}, zh=/nowhere")  # fmt: skip
+    args = script_args(
+        tiny_corpus5, tiny_backbone, out, "--tsne", "false", "--language_backbones", f"en={tiny_backbone}, zh=/nowhere"
+    )
     args[args.index("--systems") + 1] = "baseline1"
     script.main(args)
     config = json.loads((out / "en_to_de" / "baseline1" / "seed0" / "config.json").read_text())
@@ -116,8 +151,9 @@ def test_run_folder_is_a_complete_model_with_a_card(grid, tiny_corpus5):
     assert np.isclose(sum(s["score"] for s in scores), 1.0, atol=1e-4) and sf.info(str(wav)).samplerate > 0
 
 
-def test_settings_that_share_target_and_training_data_train_once(grid, tiny_corpus5, tiny_backbone, tmp_path,
-                                                                   monkeypatch):
+def test_settings_that_share_target_and_training_data_train_once(
+    grid, tiny_corpus5, tiny_backbone, tmp_path, monkeypatch
+):
     script = grid["script"]
     calls = []
     train = script.ZeroShotTrainer.train
@@ -233,8 +269,9 @@ def test_target_speaker_in_training_data_is_refused(grid, tiny_corpus5, tiny_bac
     assert target_speaker in str(info.value)
 
 
-def test_bad_audio_raises_before_training_or_is_skipped_and_counted(grid, tiny_corpus5, tiny_backbone, tmp_path,
-                                                                    monkeypatch):
+def test_bad_audio_raises_before_training_or_is_skipped_and_counted(
+    grid, tiny_corpus5, tiny_backbone, tmp_path, monkeypatch
+):
     from hf_cser.audio import BadAudioError
 
     broken = tmp_path / "broken.wav"
@@ -257,17 +294,32 @@ def test_bad_audio_raises_before_training_or_is_skipped_and_counted(grid, tiny_c
     assert summary["bad_audio_skipped"] == 1 and str(broken) in summary["bad_audio"]
 
 
-def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(grid, tiny_corpus5, tiny_backbone, tmp_path,
-                                                                    caplog):
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(
+    grid, tiny_corpus5, tiny_backbone, tmp_path, caplog
+):
     """A run of the grid with checkpoints every 3 steps, "killed" after checkpoint-3 (its folder holds only that
     checkpoint), resumes from it when the command is rerun and ends with the uninterrupted run's weights: the
     sampler's batches of the resumed (middle of an) epoch and the GRL warm-start schedule continue where they were."""
     from safetensors.torch import load_file
 
     def args_for(out):
-        args = script_args(tiny_corpus5, tiny_backbone, out, "--tsne", "false", "--save_strategy", "steps",
-                           "--save_steps", "3", "--save_total_limit", "3", "--grl_schedule", "warm_start",
-                           "--logging_steps", "1")
+        args = script_args(
+            tiny_corpus5,
+            tiny_backbone,
+            out,
+            "--tsne",
+            "false",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "3",
+            "--save_total_limit",
+            "3",
+            "--grl_schedule",
+            "warm_start",
+            "--logging_steps",
+            "1",
+        )
         args[args.index("--systems") + 1] = "proposed"
         args[args.index("--max_steps") + 1] = "5"
         return args
@@ -288,16 +340,22 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(grid, tiny_c
     logs = []
     for out in ("full", "killed"):
         history = json.loads((tmp_path / out / run / "checkpoint-5" / "trainer_state.json").read_text())
-        logs.append([{k: v for k, v in e.items() if "runtime" not in k and "per_second" not in k}
-                     for e in history["log_history"]])
+        logs.append(
+            [
+                {k: v for k, v in e.items() if "runtime" not in k and "per_second" not in k}
+                for e in history["log_history"]
+            ]
+        )
     assert [e["step"] for e in logs[1] if "grl_coeff" in e] == [1, 2, 3, 4, 5]
     assert logs[0] == logs[1]  # losses and GRL coefficients of steps 4 and 5 included
 
 
-def test_a_checkpoint_of_no_run_of_the_grid_is_refused_before_loading_data(grid, tiny_corpus5, tiny_backbone,
-                                                                           tmp_path, monkeypatch):  # fmt: skip
+def test_a_checkpoint_of_no_run_of_the_grid_is_refused_before_loading_data(
+    grid, tiny_corpus5, tiny_backbone, tmp_path, monkeypatch
+):
     monkeypatch.setattr("hf_cser.data.specs.load_data_spec", mock.Mock(side_effect=AssertionError("data loaded")))
     foreign = tmp_path / "another_experiment" / "checkpoint-3"
     with pytest.raises(ValueError, match=r"another_experiment/checkpoint-3. is not a checkpoint of a run of this"):
-        grid["script"].main([*script_args(tiny_corpus5, tiny_backbone, tmp_path / "out"),
-                             "--resume_from_checkpoint", str(foreign)])  # fmt: skip
+        grid["script"].main(
+            [*script_args(tiny_corpus5, tiny_backbone, tmp_path / "out"), "--resume_from_checkpoint", str(foreign)]
+        )

@@ -18,11 +18,27 @@ EXPECTED = (
 
 # from the ESD README
 ESD_SPEAKER_GENDERS: dict[str, str] = {
-    "0001": "female", "0002": "female", "0003": "female", "0004": "male", "0005": "male",
-    "0006": "male", "0007": "female", "0008": "male", "0009": "female", "0010": "male",
-    "0011": "male", "0012": "male", "0013": "male", "0014": "male", "0015": "female",
-    "0016": "female", "0017": "female", "0018": "female", "0019": "female", "0020": "male",
-}  # fmt: skip
+    "0001": "female",
+    "0002": "female",
+    "0003": "female",
+    "0004": "male",
+    "0005": "male",
+    "0006": "male",
+    "0007": "female",
+    "0008": "male",
+    "0009": "female",
+    "0010": "male",
+    "0011": "male",
+    "0012": "male",
+    "0013": "male",
+    "0014": "male",
+    "0015": "female",
+    "0016": "female",
+    "0017": "female",
+    "0018": "female",
+    "0019": "female",
+    "0020": "male",
+}
 LANGUAGES = {"zh": range(1, 11), "en": range(11, 21)}
 _SPLIT_FOLDERS = {"train": "train", "evaluation": "validation", "test": "test"}
 _NAME = re.compile(r"^(?P<speaker>\d{4})_(?P<index>\d{6})$")

@@ -41,9 +41,14 @@ def require_data_dir(data_dir: str | os.PathLike, corpus: str, expected: str) ->
     """
     root = Path(data_dir).expanduser()
     problem = (
-        "does not exist" if not root.exists() else "is not a folder" if not root.is_dir()
-        else "is empty" if not any(root.iterdir()) else None
-    )  # fmt: skip
+        "does not exist"
+        if not root.exists()
+        else "is not a folder"
+        if not root.is_dir()
+        else "is empty"
+        if not any(root.iterdir())
+        else None
+    )
     if problem is not None:
         raise CorpusLayoutError(f"{corpus}: data_dir '{root}' {problem}; expected a folder containing:\n{expected}")
     return root

@@ -22,9 +22,7 @@ CORPUS_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 MANIFEST_REQUIRED_COLUMNS: tuple[str, ...] = ("path", "emotion", "language", "speaker")
 MANIFEST_OPTIONAL_COLUMNS: tuple[str, ...] = ("corpus", "gender", "transcript", "split")
-EXPECTED = (
-    "a CSV file such as\n  path,emotion,language,speaker,gender,split\n  clips/a.wav,happy,en,spk1,female,train"
-)
+EXPECTED = "a CSV file such as\n  path,emotion,language,speaker,gender,split\n  clips/a.wav,happy,en,spk1,female,train"
 SPLIT_ALIASES: dict[str, str] = {
     "train": "train",
     "training": "train",

@@ -250,10 +250,20 @@ def load_msp_podcast(
         ratios (`Sequence[float]`, *optional*, defaults to `(0.8, 0.1, 0.1)`): its speaker ratios.
     """
     return load_podcast_style_corpus(
-        "msp-podcast", "en", data_dir, MSP_PODCAST_EXPECTED, labels_file=labels_file, split=split,
-        skip_missing=skip_missing, transcripts=transcripts, phonemes=phonemes, alignment_format=alignment_format,
-        alignment_tier=alignment_tier, seed=seed, ratios=ratios,
-    )  # fmt: skip
+        "msp-podcast",
+        "en",
+        data_dir,
+        MSP_PODCAST_EXPECTED,
+        labels_file=labels_file,
+        split=split,
+        skip_missing=skip_missing,
+        transcripts=transcripts,
+        phonemes=phonemes,
+        alignment_format=alignment_format,
+        alignment_tier=alignment_tier,
+        seed=seed,
+        ratios=ratios,
+    )
 
 
 BIIC_PODCAST_EXPECTED = (
@@ -296,10 +306,20 @@ def load_biic_podcast(
     and the expected columns. Options are those of :func:`load_msp_podcast`; ``language`` is ``zh-TW``.
     """
     return load_podcast_style_corpus(
-        "biic-podcast", "zh-TW", data_dir, BIIC_PODCAST_EXPECTED, labels_file=labels_file, split=split,
-        skip_missing=skip_missing, transcripts=transcripts, phonemes=phonemes, alignment_format=alignment_format,
-        alignment_tier=alignment_tier, seed=seed, ratios=ratios,
-    )  # fmt: skip
+        "biic-podcast",
+        "zh-TW",
+        data_dir,
+        BIIC_PODCAST_EXPECTED,
+        labels_file=labels_file,
+        split=split,
+        skip_missing=skip_missing,
+        transcripts=transcripts,
+        phonemes=phonemes,
+        alignment_format=alignment_format,
+        alignment_tier=alignment_tier,
+        seed=seed,
+        ratios=ratios,
+    )
 
 
 MSP_IMPROV_EXPECTED = (

@@ -22,7 +22,6 @@ import torch
 from transformers.utils import logging
 
 from ...cache import staged_folder
-
 from .configuration_ge2e import Ge2eSpeakerEncoderConfig
 from .feature_extraction_ge2e import Ge2eFeatureExtractor
 from .modeling_ge2e import Ge2eSpeakerEncoderModel

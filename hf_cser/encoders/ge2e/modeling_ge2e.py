@@ -153,9 +153,7 @@ class Ge2eSpeakerEncoderModel(Ge2eSpeakerEncoderPreTrainedModel):
             lengths = attention_mask.sum(dim=1).to("cpu", torch.int64)
             if bool((lengths == 0).any()):
                 raise ValueError("Every row of `attention_mask` needs at least one real frame.")
-            packed = nn.utils.rnn.pack_padded_sequence(
-                input_features, lengths, batch_first=True, enforce_sorted=False
-            )
+            packed = nn.utils.rnn.pack_padded_sequence(input_features, lengths, batch_first=True, enforce_sorted=False)
             outputs, (hidden, _) = self.lstm(packed)
             if output_hidden_states:
                 outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=num_frames)

@@ -289,8 +289,11 @@ def whisper_config_from_ctranslate2(
     if vocabulary is not None:
         index = {token: i for i, token in enumerate(vocabulary)}
         if "<|endoftext|>" in index:
-            token_ids.update(pad_token_id=index["<|endoftext|>"], bos_token_id=index["<|endoftext|>"],
-                             eos_token_id=index["<|endoftext|>"])  # fmt: skip
+            token_ids.update(
+                pad_token_id=index["<|endoftext|>"],
+                bos_token_id=index["<|endoftext|>"],
+                eos_token_id=index["<|endoftext|>"],
+            )
         if "<|startoftranscript|>" in index:
             token_ids["decoder_start_token_id"] = index["<|startoftranscript|>"]
     defaults = WhisperConfig()
@@ -332,8 +335,12 @@ def _attention_entries(prefix_ct2: str, prefix_hf: str, d_model: int, fused: str
     for index, projection in enumerate(names):
         for kind in ("weight", "bias"):
             entries.append(
-                (f"{prefix_ct2}/{linear}/{kind}", f"{prefix_hf}.{projection}.{kind}", index * d_model,
-                 (index + 1) * d_model)
+                (
+                    f"{prefix_ct2}/{linear}/{kind}",
+                    f"{prefix_hf}.{projection}.{kind}",
+                    index * d_model,
+                    (index + 1) * d_model,
+                )
             )
     return entries
 
@@ -358,6 +365,7 @@ def _mapping_table(config) -> list[tuple[str, str, int | None, int | None]]:
         linear(f"encoder/{conv}", f"encoder.{conv}")
     direct("encoder/position_encodings/encodings", "encoder.embed_positions.weight")
     layer_norm("encoder/layer_norm", "encoder.layer_norm")
+
     def self_attention_and_ffn(ct2: str, hf: str) -> None:  # shared by encoder and decoder layers
         layer_norm(f"{ct2}/self_attention/layer_norm", f"{hf}.self_attn_layer_norm")
         table.extend(_attention_entries(f"{ct2}/self_attention", f"{hf}.self_attn", d, "qkv"))

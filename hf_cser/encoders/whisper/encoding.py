@@ -114,9 +114,7 @@ def log_mel_spectrogram(
     return (log_spec + 4.0) / 4.0
 
 
-def split_long_waveforms(
-    waveforms: Sequence[torch.Tensor], max_samples: int
-) -> tuple[list[torch.Tensor], list[int]]:
+def split_long_waveforms(waveforms: Sequence[torch.Tensor], max_samples: int) -> tuple[list[torch.Tensor], list[int]]:
     """Split waveforms longer than `max_samples` into consecutive chunks; returns the chunks and each chunk's
     utterance index."""
     chunks, owners = [], []

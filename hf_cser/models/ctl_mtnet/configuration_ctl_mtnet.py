@@ -120,17 +120,24 @@ class CtlMtNetConfig(PretrainedConfig):
         **kwargs,
     ):
         for name in (
-            "feature_size", "num_conv_blocks", "conv_filters", "conv_kernel_size", "pool_size",
-            "primary_capsule_types", "primary_capsule_dim", "primary_kernel_size", "digit_capsule_dim",
+            "feature_size",
+            "num_conv_blocks",
+            "conv_filters",
+            "conv_kernel_size",
+            "pool_size",
+            "primary_capsule_types",
+            "primary_capsule_dim",
+            "primary_kernel_size",
+            "digit_capsule_dim",
             "routing_iterations",
-        ):  # fmt: skip
+        ):
             _positive_int(name, locals()[name])
         if conv_kernel_size % 2 == 0 or primary_kernel_size % 2 == 0:
             raise ValueError(
                 f"`conv_kernel_size` and `primary_kernel_size` must be odd ('same' padding), got {conv_kernel_size} "
                 f"and {primary_kernel_size}."
             )
-        if pool_size ** num_conv_blocks > feature_size:
+        if pool_size**num_conv_blocks > feature_size:
             raise ValueError(
                 f"{num_conv_blocks} poolings of size {pool_size} leave no MFCC bins of `feature_size`={feature_size}; "
                 "lower `num_conv_blocks` or `pool_size`."

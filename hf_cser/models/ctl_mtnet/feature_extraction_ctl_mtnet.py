@@ -304,8 +304,9 @@ class CtlMtNetFeatureExtractor(SequenceFeatureExtractor):
         """Right-pad precomputed `(num_frames, feature_size)` arrays into `input_features` `(B, T, F)` and an
         `attention_mask` `(B, T)` (1 on real frames); `max_frames` crops each utterance first."""
         limit = max_frames if max_frames is not None else self.max_frames
-        arrays = [np.asarray(f, dtype=np.float32)[:limit] if limit else np.asarray(f, dtype=np.float32)
-                  for f in features]  # fmt: skip
+        arrays = [
+            np.asarray(f, dtype=np.float32)[:limit] if limit else np.asarray(f, dtype=np.float32) for f in features
+        ]
         for array in arrays:
             if array.ndim != 2 or array.shape[1] != self.feature_size:
                 raise ValueError(

@@ -280,8 +280,11 @@ class FeatureGanGeneratorConfig(PretrainedConfig):
         feature_statistics_set: bool = False,
         **kwargs,
     ):
-        for name, value in (("feature_size", feature_size), ("text_hidden_size", text_hidden_size),
-                            ("noise_size", noise_size)):  # fmt: skip
+        for name, value in (
+            ("feature_size", feature_size),
+            ("text_hidden_size", text_hidden_size),
+            ("noise_size", noise_size),
+        ):
             if not _is_int(value) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
         _non_negative(mi_label_weight=mi_label_weight, mi_text_weight=mi_text_weight, mixup_alpha=mixup_alpha)

@@ -146,8 +146,10 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
             )
         waveforms, _ = split_waveform_batch(raw_speech)
         # audio shorter than one 240 ms phoneme window: zero-padded to it, with a warning naming the utterance
-        waveforms = [pad_to_min_duration(w, self.sampling_rate, source=f"{type(self).__name__}: utterance {i}")
-                     for i, w in enumerate(waveforms)]  # fmt: skip
+        waveforms = [
+            pad_to_min_duration(w, self.sampling_rate, source=f"{type(self).__name__}: utterance {i}")
+            for i, w in enumerate(waveforms)
+        ]
         frames = [self.normalize(self.log_mel(w)).astype(np.float32) for w in waveforms]
         longest = max(f.shape[0] for f in frames)
         values = np.full((len(frames), longest, self.feature_size), self.padding_value, dtype=np.float32)

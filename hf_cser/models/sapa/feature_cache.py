@@ -257,8 +257,13 @@ def compute_window_features(
             found = [store.read(file) for file in files]
             missing = [i for i in range(count) if found[i] is None]
             if missing:
-                computed = _encode_windows(model, feature_extractor, [_decode(rows["audio"][i]) for i in missing],
-                                           [phonemes[i] or None for i in missing], [languages[i] for i in missing])
+                computed = _encode_windows(
+                    model,
+                    feature_extractor,
+                    [_decode(rows["audio"][i]) for i in missing],
+                    [phonemes[i] or None for i in missing],
+                    [languages[i] for i in missing],
+                )
                 for i, arrays in zip(missing, computed, strict=True):
                     found[i] = arrays
                     store.write(files[i], arrays)
@@ -295,8 +300,13 @@ def compute_window_features(
 
 def _encode_windows(model, feature_extractor, waveforms, phonemes, languages) -> list[dict[str, np.ndarray]]:
     """The frozen encoders on a batch: per utterance its windows' content / speaker features and phone ids."""
-    inputs = feature_extractor(waveforms, sampling_rate=feature_extractor.sampling_rate, phonemes=phonemes,
-                               languages=languages, return_tensors="pt")  # fmt: skip
+    inputs = feature_extractor(
+        waveforms,
+        sampling_rate=feature_extractor.sampling_rate,
+        phonemes=phonemes,
+        languages=languages,
+        return_tensors="pt",
+    )
     device = model.device
     content, speaker = model.extract_window_features(
         inputs["input_values"].to(device),
@@ -306,11 +316,13 @@ def _encode_windows(model, feature_extractor, waveforms, phonemes, languages) ->
     )
     out = []
     for i, n in enumerate(inputs["window_mask"].sum(dim=1).tolist()):
-        out.append({
-            "content_features": content[i, :n].float().cpu().numpy(),
-            "speaker_features": speaker[i, :n].float().cpu().numpy(),
-            "window_phones": inputs["window_phones"][i, :n].cpu().numpy().astype(np.int64),
-        })  # fmt: skip
+        out.append(
+            {
+                "content_features": content[i, :n].float().cpu().numpy(),
+                "speaker_features": speaker[i, :n].float().cpu().numpy(),
+                "window_phones": inputs["window_phones"][i, :n].cpu().numpy().astype(np.int64),
+            }
+        )
     return out
 
 
@@ -397,8 +409,13 @@ def normalize_window_feature_datasets(train, others: Mapping[str, Any], group_by
         def rewrite(_, index):
             return {b: normalised[b][index] for b in branches}
 
-        out = dataset.with_format(None).map(rewrite, with_indices=True, features=dataset.features,
-                                            keep_in_memory=True, desc=f"normalising windows per {group_by}")
+        out = dataset.with_format(None).map(
+            rewrite,
+            with_indices=True,
+            features=dataset.features,
+            keep_in_memory=True,
+            desc=f"normalising windows per {group_by}",
+        )
         return out.with_format(fmt["type"], columns=fmt["columns"], output_all_columns=fmt["output_all_columns"])
 
     settings = {

@@ -217,9 +217,7 @@ class SapaFeatureExtractor(SequenceFeatureExtractor):
         scheme = phone_scheme or self.phone_scheme
 
         windows = [
-            select_window_centers(
-                w, self.sampling_rate, p, lang, max_windows=self.max_windows, phone_scheme=scheme
-            )
+            select_window_centers(w, self.sampling_rate, p, lang, max_windows=self.max_windows, phone_scheme=scheme)
             for w, p, lang in zip(waveforms, phonemes, languages, strict=True)
         ]
         # audio shorter than one window: zero-padded to one window (with a warning), the centres stay on the audio

@@ -24,10 +24,10 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
-from ...hub import CheckedFolderLoadingMixin
 from ...encoders.backbones import build_speech_backbone, resolve_backbone_path
 from ...encoders.content_encoder import ContentEncoder
 from ...encoders.ge2e import Ge2eSpeakerEncoderModel
+from ...hub import CheckedFolderLoadingMixin
 from .configuration_sapa import SapaConfig
 from .feature_extraction_sapa import select_window_centers
 
@@ -371,8 +371,10 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
         """Energy-peak window centres, as [`SapaFeatureExtractor`] finds them without an alignment."""
         sampling_rate = self.content_encoder.sampling_rate
         waveforms = input_values.detach().float().cpu().numpy()
-        lengths = attention_mask.sum(dim=-1).tolist() if attention_mask is not None else [waveforms.shape[1]] * len(
-            waveforms
+        lengths = (
+            attention_mask.sum(dim=-1).tolist()
+            if attention_mask is not None
+            else [waveforms.shape[1]] * len(waveforms)
         )
         found = [
             select_window_centers(w[: int(n)], sampling_rate, max_windows=self.config.max_windows)[0]

@@ -192,8 +192,11 @@ class ZeroShotSerConfig(PretrainedConfig):
             )
         if grl_schedule not in GRL_SCHEDULES:
             raise ValueError(f"`grl_schedule` must be one of {list(GRL_SCHEDULES)}, got {grl_schedule!r}.")
-        lora, adapters, gating = (_peft_options(lora, "lora"), _peft_options(adapters, "adapters"),
-                                  _peft_options(gating, "gating"))  # fmt: skip
+        lora, adapters, gating = (
+            _peft_options(lora, "lora"),
+            _peft_options(adapters, "adapters"),
+            _peft_options(gating, "gating"),
+        )
         if not scl_temperature > 0:
             raise ValueError(f"`scl_temperature` (tau) must be > 0, got {scl_temperature!r}.")
         for name, value in (

@@ -19,14 +19,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
-from ...hub import CheckedFolderLoadingMixin
 from ...encoders.backbones import build_speech_backbone, load_speech_backbone
-from ...encoders.whisper.encoding import (
-    encode_whisper_batch,
-    is_whisper_model,
-    num_output_frames,
-    whisper_encoder_of,
-)
 from ...encoders.peft_adapters import (
     ADAPTER_MODULE_NAME,
     RowWeightGate,
@@ -35,6 +28,13 @@ from ...encoders.peft_adapters import (
     load_peft_state_dict,
     peft_state_dict,
 )
+from ...encoders.whisper.encoding import (
+    encode_whisper_batch,
+    is_whisper_model,
+    num_output_frames,
+    whisper_encoder_of,
+)
+from ...hub import CheckedFolderLoadingMixin
 from ...losses.grl import GradientReversalLayer
 from .configuration_zero_shot import ZeroShotSerConfig
 
@@ -350,13 +350,16 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         """Only the trainable additions: the backbone's PEFT weights (`backbone.` prefix) and the heads."""
         state = {f"backbone.{k}": v for k, v in peft_state_dict(self.backbone).items()}
         for prefix, module in (
-            ("classifier.", self.classifier), ("speaker_head.", self.speaker_head), ("top_adapter.", self.top_adapter)
+            ("classifier.", self.classifier),
+            ("speaker_head.", self.speaker_head),
+            ("top_adapter.", self.top_adapter),
         ):
             if module is not None:
                 state.update({prefix + k: v.detach().clone() for k, v in module.state_dict().items()})
         if self.frame_mean is not None:
-            state.update({"frame_mean": self.frame_mean.detach().clone(),
-                          "frame_std": self.frame_std.detach().clone()})  # fmt: skip
+            state.update(
+                {"frame_mean": self.frame_mean.detach().clone(), "frame_std": self.frame_std.detach().clone()}
+            )
         return state
 
     def save_adapter_weights(self, save_directory: str | os.PathLike) -> None:
@@ -403,8 +406,9 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
                 "same `num_speakers` / `num_labels`."
             )
         load_peft_state_dict(self.backbone, backbone_state)
-        self.classifier.load_state_dict({k[len("classifier.") :]: v for k, v in head_state.items()
-                                         if k.startswith("classifier.")})  # fmt: skip
+        self.classifier.load_state_dict(
+            {k[len("classifier.") :]: v for k, v in head_state.items() if k.startswith("classifier.")}
+        )
         for prefix, module in (("speaker_head.", self.speaker_head), ("top_adapter.", self.top_adapter)):
             if module is not None:
                 module.load_state_dict({k[len(prefix) :]: v for k, v in head_state.items() if k.startswith(prefix)})

@@ -18,13 +18,20 @@ def assert_speaker_independent(dataset_dict, expected_speaker_counts):
 def test_emodb(make_tree, rows_by_name, speakers_by_split):
     root = make_tree(
         [
-            "wav/03a01Fa.wav", "wav/03a01Wa.wav", "wav/03a02Lb.wav",
-            "wav/08b01Tc.wav", "wav/08a04Nb.wav", "wav/08a05Ea.wav",
-            "wav/09b02Wa.wav", "wav/09a07Aa.wav",
-            "wav/10b10Nc.wav", "wav/10b03Fb.wav",
-            "wav/notes.wav", "lablaut/03a01Fa.wav",  # unparsable name; other folders of the archive are ignored
+            "wav/03a01Fa.wav",
+            "wav/03a01Wa.wav",
+            "wav/03a02Lb.wav",
+            "wav/08b01Tc.wav",
+            "wav/08a04Nb.wav",
+            "wav/08a05Ea.wav",
+            "wav/09b02Wa.wav",
+            "wav/09a07Aa.wav",
+            "wav/10b10Nc.wav",
+            "wav/10b03Fb.wav",
+            "wav/notes.wav",
+            "lablaut/03a01Fa.wav",  # unparsable name; other folders of the archive are ignored
         ]
-    )  # fmt: skip
+    )
     dataset, report = load_corpus("EMO-DB", root, return_report=True)
     rows = rows_by_name(dataset)
     assert len(rows) == 7
@@ -47,10 +54,14 @@ def test_emodb(make_tree, rows_by_name, speakers_by_split):
 def test_urdu(make_tree, rows_by_name, speakers_by_split):
     root = make_tree(
         [
-            "Angry/SM1_F1_A01.wav", "Happy/SF2_F3_H05.wav", "Neutral/SM1_F2_N02.wav",
-            "Sad/SF10_F4_S01.wav", "Sad/SM3_F1_S02.wav", "Angry/readme.wav",
+            "Angry/SM1_F1_A01.wav",
+            "Happy/SF2_F3_H05.wav",
+            "Neutral/SM1_F2_N02.wav",
+            "Sad/SF10_F4_S01.wav",
+            "Sad/SM3_F1_S02.wav",
+            "Angry/readme.wav",
         ]
-    )  # fmt: skip
+    )
     dataset, report = load_corpus("urdu", root, return_report=True)
     rows = rows_by_name(dataset)
     assert {n: (r["emotion"], r["speaker"], r["gender"]) for n, r in rows.items()} == {
@@ -101,11 +112,14 @@ def test_cafe_intensity_filter_keeps_neutral(make_tree, rows_by_name, speakers_b
 def test_casia(make_tree, rows_by_name, speakers_by_split):
     root = make_tree(
         [
-            "CASIA/liuchanhg/angry/201.wav", "CASIA/liuchanhg/fear/202.wav", "CASIA/wangzhe/happy/203.wav",
-            "CASIA/zhaoquanyin/sad/204.wav", "CASIA/ZhaoZuoxiang/neutral/205.wav",
+            "CASIA/liuchanhg/angry/201.wav",
+            "CASIA/liuchanhg/fear/202.wav",
+            "CASIA/wangzhe/happy/203.wav",
+            "CASIA/zhaoquanyin/sad/204.wav",
+            "CASIA/ZhaoZuoxiang/neutral/205.wav",
             "CASIA/ZhaoZuoxiang/surprise/206.wav",
         ]
-    )  # fmt: skip
+    )
     dataset, report = load_corpus("casia", root, return_report=True)
     rows = rows_by_name(dataset)
     assert {n: (r["emotion"], r["speaker"], r["gender"]) for n, r in rows.items()} == {
@@ -122,11 +136,14 @@ def test_casia(make_tree, rows_by_name, speakers_by_split):
 def test_turev(make_tree, rows_by_name, calm_as_neutral):
     root = make_tree(
         [
-            "TurEV-DB/Sound Source/Angry/1157_kz_acik.wav", "TurEV-DB/Sound Source/Calm/1234_sk_beste.wav",
-            "TurEV-DB/Sound Source/Happy/1358_mt_yol.wav", "TurEV-DB/Sound Source/Sad/1984_hl_ev.wav",
-            "TurEV-DB/Sound Source/Sad/1984_kz_kapi.wav", "TurEV-DB/Sound Source/Sad/notes.wav",
+            "TurEV-DB/Sound Source/Angry/1157_kz_acik.wav",
+            "TurEV-DB/Sound Source/Calm/1234_sk_beste.wav",
+            "TurEV-DB/Sound Source/Happy/1358_mt_yol.wav",
+            "TurEV-DB/Sound Source/Sad/1984_hl_ev.wav",
+            "TurEV-DB/Sound Source/Sad/1984_kz_kapi.wav",
+            "TurEV-DB/Sound Source/Sad/notes.wav",
         ]
-    )  # fmt: skip
+    )
     dataset, report = load_corpus("turev", root, calm_as_neutral=calm_as_neutral, return_report=True)
     rows = rows_by_name(dataset)
     expected = {
@@ -150,9 +167,12 @@ def test_savee_both_layouts(make_tree, rows_by_name, speakers_by_split, flat):
     dataset, report = load_corpus("savee", make_tree(files), return_report=True)
     rows = {r["audio"].split("/")[-1].split("_")[-1]: r for r in rows_by_name(dataset).values()}
     assert {(r["speaker"], r["emotion"]) for r in rows.values()} == {
-        ("savee_DC", "angry"), ("savee_DC", "sad"), ("savee_JE", "happy"), ("savee_JK", "neutral"),
+        ("savee_DC", "angry"),
+        ("savee_DC", "sad"),
+        ("savee_JE", "happy"),
+        ("savee_JK", "neutral"),
         ("savee_KL", "sad"),
-    }  # fmt: skip
+    }
     assert {r["gender"] for r in rows.values()} == {"male"}
     assert dict(report.dropped) == {"emotion=su": 1, "emotion=d": 1, "emotion=f": 1}
     assert_speaker_independent(dataset, [2, 1, 1])

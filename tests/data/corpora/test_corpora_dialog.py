@@ -26,8 +26,17 @@ ESD_TEXTS = {
 
 def test_esd_official_split_ranges():
     assert [esd_official_split(i) for i in (1, 20, 21, 50, 51, 350, 351, 371, 401, 1750)] == [
-        "validation", "validation", "test", "test", "train", "train", "validation", "test", "train", "train",
-    ]  # fmt: skip
+        "validation",
+        "validation",
+        "test",
+        "test",
+        "train",
+        "train",
+        "validation",
+        "test",
+        "train",
+        "train",
+    ]
 
 
 def test_esd_all_languages(make_tree, rows_by_name):

@@ -97,9 +97,22 @@ def test_manifest_without_split_is_speaker_independent(make_tree, speakers_by_sp
 
 def test_registry_names_and_errors(tmp_path, make_tree):
     assert list_corpora() == [
-        "biic-podcast", "cafe", "casia", "emodb", "esd", "iemocap", "manifest", "meld", "msp-improv", "msp-podcast",
-        "ravdess", "savee", "synthetic", "turev", "urdu",
-    ]  # fmt: skip
+        "biic-podcast",
+        "cafe",
+        "casia",
+        "emodb",
+        "esd",
+        "iemocap",
+        "manifest",
+        "meld",
+        "msp-improv",
+        "msp-podcast",
+        "ravdess",
+        "savee",
+        "synthetic",
+        "turev",
+        "urdu",
+    ]
     with pytest.raises(ValueError, match=r"Unknown corpus 'crema'; known corpora: biic-podcast, cafe, .*urdu"):
         load_corpus("crema", tmp_path)
     with pytest.raises(CorpusLayoutError, match=r"(?s)emodb: data_dir '.*nowhere' does not exist.*03a01Fa\.wav"):

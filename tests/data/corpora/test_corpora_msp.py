@@ -118,9 +118,12 @@ def test_biic_podcast_bad_layout(make_tree):
 
 def test_msp_improv(make_tree, rows_by_name):
     names = [
-        "MSP-IMPROV-S01A-F01-P-FM01", "MSP-IMPROV-S02H-M01-S-FM01", "MSP-IMPROV-S03S-F02-R-MF02",
-        "MSP-IMPROV-S04N-M02-T-MF02", "MSP-IMPROV-S05A-F03-P-FM03",
-    ]  # fmt: skip
+        "MSP-IMPROV-S01A-F01-P-FM01",
+        "MSP-IMPROV-S02H-M01-S-FM01",
+        "MSP-IMPROV-S03S-F02-R-MF02",
+        "MSP-IMPROV-S04N-M02-T-MF02",
+        "MSP-IMPROV-S05A-F03-P-FM03",
+    ]
     labels = "".join(
         f"UTD-IMPROV-{n[11:]}.avi; {c}; A:3.0; V:2.0; D:3.0; N:4.0;\nEvaluator1; X; A:3; V:2; D:3; N:4;\n"
         for n, c in zip([*names, "MSP-IMPROV-S06H-M03-P-FM03"], "AHSNOH", strict=True)

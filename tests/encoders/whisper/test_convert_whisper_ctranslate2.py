@@ -55,9 +55,19 @@ def test_every_tensor_round_trips_exactly(ct2_pair, tmp_path):
     parsed = read_ctranslate2_model(folder)
     assert parsed.spec_name == "WhisperSpec"
     config = whisper_config_from_ctranslate2(parsed, json.loads((folder / "config.json").read_text()))
-    for field in ("d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads", "decoder_attention_heads",
-                  "encoder_ffn_dim", "decoder_ffn_dim", "vocab_size", "num_mel_bins", "max_source_positions",
-                  "max_target_positions"):  # fmt: skip
+    for field in (
+        "d_model",
+        "encoder_layers",
+        "decoder_layers",
+        "encoder_attention_heads",
+        "decoder_attention_heads",
+        "encoder_ffn_dim",
+        "decoder_ffn_dim",
+        "vocab_size",
+        "num_mel_bins",
+        "max_source_positions",
+        "max_target_positions",
+    ):
         assert getattr(config, field) == getattr(reference.config, field), field
     assert config.suppress_tokens == [5, 6] and config.begin_suppress_tokens == [2]
     state = ctranslate2_whisper_to_transformers(parsed, config)

@@ -23,8 +23,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def tone(seconds: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * 16000)) / 16000
-    return (0.3 * np.sin(2 * np.pi * (150 + 50 * seed) * t) * np.sin(2 * np.pi * 3 * t)
-            + 0.02 * rng.standard_normal(t.size)).astype(np.float32)  # fmt: skip
+    return (
+        0.3 * np.sin(2 * np.pi * (150 + 50 * seed) * t) * np.sin(2 * np.pi * 3 * t)
+        + 0.02 * rng.standard_normal(t.size)
+    ).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -60,8 +60,6 @@ def speech_like(seconds=1.3, seed=0):
     return wav.astype(np.float32)
 
 
-
-
 def test_matches_the_reference_within_tolerance():
     wav = speech_like()
     ours = mfcc_features(wav, SR)

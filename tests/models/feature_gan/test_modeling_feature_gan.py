@@ -95,8 +95,9 @@ def test_forward_shapes_losses_and_padding_invariance():
     alone = model(**fe(waves()[1:], return_tensors="pt"))
     torch.testing.assert_close(alone.embeddings[0], out.embeddings[1], atol=1e-5, rtol=1e-5)
     # t_hat = W_t h + b_t
-    torch.testing.assert_close(out.projected_text, out.embeddings @ model.text_projection.weight.T +
-                               model.text_projection.bias)  # fmt: skip
+    torch.testing.assert_close(
+        out.projected_text, out.embeddings @ model.text_projection.weight.T + model.text_projection.bias
+    )
     # class weights enter the cross-entropy
     model.set_class_weights([1.0, 1.0, 1.0, 5.0])
     weighted = model(**batch, labels=torch.tensor([0, 3])).loss
@@ -149,9 +150,18 @@ def test_any_hf_backbone_by_folder(tmp_path):
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
     torch.manual_seed(0)
-    config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                            conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=8,
-                            num_conv_pos_embedding_groups=2, feat_extract_norm="layer")  # fmt: skip
+    config = Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+    )
     Wav2Vec2Model(config).save_pretrained(tmp_path)
     model = FeatureGanForEmotionClassification.from_backbone(str(tmp_path), text_hidden_size=24).eval()
     assert model.config.backbone_name_or_path == str(tmp_path)

@@ -16,8 +16,6 @@ from hf_cser.models.sapa import (
 )
 
 
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("audio")
@@ -31,9 +29,17 @@ def corpus(tmp_path_factory):
         phonemes = [{"phone": "a", "start": 0.2, "end": 0.4}, {"phone": "i", "start": 0.5, "end": 0.7}]
         phonemes = phonemes if i == 0 else []
         rows.append(
-            {"audio": str(path), "emotion": emotion, "language": lang, "speaker": speaker, "gender": "unknown",
-             "corpus": "toy", "transcript": "", "phonemes": phonemes}
-        )  # fmt: skip
+            {
+                "audio": str(path),
+                "emotion": emotion,
+                "language": lang,
+                "speaker": speaker,
+                "gender": "unknown",
+                "corpus": "toy",
+                "transcript": "",
+                "phonemes": phonemes,
+            }
+        )
     columns = {name: [r[name] for r in rows] for name in corpus_features()}
     columns["emotion"] = [["neutral", "happy", "angry", "sad"].index(e) for e in columns["emotion"]]
     return Dataset.from_dict(columns, features=corpus_features())
@@ -115,14 +121,25 @@ def test_cache_hit_skips_the_encoders_and_weight_change_invalidates(
     wav, rate = sf.read(corpus[1]["audio"], dtype="float32")
     sf.write(edited, wav, rate)
     row = {name: [corpus[1][name]] for name in corpus.column_names}
-    before = compute_window_features(model, extractor, Dataset.from_dict(dict(row, audio=[str(edited)]),
-                                     features=corpus.features), cache_dir=tmp_path, progress=False)  # fmt: skip
+    before = compute_window_features(
+        model,
+        extractor,
+        Dataset.from_dict(dict(row, audio=[str(edited)]), features=corpus.features),
+        cache_dir=tmp_path,
+        progress=False,
+    )
     assert len(calls) == 10
     sf.write(edited, wav[::-1].copy(), rate)  # same length, other audio
     os.utime(edited, ns=(os.stat(edited).st_atime_ns, os.stat(edited).st_mtime_ns + 10**9))
-    after = compute_window_features(model, extractor, Dataset.from_dict(dict(row, audio=[str(edited)]),
-                                    features=corpus.features).map(lambda r: r, load_from_cache_file=False),
-                                    cache_dir=tmp_path, progress=False)  # fmt: skip
+    after = compute_window_features(
+        model,
+        extractor,
+        Dataset.from_dict(dict(row, audio=[str(edited)]), features=corpus.features).map(
+            lambda r: r, load_from_cache_file=False
+        ),
+        cache_dir=tmp_path,
+        progress=False,
+    )
     assert len(calls) == 11
     assert not np.allclose(np.asarray(after[0]["content_features"]), np.asarray(before[0]["content_features"]))
 
@@ -133,8 +150,9 @@ def test_numpy_formatted_rows_collate_to_the_same_batch_as_python_lists(tmp_path
     model = tiny_sapa_model_factory(max_windows=5)
     extractor = SapaFeatureExtractor.from_sapa_config(model.config)
     as_numpy = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
-    as_lists = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False,
-                                       output_format=None)
+    as_lists = compute_window_features(
+        model, extractor, corpus, cache_dir=tmp_path, progress=False, output_format=None
+    )
     assert isinstance(as_lists[0]["content_features"], list) and isinstance(as_numpy[0]["speaker"], str)
     order = [2, 0, 1]
     fast = collate_window_features(as_numpy.__getitems__(order))

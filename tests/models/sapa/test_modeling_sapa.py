@@ -1,5 +1,3 @@
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -198,9 +196,12 @@ def test_frozen_encoders_get_no_gradient_but_head_does():
     assert model.training and not model.content_encoder.backbone.training and not model.speaker_encoder.training
     inputs = SapaFeatureExtractor.from_sapa_config(config)(syllables(0.6), sampling_rate=16000, return_tensors="pt")
     out = model(
-        inputs["input_values"], inputs["attention_mask"], inputs["window_centers"], inputs["window_mask"],
+        inputs["input_values"],
+        inputs["attention_mask"],
+        inputs["window_centers"],
+        inputs["window_mask"],
         labels=torch.tensor([2]),
-    )  # fmt: skip
+    )
     out.loss.backward()
     for name, param in model.named_parameters():
         if name.startswith(("content_encoder.", "speaker_encoder.")):
@@ -258,9 +259,14 @@ def test_from_encoders_loads_the_encoder_weights(tmp_path):
     backbone.save_pretrained(tmp_path / "content")
     speaker.save_pretrained(tmp_path / "speaker")
     model = SapaForEmotionClassification.from_encoders(
-        tmp_path / "content", tmp_path / "speaker", variant="only_p", content_layer=1, hidden_size=16,
-        num_attention_heads=2, content_projection_size=8,
-    )  # fmt: skip
+        tmp_path / "content",
+        tmp_path / "speaker",
+        variant="only_p",
+        content_layer=1,
+        hidden_size=16,
+        num_attention_heads=2,
+        content_projection_size=8,
+    )
     assert model.config.variant == "only_p" and model.config.content_layer == 1
     for name, value in backbone.state_dict().items():
         torch.testing.assert_close(model.content_encoder.backbone.state_dict()[name], value, msg=name)
@@ -279,9 +285,14 @@ def test_whisper_content_encoder_end_to_end(tmp_path, tiny_whisper_saver):
     whisper = tiny_whisper_saver(tmp_path / "whisper", seed=4)
     Ge2eSpeakerEncoderModel(tiny_ge2e_config()).save_pretrained(tmp_path / "speaker")
     model = SapaForEmotionClassification.from_encoders(
-        tmp_path / "whisper", tmp_path / "speaker", content_layer=1, hidden_size=16, num_attention_heads=2,
-        content_projection_size=8, speaker_projection_size=8,
-    ).eval()  # fmt: skip
+        tmp_path / "whisper",
+        tmp_path / "speaker",
+        content_layer=1,
+        hidden_size=16,
+        num_attention_heads=2,
+        content_projection_size=8,
+        speaker_projection_size=8,
+    ).eval()
     assert type(model.content_encoder.backbone).__name__ == "WhisperEncoder"
     assert model.content_encoder.frame_offset == 0.0 and model.content_encoder.frame_period == 0.02
     for name, value in whisper.encoder.state_dict().items():
@@ -364,7 +375,8 @@ def test_speaker_window_embeddings_match_a_per_window_reference(tiny_sapa_model_
             center = int(np.clip(np.rint(float(centers[i, j]) / hop_s), 0, len(mel) - 1))
             start, stop = max(0, center - frames // 2), min(len(mel), center - frames // 2 + frames)
             with torch.no_grad():
-                expected = model.speaker_encoder(input_features=torch.from_numpy(mel[start:stop][None]).float(),
-                                                 return_dict=True).embeddings[0]  # fmt: skip
+                expected = model.speaker_encoder(
+                    input_features=torch.from_numpy(mel[start:stop][None]).float(), return_dict=True
+                ).embeddings[0]
             torch.testing.assert_close(ours[i, j], expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(ours[0, 0], ours[0, 1])  # different windows, different embeddings

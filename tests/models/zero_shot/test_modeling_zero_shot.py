@@ -364,8 +364,13 @@ def test_top_adapter_and_statistics_survive_both_save_formats(backbone_folder, t
 
 def test_hubert_backbone_forward():
     config = HubertConfig(
-        conv_dim=(32,) * 7, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-    )  # fmt: skip
+        conv_dim=(32,) * 7,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     model = tiny_model(backbone_config=config, lora={"r": 2})
     assert model(waveforms(), attention_mask=torch.ones(2, 6000, dtype=torch.long)).embeddings.shape == (2, 32)

@@ -36,7 +36,7 @@ def test_peft_weights_reach_the_output(tiny_whisper_folder, peft):
     inputs = batch()
     with torch.no_grad():
         before = model(*inputs).embeddings.clone()
-        for name, parameter in model.backbone.named_parameters():
+        for parameter in model.backbone.parameters():
             if parameter.requires_grad:
                 parameter.normal_(0, 0.5)
         after = model(*inputs).embeddings
