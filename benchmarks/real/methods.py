@@ -76,30 +76,18 @@ def _json(path: str) -> dict:
         return json.load(handle)
 
 
+def _cache_argument(cache: str | None) -> list[str]:
+    return ["--feature_cache_dir", cache] if cache else []
+
+
 # ---------------------------------------------------------------------------------------------------------- SAPA
 
 
 def _sapa_arguments(variant: str):
     def arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
-        return [
-            "--train_data",
-            fold.source,
-            "--eval_data",
-            fold.target,
-            "--variant",
-            variant,
-            "--seed",
-            str(seed),
-            "--output_dir",
-            out,
-            "--run_analyses",
-            "false",
-            "--disable_tqdm",
-            "true",
-            "--save_total_limit",
-            "1",
-            *(["--feature_cache_dir", cache] if cache else []),
-        ]
+        fixed = "--run_analyses false --disable_tqdm true --save_total_limit 1".split()
+        files = ["--train_data", fold.source, "--eval_data", fold.target, "--output_dir", out]
+        return [*files, "--variant", variant, "--seed", str(seed), *fixed, *_cache_argument(cache)]
 
     return arguments
 
@@ -131,19 +119,8 @@ SAPA_VARIANTS = {
 
 
 def _feature_gan_arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
-    return [
-        "--data",
-        fold.both,
-        "--audio_only",
-        "--seed",
-        str(seed),
-        "--output_dir",
-        out,
-        "--disable_tqdm",
-        "--tsne",
-        "false",
-        *(["--feature_cache_dir", cache] if cache else []),
-    ]
+    fixed = "--audio_only --disable_tqdm --tsne false".split()
+    return ["--data", fold.both, "--output_dir", out, "--seed", str(seed), *fixed, *_cache_argument(cache)]
 
 
 def _feature_gan_read(out: str) -> dict[str, dict]:
@@ -164,25 +141,9 @@ def _feature_gan_read(out: str) -> dict[str, dict]:
 
 def _ctl_mtnet_arguments(mdd: bool):
     def arguments(fold: FoldFiles, out: str, seed: int, cache: str | None) -> list[str]:
-        return [
-            "--task",
-            "cross_corpus",
-            "--source",
-            fold.source,
-            "--target",
-            fold.target,
-            "--transductive",
-            "--seeds",
-            str(seed),
-            "--output_dir",
-            out,
-            "--save_model",
-            "false",
-            "--disable_tqdm",
-            "true",
-            *([] if mdd else ["--no_mdd"]),
-            *(["--feature_cache_dir", cache] if cache else []),
-        ]
+        fixed = "--task cross_corpus --transductive --save_model false --disable_tqdm true".split()
+        files = ["--source", fold.source, "--target", fold.target, "--output_dir", out]
+        return [*files, "--seeds", str(seed), *fixed, *([] if mdd else ["--no_mdd"]), *_cache_argument(cache)]
 
     return arguments
 
@@ -209,25 +170,10 @@ def _zero_shot_arguments(system: str):
                 f"the held-out language(s) {overlap} are also source languages in fold {fold.name}; zero-shot "
                 "cross-lingual training needs a target language absent from the source"
             )
-        return [
-            "--data",
-            fold.both,
-            "--source_languages",
-            ",".join(source),
-            "--target_languages",
-            ",".join(held),
-            "--systems",
-            system,
-            "--seeds",
-            str(seed),
-            "--output_dir",
-            out,
-            "--tsne",
-            "false",
-            "--disable_tqdm",
-            "true",
-            *(["--frame_cache_dir", cache] if cache else []),
-        ]
+        languages = ["--source_languages", ",".join(source), "--target_languages", ",".join(held)]
+        fixed = ["--systems", system, "--tsne", "false", "--disable_tqdm", "true"]
+        cache_argument = ["--frame_cache_dir", cache] if cache else []
+        return ["--data", fold.both, *languages, "--output_dir", out, "--seeds", str(seed), *fixed, *cache_argument]
 
     return arguments
 
