@@ -595,7 +595,7 @@ class CltmRunner:
         """Train and score one run; returns its CSV row. Raises :class:`~hf_cser.data.TargetLeakageError` if an
         evaluation speaker or file of the cell is in its training data (the task models select nothing and fit
         their input statistics on the training rows only)."""
-        from ..data.protocol import check_target_disjoint
+        from ..data.leakage import check_target_disjoint
 
         start = time.perf_counter()
         train = self.training_indices(spec)

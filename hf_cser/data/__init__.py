@@ -3,6 +3,7 @@
 from .alignments import SILENCE_LABELS, read_ctm, read_textgrid, read_textgrid_tiers, validate_alignment
 from .corpora import CorpusLoadReport, get_load_report, list_corpora, load_corpus
 from .folds import FOLD_STRATEGIES, make_folds, speaker_independent_folds, stratified_folds
+from .leakage import TargetLeakageError, check_no_target_language_leak, check_target_disjoint, dataset_languages
 from .phones import (
     SHARED_VOWELS,
     PhonemeWindows,
@@ -15,11 +16,9 @@ from .phones import (
 from .protocol import (
     PAPER_SETTINGS,
     SYSTEMS,
-    TargetLeakageError,
     ZeroShotSetting,
     build_zero_shot_splits,
     check_no_target_leakage,
-    check_target_disjoint,
     training_languages,
 )
 from .sampler import HierarchicalLanguageEmotionSampler
@@ -55,6 +54,8 @@ __all__ = [
     "build_zero_shot_splits",
     "check_no_target_leakage",
     "check_target_disjoint",
+    "check_no_target_language_leak",
+    "dataset_languages",
     "centred_windows",
     "corpus_features",
     "drop_bad_audio",

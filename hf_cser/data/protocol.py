@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 from transformers.utils import logging
 
+from .leakage import TargetLeakageError, check_target_disjoint  # noqa: F401  (re-exported)
+
 logger = logging.get_logger(__name__)
 
 PAPER_LANGUAGES: dict[str, str] = {"EN": "en", "CN": "zh", "DE": "de", "FR": "fr", "UR": "ur"}
@@ -58,10 +60,6 @@ SYSTEMS: dict[str, str] = {
 """The six systems of Section 3.2 and Table 2, by name."""
 
 ZERO_SHOT_SYSTEMS: tuple[str, ...] = tuple(name for name in SYSTEMS if name != UPPER_BOUND)
-
-
-class TargetLeakageError(ValueError):
-    """Target-language data (rows, speakers, languages or statistics) reached a zero-shot system's training."""
 
 
 def _check_language_code(name: str, value) -> None:
@@ -356,96 +354,4 @@ def check_no_target_leakage(
     if problems:
         raise TargetLeakageError(
             f"Target leakage in zero-shot setting {setting.name} (system `{system}`): " + "; ".join(problems) + "."
-        )
-
-
-_LABEL_COLUMNS = ("emotion", "label", "labels")
-
-
-def _column(dataset, name: str) -> list | None:
-    if dataset is None:
-        return None
-    names = dataset.column_names if hasattr(dataset, "column_names") else list(dataset)
-    if name not in names:
-        return None
-    values = dataset.with_format(None)[name] if hasattr(dataset, "with_format") else dataset[name]
-    return [v.get("path") if isinstance(v, dict) else v for v in values]
-
-
-def _speaker_keys(dataset) -> set:
-    speakers = _column(dataset, "speaker")
-    if speakers is None:
-        return set()
-    corpora = _column(dataset, "corpus") or [None] * len(speakers)
-    return {(c, s) for c, s in zip(corpora, speakers, strict=True) if s not in (None, "")}
-
-
-def check_target_disjoint(
-    target,
-    *,
-    target_name: str = "target test",
-    train=None,
-    validation=None,
-    normalization=None,
-    selection=None,
-    unlabelled=None,
-) -> None:
-    """
-    Leakage guard for any cross-lingual / cross-corpus protocol: raise :class:`TargetLeakageError` if the target's
-    audio files or speakers reached training, validation (early stopping), normalisation statistics or model
-    selection, or if rows used as *unlabelled* target data still carry emotion labels.
-
-    Speakers are compared as ``(corpus, speaker)`` when both sides have a ``corpus`` column, so two corpora may reuse
-    speaker names. Every component left as `None` is not checked.
-
-    Args:
-        target (`datasets.Dataset`): the evaluated target rows (``audio`` and ``speaker`` columns).
-        target_name (`str`, *optional*): how the target is named in the error.
-        train, validation, normalization, selection (`datasets.Dataset`, *optional*): the rows each stage used.
-        unlabelled (`datasets.Dataset`, *optional*): target rows used without labels (domain adaptation); they may
-            share audio with the target but must carry no emotion label (no ``emotion`` / ``label`` / ``labels``
-            column, or only ``-100`` / ``None`` values).
-
-    Raises:
-        TargetLeakageError: every leak found, each naming the component, a count, examples and the fix.
-    """
-    target_audio = set(_column(target, "audio") or [])
-    target_speakers = _speaker_keys(target)
-    problems = []
-    for component, data in (
-        ("train", train),
-        ("validation (early stopping / model selection)", validation),
-        ("normalization statistics", normalization),
-        ("model selection", selection),
-    ):
-        if data is None:
-            continue
-        audio = target_audio & set(_column(data, "audio") or [])
-        if audio:
-            problems.append(
-                f"{component} holds {len(audio)} audio file(s) of the {target_name} (e.g. {sorted(audio)[:3]})"
-            )
-        speakers = _speaker_keys(data)
-        if "corpus" not in (getattr(data, "column_names", None) or []) or "corpus" not in (
-            getattr(target, "column_names", None) or []
-        ):
-            speakers = {(None, s) for _, s in speakers}
-            tgt = {(None, s) for _, s in target_speakers}
-        else:
-            tgt = target_speakers
-        shared = sorted(s for _, s in speakers & tgt)
-        if shared:
-            problems.append(f"{component} holds {len(shared)} speaker(s) of the {target_name} (e.g. {shared[:3]})")
-    if unlabelled is not None:
-        for name in _LABEL_COLUMNS:
-            values = _column(unlabelled, name)
-            if values is not None and any(v not in (None, -100, "") for v in values):
-                problems.append(
-                    f"the unlabelled target data carries a `{name}` column with labels; drop it with "
-                    f"`dataset.remove_columns('{name}')` before adaptation"
-                )
-    if problems:
-        raise TargetLeakageError(
-            "Target leakage: " + "; ".join(problems) + ". Use disjoint speakers and files for the source and the "
-            "target (speaker-independent splits), and never select, normalise or stop on target data."
         )

@@ -23,6 +23,7 @@ from torch import nn
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback
 from transformers.utils import logging
 
+from ..data.leakage import check_no_target_language_leak, dataset_languages  # noqa: F401  (re-exported)
 from ..losses import PhonemeTripletLoss, SpeakerTripletLoss
 from ..metrics import make_compute_metrics
 from .checkpointing import SamplerEpochCallback
@@ -114,51 +115,6 @@ class SapaDataCollator:
             cluster_ids = torch.full((len(rows),), -1, dtype=torch.long)
         batch["cluster_ids"] = cluster_ids.long()
         return batch
-
-
-def _dataset_languages(dataset: Any) -> set[str] | None:
-    """The set of ``language`` values of a dataset's rows, or ``None`` when the rows do not say."""
-    languages = getattr(dataset, "languages", None)
-    if isinstance(languages, Sequence) and not isinstance(languages, str):
-        return {str(lang) for lang in languages}
-    column_names = getattr(dataset, "column_names", None)
-    if isinstance(column_names, (list, tuple)):  # datasets.Dataset: read one column, no features decoded
-        return {str(lang) for lang in dataset["language"]} if "language" in column_names else None
-    try:
-        found = set()
-        for row in dataset:
-            if not isinstance(row, Mapping) or "language" not in row:
-                return None
-            found.add(str(row["language"]))
-        return found
-    except TypeError:  # not iterable
-        return None
-
-
-def check_no_target_language_leak(eval_dataset: Any, target_languages: Sequence[str]) -> None:
-    """Raise if an eval dataset holds rows of a target language (model selection must never see the target).
-
-    Args:
-        eval_dataset (`Dataset` or `dict[str, Dataset]`): the eval set(s) given to the trainer.
-        target_languages (`Sequence[str]`): languages that must not be used for model selection.
-    """
-    targets = {str(lang) for lang in target_languages}
-    datasets = eval_dataset.items() if isinstance(eval_dataset, Mapping) else [("eval_dataset", eval_dataset)]
-    for name, dataset in datasets:
-        languages = _dataset_languages(dataset)
-        if languages is None:
-            logger.warning(
-                f"Cannot check `{name}` for target-language leakage: its rows carry no `language`. Make sure it is "
-                f"the source-language validation set, not {sorted(targets)}."
-            )
-            continue
-        leaked = sorted(languages & targets)
-        if leaked:
-            raise ValueError(
-                f"`{name}` holds rows of the target language(s) {leaked}. Model selection and early stopping use the "
-                "eval dataset, so it must be the source-language validation split; evaluate the target language only "
-                "after training, e.g. `trainer.evaluate(target_test, metric_key_prefix='test')`."
-            )
 
 
 class SapaTrainer(LossComponentLoggingMixin, Trainer):

@@ -28,13 +28,13 @@ from transformers import PreTrainedModel, Trainer, TrainerCallback
 from transformers.trainer_utils import seed_worker
 from transformers.utils import logging
 
+from ..data.leakage import dataset_languages
 from ..data.protocol import TargetLeakageError
 from ..data.sampler import HierarchicalLanguageEmotionSampler
 from ..losses import GrlScheduler, LanguageAwareSupConLoss
 from ..metrics import make_compute_metrics
 from .checkpointing import SamplerEpochCallback
 from .loss_logging import LossComponentLoggingMixin
-from .sapa_trainer import _dataset_languages
 from .zero_shot_config import ZeroShotTrainingArguments
 
 logger = logging.get_logger(__name__)
@@ -81,7 +81,7 @@ def check_no_target_rows(datasets: Mapping[str, Any], target_languages: Sequence
         parts = dataset.items() if isinstance(dataset, Mapping) else [(name, dataset)]
         for part_name, part in parts:
             part_name = part_name if part_name == name else f"{name}[{part_name!r}]"
-            languages = _dataset_languages(part)
+            languages = dataset_languages(part)
             if languages is None:
                 logger.warning(f"Cannot check `{part_name}` for target leakage: its rows carry no `language`.")
                 continue
@@ -304,7 +304,7 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
                 f"The train data has {len(self.speaker_map)} speakers but the model's `num_speakers` is "
                 f"{num_speakers}; build the model with `num_speakers={len(self.speaker_map)}`."
             )
-        train_languages = sorted(_dataset_languages(train_dataset) or ()) if train_dataset is not None else []
+        train_languages = sorted(dataset_languages(train_dataset) or ()) if train_dataset is not None else []
         if data_collator is None:
             data_collator = ZeroShotDataCollator(speaker_map=self.speaker_map, languages=train_languages)
         if compute_metrics is None:
