@@ -166,6 +166,33 @@ def test_cli_evaluate_agrees_with_the_training_script(trained, tiny_corpus, caps
     assert report["per_language"]["zh"]["num_samples"] == report["num_samples"]
 
 
+def test_the_training_speaker_graph_holds_only_source_training_speakers(
+    trained, tiny_corpus, tiny_backbone, tmp_path, monkeypatch
+):
+    """The speaker-style graph whose clusters drive L_s is fitted on the source training speakers only: no validation
+    (model selection) speaker and no target speaker is a node (the analyses' diagnostic graph comes after training
+    and is turned off here)."""
+    import csv
+
+    from hf_cser.analysis import SpeakerStyleGraph
+
+    fitted = []
+    original = SpeakerStyleGraph.fit
+    monkeypatch.setattr(
+        SpeakerStyleGraph, "fit", lambda self, e, s, *a, **k: fitted.append(list(s)) or original(self, e, s, *a, **k)
+    )
+    load_script("train_sapa").main(
+        script_args(tiny_corpus, tiny_backbone, tmp_path / "out", trained["cache"], "--run_analyses", "false")
+    )
+    rows = list(csv.DictReader(open(tiny_corpus / "metadata.csv")))
+    speakers = {
+        split: {r["speaker"] for r in rows if r["language"] == lang and r["split"] == split}
+        for lang, split in (("en", "train"), ("en", "validation"), ("zh", "test"))
+    }
+    assert len(fitted) == 1 and set(fitted[0]) == speakers["train"]
+    assert not set(fitted[0]) & (speakers["validation"] | speakers["test"])
+
+
 def test_target_leak_is_refused(tiny_corpus, tiny_backbone, tmp_path):
     """A manifest whose training rows include a target test utterance is refused before any training."""
     import csv
