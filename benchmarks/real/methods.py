@@ -272,9 +272,17 @@ def parse_method_args(values: list[str]) -> dict[str, list[str]]:
 
 
 def run_method(
-    method: Method, fold: FoldFiles, seed: int, output: str, extra: list[str], cache: str | None, progress: bool = True
+    method: Method,
+    fold: FoldFiles,
+    seed: int,
+    output: str,
+    extra: list[str],
+    cache: str | None,
+    progress: bool = True,
+    threads: int | None = None,
 ) -> list[dict]:
-    """Run `method` on `fold` with `seed` in a child process; its rows (``status`` ok, n/a or failed)."""
+    """Run `method` on `fold` with `seed` in a child process (`threads`: its OpenMP / MKL / torch thread count);
+    its rows (``status`` ok, n/a or failed)."""
     out = os.path.join(output, "runs", method.name, fold.name, f"seed{seed}")
     base = {"method": method.name, "fold": fold.name, "seed": seed}
     try:
@@ -286,11 +294,15 @@ def run_method(
         ]
     os.makedirs(out, exist_ok=True)
     command = [sys.executable, os.path.join(SCRIPTS, method.script), *arguments, *method.defaults, *extra]
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.time()
     with open(os.path.join(out, "run.log"), "w") as log:
         log.write(shlex.join(command) + "\n")
+        log.write(f"# threads: {threads or 'default'}\n")
         log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(SCRIPTS))
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(SCRIPTS), env=env)
     seconds = round(time.time() - start, 1)
     if code != 0:
         return [
@@ -317,27 +329,49 @@ def run_methods(
     method_args: dict[str, list[str]],
     cache: str | None,
     progress: bool = True,
+    jobs: int = 1,
+    threads: int | None = None,
 ) -> list[dict]:
-    """Every (method, fold, seed) not yet in ``method_runs.csv`` (resumable; failed runs are retried)."""
+    """Every (method, fold, seed) not yet in ``method_runs.csv`` (resumable; failed runs are retried), `jobs` runs
+    at a time (child processes with `threads` threads each; default: the CPU count divided by `jobs`). Several
+    single-threaded runs use a small CPU better than one run over all cores: these models are small."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}.")
+    if threads is None and jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
     runs_file = os.path.join(output, "method_runs.csv")
     runs = list(csv.DictReader(open(runs_file, encoding="utf-8"))) if os.path.isfile(runs_file) else []
     runs = [r for r in runs if not r["status"].startswith("failed")]
     done = {(r["method"], r["fold"], str(r["seed"])) for r in runs}
     todo = [(n, f, s) for n in names for f in folds for s in seeds if (n, f.name, str(s)) not in done]
     bar = tqdm(total=len(todo), desc="method runs", unit="run", disable=not progress)
-    for name, fold, seed in todo:
-        bar.set_postfix_str(f"{name} {fold.name} seed {seed}")
-        new_rows = run_method(METHODS[name], fold, seed, output, method_args.get(name, []), cache, progress)
-        runs.extend(new_rows)
-        with open(runs_file, "w", newline="", encoding="utf-8") as handle:  # rewritten: failed rows replaced
-            writer = csv.DictWriter(handle, fieldnames=METHOD_RUN_FIELDS)
-            writer.writeheader()
-            writer.writerows(runs)
-        for row in new_rows:
-            print(json.dumps(row), flush=True)
-        bar.update(1)
+    lock = threading.Lock()
+
+    def one(task) -> None:
+        name, fold, seed = task
+        new_rows = run_method(METHODS[name], fold, seed, output, method_args.get(name, []), cache, progress, threads)
+        with lock:
+            runs.extend(new_rows)
+            with open(runs_file, "w", newline="", encoding="utf-8") as handle:  # rewritten: failed rows replaced
+                writer = csv.DictWriter(handle, fieldnames=METHOD_RUN_FIELDS)
+                writer.writeheader()
+                writer.writerows(runs)
+            for row in new_rows:
+                print(json.dumps(row), flush=True)
+            bar.set_postfix_str(f"{name} {fold.name} seed {seed}")
+            bar.update(1)
+
+    if jobs == 1:
+        for task in todo:
+            one(task)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, todo))  # list(): a run's exception is raised here
     bar.close()
     return runs
 

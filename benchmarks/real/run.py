@@ -346,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         help="extra arguments of one method's script (repeatable), e.g. sapa='--num_train_epochs 5'",
     )
     parser.add_argument("--method_cache_dir", default=None, help="the methods' frozen-feature caches")
+    parser.add_argument("--jobs", type=int, default=1, help="method runs at a time (child processes)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per method run (default: CPUs / jobs)")
     parser.add_argument("--cltm", action="store_true", help="also the CLTM of the corpora's languages")
     parser.add_argument("--cltm_args", default="", help="extra run_cltm.py arguments, e.g. '--languages en,zh,tr'")
     parser.add_argument("--folds", default="", help="held-out corpora to run (default: every fold of --prepared)")
@@ -419,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             method_args,
             args.method_cache_dir,
             not args.no_progress,
+            jobs=args.jobs,
+            threads=args.threads,
         )
     elif os.path.isfile(os.path.join(args.output, "method_runs.csv")):  # a baselines-only rerun keeps the rows
         method_runs = list(csv.DictReader(open(os.path.join(args.output, "method_runs.csv"), encoding="utf-8")))

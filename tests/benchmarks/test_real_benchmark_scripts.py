@@ -3,6 +3,7 @@
 
 import csv
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -270,7 +271,7 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
         "--no_progress",
         *[f"--method_args={k}={v}" for k, v in tiny.items()],
     ]
-    assert run.main([*common, "--methods", "sapa,feature_gan,ctl_mtnet_no_mdd", "--seeds", "0"]) == 0
+    assert run.main([*common, "--methods", "sapa,feature_gan,ctl_mtnet_no_mdd", "--seeds", "0", "--jobs", "2"]) == 0
     runs = list(csv.DictReader(open(out / "method_runs.csv")))
     assert sorted(r["row"] for r in runs) == ["ctl_mtnet_no_mdd", "feature_gan", "feature_gan_control", "sapa"]
     assert all(r["status"] == "ok" and r["fold"] == "urdu" and int(r["num_test"]) == 12 for r in runs)
@@ -281,7 +282,8 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
     assert float(by_row["feature_gan_control"]["uar"]) == pytest.approx(
         gan["stage3_audio_without_augmentation"]["test"]["uar"]
     )
-    log = (out / "runs" / "ctl_mtnet_no_mdd" / "urdu" / "seed0" / "run.log").read_text().splitlines()[0]
+    log, threads = (out / "runs" / "ctl_mtnet_no_mdd" / "urdu" / "seed0" / "run.log").read_text().splitlines()[:2]
+    assert threads == f"# threads: {max(1, (os.cpu_count() or 1) // 2)}"  # 2 jobs share the CPUs
     assert (
         "--no_mdd" in log
         and "--transductive" in log
