@@ -191,13 +191,16 @@ def write_report(runs: list[dict], folds: list[str], output: str, method_runs: l
         f"Leave-one-corpus-out UAR % ({', '.join(folds)} held out in turn); model selection on the source "
         "validation speakers only. Baselines: logistic regression (deterministic, 1 run per fold). Methods: "
         f"mean over seeds ({', '.join(map(str, seeds)) or 'none yet'}) per fold. Mean UAR: mean over the folds "
-        "+- 95 % t-interval over the folds; runs = folds x seeds; n/a: the method does not apply to that fold "
-        "(see method_runs.csv); failed: see the run's log.",
+        "+- 95 % t-interval over the folds; runs = folds x seeds per fold; vs best baseline: the paired per-fold "
+        "difference to the best baseline row (mean +- 95 % t-interval, over the folds both have); n/a: the method "
+        "does not apply to that fold (see method_runs.csv); failed: see the run's log; -: not run.",
         "",
-        "| system | normalisation | runs | mean UAR | " + " | ".join(folds) + " |",
-        "|---|---|---|---|" + "---|" * len(folds),
+        "| system | normalisation | runs | mean UAR | vs best baseline | " + " | ".join(folds) + " |",
+        "|---|---|---|---|---|" + "---|" * len(folds),
     ]
     fold_means = {key: {f: float(np.mean(v)) for f, v in per.items() if v} for key, per in cells.items()}
+    baselines = {(r["system"], r["normalization"]) for r in runs}
+    best = max(baselines, key=lambda key: np.mean(list(fold_means[key].values())), default=None)
 
     def rank(item):
         values = list(fold_means[item[0]].values())
@@ -211,6 +214,13 @@ def write_report(runs: list[dict], folds: list[str], output: str, method_runs: l
         counts = sorted({len(v) for v in per.values() if v})
         runs_text = f"{len(values)}x{'/'.join(map(str, counts)) or 0}"
         mean_text = f"{100 * np.mean(values):.1f} +- {100 * t_interval(values):.1f}" if values else "-"
+        shared = [f for f in folds if f in means and best is not None and f in fold_means[best]]
+        differences = [means[f] - fold_means[best][f] for f in shared]
+        paired = (
+            "-"
+            if not differences or (system, norm) == best
+            else (f"{100 * np.mean(differences):+.1f} +- {100 * t_interval(differences):.1f}")
+        )
 
         def cell(fold):
             if fold in means:
@@ -218,7 +228,9 @@ def write_report(runs: list[dict], folds: list[str], output: str, method_runs: l
             text = status.get((system, fold), "")
             return "n/a" if text.startswith("n/a") else "failed" if text.startswith("failed") else "-"
 
-        lines.append(f"| {system} | {norm} | {runs_text} | {mean_text} | " + " | ".join(map(cell, folds)) + " |")
+        lines.append(
+            f"| {system} | {norm} | {runs_text} | {mean_text} | {paired} | " + " | ".join(map(cell, folds)) + " |"
+        )
     text = "\n".join(lines) + "\n"
     with open(os.path.join(output, "real_benchmark.md"), "w") as handle:
         handle.write(text)

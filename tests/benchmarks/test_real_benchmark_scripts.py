@@ -305,6 +305,8 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
     line = next(x for x in table.splitlines() if x.startswith("| sapa |"))
     assert line.split("|")[3].strip() == "1x2" and line.split("|")[-2].strip() == f"{100 * np.mean(sapa):.1f}"
     assert "| logmel | none | 1x1 |" in table
+    logmel = 100 * float(next(csv.DictReader(open(out / "real_benchmark_runs.csv")))["uar"])
+    assert line.split("|")[5].strip() == f"{100 * np.mean(sapa) - logmel:+.1f} +- 0.0"  # paired, the only baseline
     # a failing run is recorded as failed (its log named) and retried by the next command
     calls.clear()
     assert run.main([*common, "--methods", "sapa", "--seeds", "2", "--method_args=sapa=--hidden_size -3"]) == 0
