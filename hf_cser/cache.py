@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,32 @@ def file_identities(paths: Iterable[str]) -> list[list[Any]]:
     return out
 
 
+def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file in `path`'s folder (created if needed), then ``os.replace`` it onto
+    `path`: readers see the old file or the whole new one, never a partial one. The temporary file is removed on any
+    error, which is re-raised.
+
+    Example:
+
+    ```python
+    >>> write_atomically(out, lambda tmp: safetensors.numpy.save_file({"x": array}, tmp))
+    ```
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 @contextlib.contextmanager
 def staged_folder(target: str | os.PathLike, marker_name: str) -> Iterator[Path]:
     """Write a folder's files into a sibling staging folder, then move them into `target`, the file `marker_name`
@@ -94,4 +120,12 @@ def staged_folder(target: str | os.PathLike, marker_name: str) -> Iterator[Path]
         shutil.rmtree(staging, ignore_errors=True)
 
 
-__all__ = ["staged_folder", "default_cache_root", "file_identities", "hash_json", "hash_module_weights", "settings_of"]
+__all__ = [
+    "write_atomically",
+    "staged_folder",
+    "default_cache_root",
+    "file_identities",
+    "hash_json",
+    "hash_module_weights",
+    "settings_of",
+]

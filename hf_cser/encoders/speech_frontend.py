@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from transformers.utils import logging
 
-from ..cache import default_cache_root, file_identities, hash_json, hash_module_weights, settings_of
+from ..cache import (
+    default_cache_root,
+    file_identities,
+    hash_json,
+    hash_module_weights,
+    settings_of,
+    write_atomically,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -178,16 +184,7 @@ class SpeechFrontEnd:
     def _write(self, path: str, array: np.ndarray) -> None:
         from safetensors.numpy import save_file
 
-        folder = os.path.dirname(path)
-        handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
-        os.close(handle)
-        try:
-            save_file({"pooled": np.ascontiguousarray(array, dtype=np.float32)}, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_atomically(path, lambda tmp: save_file({"pooled": np.ascontiguousarray(array, dtype=np.float32)}, tmp))
 
     def pooled_features(
         self,

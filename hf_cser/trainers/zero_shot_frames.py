@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
-from ..cache import default_cache_root, file_identities, hash_json, hash_module_weights, settings_of
+from ..cache import default_cache_root, file_identities, hash_json, hash_module_weights, settings_of, write_atomically
 from .zero_shot_trainer import ZeroShotDataCollator
 
 logger = logging.get_logger(__name__)
@@ -108,18 +107,9 @@ def _write_frame_cache(path: str, frames: Mapping[str, torch.Tensor], paths: Seq
     """Write `frames` to `path` atomically (a temporary file in the same folder, then `os.replace`)."""
     from safetensors.torch import save_file
 
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
-    os.close(handle)
-    try:
-        metadata = {"format": FRAME_CACHE_FORMAT_VERSION, "fingerprint": fingerprint, "paths": json.dumps(list(paths))}
-        save_file({str(i): frames[p].contiguous() for i, p in enumerate(paths)}, tmp, metadata=metadata)
-        os.replace(tmp, path)  # readers see the old file or the whole new one, never a partial one
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    metadata = {"format": FRAME_CACHE_FORMAT_VERSION, "fingerprint": fingerprint, "paths": json.dumps(list(paths))}
+    tensors = {str(i): frames[p].contiguous() for i, p in enumerate(paths)}
+    write_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 @torch.no_grad()

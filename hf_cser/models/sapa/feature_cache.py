@@ -24,7 +24,7 @@ import torch
 from transformers.utils import logging
 
 from ...audio import TARGET_SAMPLING_RATE, load_audio, prepare_waveform
-from ...cache import default_cache_root, file_identities, hash_module_weights
+from ...cache import default_cache_root, file_identities, hash_module_weights, write_atomically
 
 logger = logging.get_logger(__name__)
 
@@ -46,10 +46,17 @@ def default_cache_dir() -> str:
 _hash_module_weights = hash_module_weights  # the former private name, kept for code that imported it
 
 
-def _window_digest(model, feature_extractor, **more):
+def _encoder_weights_digest(model):
+    """SHA-256 state after the format version and both frozen encoders' weights (the expensive part of a key)."""
     digest = hashlib.sha256(CACHE_FORMAT_VERSION.encode())
     hash_module_weights(digest, model.content_encoder)
     hash_module_weights(digest, model.speaker_encoder)
+    return digest
+
+
+def _window_digest(model, feature_extractor, weights=None, **more):
+    """`weights`: a precomputed [`_encoder_weights_digest`] (copied, not consumed), so one call hashes the weights."""
+    digest = (weights or _encoder_weights_digest(model)).copy()
     config = model.config
     settings = {
         "window_ms": config.window_ms,
@@ -77,10 +84,14 @@ def window_settings_fingerprint(model, feature_extractor) -> str:
 def window_feature_fingerprint(model, feature_extractor, dataset) -> str:
     """Fingerprint of the cached window features of `dataset`: a hash of the frozen encoders' weights, the window
     settings (model config and feature extractor) and the dataset's own `_fingerprint`."""
+    return _window_digest(model, feature_extractor, dataset=_dataset_fingerprint(dataset))
+
+
+def _dataset_fingerprint(dataset) -> str:
     fingerprint = getattr(dataset, "_fingerprint", None)
     if not fingerprint:
         raise ValueError("`dataset` has no `_fingerprint`; pass a `datasets.Dataset` (not an IterableDataset).")
-    return _window_digest(model, feature_extractor, dataset=fingerprint)
+    return fingerprint
 
 
 class UtteranceWindowStore:
@@ -125,16 +136,10 @@ class UtteranceWindowStore:
             return
         from safetensors.numpy import save_file
 
-        os.makedirs(self.folder, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=self.folder)
-        os.close(handle)
         try:
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp)
-            os.replace(tmp, file)
+            write_atomically(file, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp))
         except OSError as error:  # a full disk costs the reuse, not the run
             logger.warning(f"Could not write {file} ({error}).")
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
 
 def _decode(audio: Any) -> np.ndarray:
@@ -216,7 +221,9 @@ def compute_window_features(
             return cached
         return cached.with_format(output_format, columns=list(ARRAY_COLUMNS), output_all_columns=True)
 
-    fingerprint = window_feature_fingerprint(model, feature_extractor, dataset)
+    dataset_fingerprint = _dataset_fingerprint(dataset)
+    weights = _encoder_weights_digest(model)  # hashed once for both keys below
+    fingerprint = _window_digest(model, feature_extractor, weights, dataset=dataset_fingerprint)
     root = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
     final_dir = os.path.join(root, fingerprint)
     data_file = os.path.join(final_dir, "data.arrow")
@@ -245,7 +252,7 @@ def compute_window_features(
         from tqdm.auto import tqdm
 
         writer = ArrowWriter(features=features, path=os.path.join(tmp_dir, "data.arrow"))
-        store = UtteranceWindowStore(root, window_settings_fingerprint(model, feature_extractor))
+        store = UtteranceWindowStore(root, _window_digest(model, feature_extractor, weights))
         bar = tqdm(total=len(dataset), desc="SAPA window features", disable=not progress)
         reused = 0
         for start in range(0, len(dataset), step):
