@@ -76,8 +76,8 @@ def _json(path: str) -> dict:
         return json.load(handle)
 
 
-def _cache_argument(cache: str | None) -> list[str]:
-    return ["--feature_cache_dir", cache] if cache else []
+def _cache_argument(cache: str | None, flag: str = "--feature_cache_dir") -> list[str]:
+    return [flag, cache] if cache else []
 
 
 # ---------------------------------------------------------------------------------------------------------- SAPA
@@ -148,12 +148,18 @@ def _ctl_mtnet_arguments(mdd: bool):
     return arguments
 
 
+def _single_run(out: str, name: str) -> dict:
+    """The one row of a script's runs CSV (`name` in the run folder; a run folder holds one seed of one system)."""
+    runs = list(csv.DictReader(open(os.path.join(out, name), encoding="utf-8")))
+    if len(runs) != 1:
+        raise ValueError(f"{out}/{name}: expected one run, found {len(runs)}.")
+    return runs[0]
+
+
 def _ctl_mtnet_reader(row: str):
     def read(out: str) -> dict[str, dict]:
-        runs = list(csv.DictReader(open(os.path.join(out, "ctl_mtnet_runs.csv"), encoding="utf-8")))
-        if len(runs) != 1:
-            raise ValueError(f"{out}/ctl_mtnet_runs.csv: expected one run, found {len(runs)}.")
-        return {row: {"uar": float(runs[0]["uar"]), "validation_uar": "", "num_test": runs[0]["num_test"]}}
+        run = _single_run(out, "ctl_mtnet_runs.csv")
+        return {row: {"uar": float(run["uar"]), "validation_uar": "", "num_test": run["num_test"]}}
 
     return read
 
@@ -172,7 +178,7 @@ def _zero_shot_arguments(system: str):
             )
         languages = ["--source_languages", ",".join(source), "--target_languages", ",".join(held)]
         fixed = ["--systems", system, "--tsne", "false", "--disable_tqdm", "true"]
-        cache_argument = ["--frame_cache_dir", cache] if cache else []
+        cache_argument = _cache_argument(cache, "--frame_cache_dir")
         return ["--data", fold.both, *languages, "--output_dir", out, "--seeds", str(seed), *fixed, *cache_argument]
 
     return arguments
@@ -180,14 +186,12 @@ def _zero_shot_arguments(system: str):
 
 def _zero_shot_reader(row: str):
     def read(out: str) -> dict[str, dict]:
-        runs = list(csv.DictReader(open(os.path.join(out, "zero_shot_runs.csv"), encoding="utf-8")))
-        if len(runs) != 1:
-            raise ValueError(f"{out}/zero_shot_runs.csv: expected one run, found {len(runs)}.")
+        run = _single_run(out, "zero_shot_runs.csv")
         return {
             row: {
-                "uar": float(runs[0]["uar"]),
-                "validation_uar": runs[0].get("val_uar", ""),
-                "num_test": runs[0].get("num_test", ""),
+                "uar": float(run["uar"]),
+                "validation_uar": run.get("val_uar", ""),
+                "num_test": run.get("num_test", ""),
             }
         }
 
@@ -278,20 +282,23 @@ def run_method(
     output: str,
     extra: list[str],
     cache: str | None,
-    progress: bool = True,
     threads: int | None = None,
 ) -> list[dict]:
     """Run `method` on `fold` with `seed` in a child process (`threads`: its OpenMP / MKL / torch thread count);
     its rows (``status`` ok, n/a or failed)."""
     out = os.path.join(output, "runs", method.name, fold.name, f"seed{seed}")
     base = {"method": method.name, "fold": fold.name, "seed": seed}
+
+    def without_result(seconds: float, status: str) -> list[dict]:
+        return [
+            dict(base, row=row, validation_uar="", uar="", num_test="", seconds=seconds, status=status)
+            for row in method.rows
+        ]
+
     try:
         arguments = method.arguments(fold, out, seed, cache)
     except MethodNotApplicable as reason:
-        return [
-            dict(base, row=row, validation_uar="", uar="", num_test="", seconds=0, status=f"n/a: {reason}")
-            for row in method.rows
-        ]
+        return without_result(0, f"n/a: {reason}")
     os.makedirs(out, exist_ok=True)
     command = [sys.executable, os.path.join(SCRIPTS, method.script), *arguments, *method.defaults, *extra]
     env = dict(os.environ)
@@ -305,18 +312,7 @@ def run_method(
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(SCRIPTS), env=env)
     seconds = round(time.time() - start, 1)
     if code != 0:
-        return [
-            dict(
-                base,
-                row=row,
-                validation_uar="",
-                uar="",
-                num_test="",
-                seconds=seconds,
-                status=f"failed (exit {code}; see {out}/run.log)",
-            )
-            for row in method.rows
-        ]
+        return without_result(seconds, f"failed (exit {code}; see {out}/run.log)")
     rows = method.read(out)
     return [dict(base, row=row, seconds=seconds, status="ok", **rows[row]) for row in method.rows]
 
@@ -354,7 +350,7 @@ def run_methods(
 
     def one(task) -> None:
         name, fold, seed = task
-        new_rows = run_method(METHODS[name], fold, seed, output, method_args.get(name, []), cache, progress, threads)
+        new_rows = run_method(METHODS[name], fold, seed, output, method_args.get(name, []), cache, threads)
         with lock:
             runs.extend(new_rows)
             with open(runs_file, "w", newline="", encoding="utf-8") as handle:  # rewritten: failed rows replaced

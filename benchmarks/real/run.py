@@ -32,6 +32,7 @@ import csv
 import hashlib
 import json
 import os
+import shlex
 import sys
 from collections import defaultdict
 
@@ -314,7 +315,7 @@ def run_cltm(prepared: str, output: str, backbone: str, cache_dir: str | None, e
         *extra,
     ]
     with open(os.path.join(folder, "run.log"), "a") as log:
-        log.write(" ".join(command) + "\n")
+        log.write(shlex.join(command) + "\n")
         log.flush()
         if subprocess.call(command, stdout=log, stderr=subprocess.STDOUT) != 0:
             return f"CLTM: failed, see {folder}/run.log.\n"
@@ -440,8 +441,6 @@ def main(argv: list[str] | None = None) -> int:
         method_runs = list(csv.DictReader(open(os.path.join(args.output, "method_runs.csv"), encoding="utf-8")))
     report = write_report(runs, folds, args.output, method_runs)
     if args.cltm:
-        import shlex
-
         report += "\n" + run_cltm(
             args.prepared, args.output, args.backbone, args.frontend_cache_dir, shlex.split(args.cltm_args)
         )
