@@ -19,7 +19,8 @@ corpus, as the paper does); `--no_mdd` is the paper's "Algorithm 4" ablation (so
 MFCCs are computed once per corpus and cached (`--feature_cache_dir`, default `OUTPUT_DIR/mfcc_cache`). Outputs in
 `--output_dir`: `ctl_mtnet_runs.csv` (one row per seed and fold), `ctl_mtnet_summary.csv` and `ctl_mtnet_results.md`
 (mean and std of UAR and WAR), and `model/`, the last run's model as a Hub-style folder (weights, config, feature
-extractor, model card) that loads with `AutoModelForAudioClassification` and `pipeline("audio-classification")`.
+extractor, model card) that loads with `AutoModelForAudioClassification` and `pipeline("audio-classification")`;
+each run folder (`runs/<run>/`) keeps its test predictions (`test_predictions.csv`).
 UAR = unweighted average recall (mean per-class recall), WAR = accuracy (paper 002's text swaps the two names).
 
 Crash safety: each seed / fold trains in `OUTPUT_DIR/runs/<run>/` with Trainer checkpoints (`--save_strategy`,
@@ -80,6 +81,9 @@ SUMMARY_FIELDS = [
 ]
 RUN_RESULT_NAME = "run_result.json"
 """Written (atomically) in a run's folder when it finished: a restarted command skips that run."""
+PREDICTIONS_NAME = "test_predictions.csv"
+"""In every run folder: one row per test utterance (file, speaker, language, corpus, true and predicted emotion, class
+scores); the run's UAR / WAR / macro-F1 recompute from it."""
 FINAL_MODEL_DIR = "final_model"
 """Sub-folder of the grid's last run holding its trained model (for `OUTPUT_DIR/model` after a resume)."""
 
@@ -127,8 +131,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
-    """Rows ``{input_features, emotion, speaker, language, audio}`` of ``dataset`` with MFCCs computed once and cached
-    in ``cache_dir`` (keyed by the extractor settings and the audio files)."""
+    """Rows ``{input_features, emotion, speaker, language, corpus, audio}`` of ``dataset`` with MFCCs computed once
+    and cached in ``cache_dir`` (keyed by the extractor settings and the audio files)."""
     from tqdm.auto import tqdm
 
     from hf_cser.audio import load_audio
@@ -149,7 +153,7 @@ def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
         tmp = f"{cache}.{os.getpid()}.tmp.npz"  # one per process: ranks of a distributed launch write alike
         np.savez(tmp, features=np.concatenate(features), offsets=offsets)
         os.replace(tmp, cache)
-    present = [name for name in ("emotion", "speaker", "language") if name in dataset.column_names]
+    present = [name for name in ("emotion", "speaker", "language", "corpus") if name in dataset.column_names]
     columns = {name: list(dataset[name]) for name in present}  # unlabelled target data has no `emotion`
     return [
         {"input_features": f, "audio": p, **{name: values[i] for name, values in columns.items()}}
@@ -201,12 +205,23 @@ def finish_run(run_dir: str, row: dict, is_main: bool) -> None:
             shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
 
 
-def evaluate_rows(trainer, rows: list[dict]) -> dict:
-    from hf_cser.metrics import compute_ser_metrics
+def evaluate_rows(trainer, rows: list[dict], run_dir: str) -> dict:
+    """UAR / WAR / macro-F1 of the model on `rows`; the main process saves the predictions in
+    `run_dir/test_predictions.csv` (class scores: the softmax of f's logits, or the capsule lengths as they are)."""
+    from hf_cser.metrics import compute_ser_metrics, write_predictions
 
     output = trainer.predict(rows, metric_key_prefix="test")
-    predictions = np.asarray(output.predictions).argmax(-1)
-    return compute_ser_metrics([r["emotion"] for r in rows], predictions, with_confusion=False)
+    scores = np.asarray(output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions)
+    labels = [r["emotion"] for r in rows]
+    if trainer.is_world_process_zero():
+        write_predictions(
+            os.path.join(run_dir, PREDICTIONS_NAME),
+            labels,
+            scores,
+            scores_are_logits=trainer.model.config.head == "linear",
+            **{key: [r.get(key, "") for r in rows] for key in ("audio", "speaker", "language", "corpus")},
+        )
+    return compute_ser_metrics(labels, scores.argmax(-1), with_confusion=False)
 
 
 def summarize(runs: list[dict]) -> list[dict]:
@@ -305,7 +320,7 @@ def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, se
             train_dataset=[rows[i] for i in train_index],
         )
         train_run(trainer, run_dir, base_args, last=(seed, fold) == grid[-1])
-        report = evaluate_rows(trainer, [rows[i] for i in test_index])
+        report = evaluate_rows(trainer, [rows[i] for i in test_index], run_dir)
         row = {
             "task": "single_corpus",
             "source": protocol.data,
@@ -380,7 +395,7 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
             eval_dataset=validation if selection else None,
         )
         train_run(trainer, run_dir, base_args, last=seed == seeds[-1])
-        report = evaluate_rows(trainer, test)
+        report = evaluate_rows(trainer, test, run_dir)
         row = {
             "task": "cross_corpus",
             "source": protocol.source,

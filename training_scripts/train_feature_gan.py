@@ -14,8 +14,9 @@ Three stages, each saved as a Hub-style folder with a model card and each resuma
 Output (`--output_dir`): `stage1_baseline/` (aligned baseline: `config.json`, `model.safetensors`,
 `preprocessor_config.json`, `README.md`, `results.json`), `stage2_generator/` (InfoGAN, `mutual_information.json`,
 `log_history.json`), `stage3_classifier/` (unimodal, loads with `AutoModelForAudioClassification` and runs in
-`pipeline("audio-classification")`), `stage3_multimodal/` (audio + text classifier), `results.json`. The last printed
-line is JSON.
+`pipeline("audio-classification")`), `stage3_multimodal/` (audio + text classifier), `results.json`; the stage-1 and
+stage-3 folders keep their test predictions (`test_predictions.csv`; the no-augmentation controls in
+`test_predictions_stage3_<modality>_without_augmentation.csv`). The last printed line is JSON.
 
 Multi-process launches (`torchrun --nproc_per_node N` or `accelerate launch`, CPU gloo or GPUs): stage 1, the only
 stage that trains an audio encoder, runs data-parallel (DDP) in every process; stages 2 and 3 train small heads on
@@ -57,7 +58,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.labels import EMOTIONS
-from hf_cser.metrics import compute_ser_metrics
+from hf_cser.metrics import compute_ser_metrics, write_predictions
 from hf_cser.models.feature_gan import (
     FeatureGanConfig,
     FeatureGanForEmotionClassification,
@@ -86,6 +87,9 @@ logger = logging.getLogger("train_feature_gan")
 
 STAGE_DIRS = {1: "stage1_baseline", 2: "stage2_generator", 3: "stage3_classifier", "3mm": "stage3_multimodal"}
 SPLITS = ("train", "validation", "test")
+PREDICTIONS_NAME = "test_predictions.csv"
+"""In the stage-1 and stage-3 folders: the test split's predictions (one row per utterance), from which the stage's
+test metrics in `results.json` recompute."""
 CITATION = (
     "Ahn, Rana, Sivadas, Busso, Rajapakse: Improving Speech Emotion Recognition with Mutual Information "
     "Regularized Generative Model (paper 004 of hf_cser)"
@@ -226,6 +230,20 @@ class PreparedData:
     description: str
     language_codes: list[str]
     bad_audio_skipped: int = 0
+    audio: dict[str, list[str]] = field(default_factory=dict)
+    speakers: dict[str, list[str]] = field(default_factory=dict)
+
+    def write_test_predictions(self, path: str, logits) -> None:
+        """The test split's predictions (one row per utterance: file, speaker, language, true and predicted emotion,
+        class probabilities), from which the reported test metrics recompute."""
+        write_predictions(
+            path,
+            self.labels["test"].tolist(),
+            np.asarray(logits),
+            audio=self.audio.get("test"),
+            speaker=self.speakers.get("test"),
+            language=self.languages["test"],
+        )
 
     def examples(self, split: str) -> list[dict]:
         return [
@@ -379,6 +397,8 @@ def prepare_data(model_args: ModelArguments, data_args: DataArguments, feature_e
         description=describe_data_spec(data_args.data),
         language_codes=available_languages(dataset),
         bad_audio_skipped=counter.total,
+        audio={s: list(dataset[s]["audio"]) for s in SPLITS},
+        speakers={s: list(dataset[s]["speaker"]) if "speaker" in dataset[s].column_names else None for s in SPLITS},
     )
 
 
@@ -528,6 +548,7 @@ def run_stage1(data: PreparedData, model_args: ModelArguments, run_args: RunArgu
     if not trainer.is_world_process_zero():
         return results  # the main process alone writes the folder
     model.save_pretrained(folder)
+    data.write_test_predictions(os.path.join(folder, PREDICTIONS_NAME), logits)  # the last split predicted: test
     data.feature_extractor.save_pretrained(folder)
     _write_json(os.path.join(folder, "log_history.json"), trainer.state.log_history)
     save_card(
@@ -688,9 +709,11 @@ def run_stage3(
     modality: str = "audio",
     augmentation: str = "match",
     checkpoint_dir: str | None = None,
+    predictions_path: str | None = None,
 ) -> dict:
     """Fine-tune only the classifier on real (+ generated) features; save to `folder` when given. Checkpoints go to
-    `checkpoint_dir` (default `folder/checkpoints`; none when both are `None`) and are removed when it finishes."""
+    `checkpoint_dir` (default `folder/checkpoints`; none when both are `None`) and are removed when it finishes. The
+    test predictions go to `predictions_path` (default `folder/test_predictions.csv`; none when both are `None`)."""
     if checkpoint_dir is None and folder is not None:
         checkpoint_dir = os.path.join(folder, "checkpoints")
     set_seed(seed)
@@ -728,11 +751,18 @@ def run_stage3(
         "num_generated": int(train_set.is_generated.sum()),
         "bad_audio_skipped": data.bad_audio_skipped,
     }
+    logits = {}
     for split in ("validation", "test"):
         split_text = text[split] if modality == "audio_text" else None
-        results[split] = _metrics(data.labels[split], trainer.predict(h[split], split_text), data.languages[split])
+        logits[split] = trainer.predict(h[split], split_text)
+        results[split] = _metrics(data.labels[split], logits[split], data.languages[split])
         if modality == "audio_text":  # audio only: the text side is t_hat = W_t h + b_t (what the pipeline sees)
             results[f"{split}_audio_only"] = _metrics(data.labels[split], trainer.predict(h[split]))
+    if predictions_path is None and folder is not None:
+        predictions_path = os.path.join(folder, PREDICTIONS_NAME)
+    if predictions_path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(predictions_path)), exist_ok=True)
+        data.write_test_predictions(predictions_path, logits["test"])
     if folder is not None:
         if run_args.class_weighted_loss:
             from hf_cser.trainers.feature_gan_trainer import inverse_frequency_class_weights
@@ -1151,6 +1181,7 @@ def main(argv=None) -> dict:
                 modality,
                 "none",
                 os.path.join(out, "checkpoints", f"stage3_{modality}_without_augmentation"),
+                os.path.join(out, f"test_predictions_stage3_{modality}_without_augmentation.csv"),
             )
         if run_args.push_to_hub:
             from hf_cser.hub import push_to_hub

@@ -54,6 +54,7 @@ from transformers import HfArgumentParser, set_seed
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
+from hf_cser.metrics.predictions import write_predictions
 from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
@@ -266,39 +267,6 @@ def split_metrics(trainer, dataset, prefix: str) -> tuple[dict, np.ndarray, np.n
     preds = logits.argmax(-1)
     report = compute_ser_metrics(dataset["emotion"], preds, dataset["language"])
     return report, preds, logits
-
-
-def write_predictions(path: str, audio: list, features, preds: np.ndarray, logits: np.ndarray) -> None:
-    """One row per test utterance: its file, speaker, language, corpus, true and predicted emotion and the class
-    probabilities, so every reported number can be recomputed (and errors looked at) from the predictions."""
-    import csv
-
-    from hf_cser.labels import EMOTIONS
-
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-    columns = {
-        key: list(features[key]) if key in features.column_names else [""] * len(preds)
-        for key in ("speaker", "language", "corpus")
-    }
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["audio", "speaker", "language", "corpus", "emotion", "prediction", *[f"p_{e}" for e in EMOTIONS]]
-        )
-        for i, (label, pred) in enumerate(zip(features["emotion"], preds, strict=True)):
-            source = audio[i] if isinstance(audio[i], str) else (audio[i] or {}).get("path", "")
-            writer.writerow(
-                [
-                    source,
-                    columns["speaker"][i],
-                    columns["language"][i],
-                    columns["corpus"][i],
-                    EMOTIONS[int(label)],
-                    EMOTIONS[int(pred)],
-                    *[f"{p:.6f}" for p in probabilities[i]],
-                ]
-            )
 
 
 def run_analyses(
@@ -566,12 +534,13 @@ def main(argv=None):
                 target_preds,
                 training_args.seed,
             )
+        target_columns = target_feats.column_names
         write_predictions(
             os.path.join(training_args.output_dir, "target_predictions.csv"),
-            target_test.with_format(None)["audio"],
-            target_feats,
-            target_preds,
+            target_feats["emotion"],
             target_logits,
+            audio=target_test.with_format(None)["audio"],
+            **{key: target_feats[key] for key in ("speaker", "language", "corpus") if key in target_columns},
         )
         with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2, default=str)

@@ -4,7 +4,8 @@
 Runs one setting or the paper's grid of nine settings (`hf_cser.data.protocol.PAPER_SETTINGS`) for the systems
 baseline1, baseline2, proposed, proposed_wo_scl, proposed_wo_adversarial and upper_bound, over seeds, and writes a
 results table (`zero_shot_runs.csv`, one row per run, appended as runs finish so an interrupted grid resumes;
-`zero_shot_table.md` with mean +- std) plus a t-SNE plot of the proposed system's embeddings per setting::
+`zero_shot_table.md` with mean +- std; each run folder's `target_predictions.csv` holds its test predictions) plus a
+t-SNE plot of the proposed system's embeddings per setting::
 
     accelerate launch training_scripts/train_zero_shot.py --settings en-\\>de --systems proposed,baseline2
     accelerate launch training_scripts/train_zero_shot.py --settings all --systems all --seeds 0,1,2
@@ -47,6 +48,7 @@ from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
+from hf_cser.metrics.predictions import write_predictions
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
@@ -58,6 +60,10 @@ from hf_cser.trainers.checkpointing import (
 )
 
 logger = logging.getLogger("train_zero_shot")
+
+PREDICTIONS_NAME = "target_predictions.csv"
+"""In every run folder: one row per target test utterance (file, speaker, language, true and predicted emotion,
+class probabilities); the run's UAR / WAR / macro-F1 recompute from it."""
 
 RUN_FIELDS = [
     "setting",
@@ -713,6 +719,14 @@ def main(argv=None):
                 trained[same] = run
                 if trainer.is_world_process_zero():
                     save_run_folder(trainer, run_dir, run_backbone, setting, system, run, protocol_args.data)
+                    rows = splits["test"]
+                    write_predictions(
+                        os.path.join(run_dir, PREDICTIONS_NAME),
+                        rows["emotion"],
+                        logits,
+                        audio=rows["audio"],
+                        **{key: rows[key] for key in ("speaker", "language", "corpus") if key in rows.column_names},
+                    )
                     append_run(runs_file, run)
                     if protocol_args.tsne and system == "proposed" and seed == seeds[0]:
                         from datasets import concatenate_datasets

@@ -242,7 +242,7 @@ def _registry() -> dict[str, Method]:
             _ctl_mtnet_reader(name),
             (name,),
             f"CTL-MTNet (MFCC capsules){' + MDD, transductive' if mdd else ', no MDD'}",
-            ("--max_train_frames", "300", "--num_train_epochs", "10"),
+            ("--max_train_frames", "200", "--num_train_epochs", "4"),
             "none",
         )
     for system in ("proposed", "baseline1"):

@@ -10,9 +10,11 @@ from .classification import (
     weighted_average_recall,
 )
 from .evaluate_modules import METRIC_MODULES, load_metric, metric_module_path
+from .predictions import PREDICTION_COLUMNS, read_predictions, write_predictions
 
 __all__ = [
     "METRIC_MODULES",
+    "PREDICTION_COLUMNS",
     "compute_ser_metrics",
     "confusion_matrix",
     "load_metric",
@@ -20,6 +22,8 @@ __all__ = [
     "make_compute_metrics",
     "metric_module_path",
     "per_class_recall",
+    "read_predictions",
     "unweighted_average_recall",
     "weighted_average_recall",
+    "write_predictions",
 ]

@@ -18,6 +18,54 @@ def load_script(name: str):
     return module
 
 
+def corpus_files(corpus, languages: str, split: str | None = None) -> list[str]:
+    """File names of the synthetic corpus's utterances of `languages` (comma-separated) and `split`, in metadata
+    order."""
+    import csv
+
+    with open(Path(corpus) / "metadata.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return [
+        Path(r["path"]).name
+        for r in rows
+        if r["language"] in languages.split(",") and (split is None or r["split"] == split)
+    ]
+
+
+def assert_metrics_recompute(predictions_csv, reported: dict, files: list[str] | None = None) -> dict:
+    """The saved predictions reproduce the reported metrics: UAR, WAR and macro-F1 (and the confusion matrix when
+    reported) recomputed with scikit-learn from `predictions_csv`; the prediction column is the argmax of the saved
+    scores, probabilities sum to 1; the rows are the files `files` (names, in order) when given. Returns the rows."""
+    import csv
+
+    import numpy as np
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+    from hf_cser.labels import EMOTIONS
+
+    with open(predictions_csv, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows, predictions_csv
+    prefix = "p_" if f"p_{EMOTIONS[0]}" in rows[0] else "score_"
+    scores = np.array([[float(r[f"{prefix}{e}"]) for e in EMOTIONS] for r in rows])
+    if prefix == "p_":
+        np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+    assert [EMOTIONS[i] for i in scores.argmax(axis=1)] == [r["prediction"] for r in rows]
+    if files is not None:
+        assert [Path(r["audio"]).name for r in rows] == files
+    y = [EMOTIONS.index(r["emotion"]) for r in rows]
+    p = [EMOTIONS.index(r["prediction"]) for r in rows]
+    labels = range(len(EMOTIONS))
+    assert float(reported["uar"]) == pytest.approx(recall_score(y, p, average="macro", labels=labels, zero_division=0))
+    assert float(reported["war"]) == pytest.approx(accuracy_score(y, p))
+    assert float(reported["macro_f1"]) == pytest.approx(
+        f1_score(y, p, average="macro", labels=labels, zero_division=0)
+    )
+    if "confusion_matrix" in reported:
+        assert reported["confusion_matrix"] == confusion_matrix(y, p, labels=labels).tolist()
+    return rows
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     from hf_cser.data import SyntheticCorpusConfig, synthesize_corpus

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from .conftest import ROOT, load_script
+from .conftest import ROOT, assert_metrics_recompute, corpus_files, load_script
 
 TINY_MODEL = [
     "--conv_filters",
@@ -80,6 +80,11 @@ def test_single_corpus_kfold_is_speaker_independent_and_writes_tables(script, ti
     uars = [100 * float(r["uar"]) for r in runs]
     assert row["runs"] == 4 and row["uar_mean"] == pytest.approx(np.mean(uars))
     assert row["uar_std"] == pytest.approx(np.std(uars))
+    for run in runs:  # capsule head: the saved scores are the capsule lengths, their argmax the prediction
+        folder = out / "runs" / f"seed{run['seed']}_fold{run['fold']}"
+        saved = assert_metrics_recompute(folder / "test_predictions.csv", run)
+        assert len(saved) == int(run["num_test"]) and "score_neutral" in saved[0]
+        assert all(0.0 <= float(r[f"score_{e}"]) < 1.0 for r in saved for e in ("neutral", "happy", "angry", "sad"))
     assert "| single_corpus |" in (out / "ctl_mtnet_results.md").read_text()
     assert read_csv(out / "ctl_mtnet_summary.csv")[0]["runs"] == "4"
 
@@ -106,6 +111,10 @@ def test_cross_corpus_with_and_without_mdd_and_the_saved_model(script, tiny_corp
         assert row["mdd"] == str(not flag)
         (run,) = read_csv(out / "ctl_mtnet_runs.csv")
         assert int(run["num_test"]) == 8  # the zh test speaker
+        # the reported metrics recompute from the saved predictions: the zh test files, in order
+        assert_metrics_recompute(
+            out / "runs" / "seed0" / "test_predictions.csv", run, files=corpus_files(tiny_corpus, "zh", "test")
+        )
     model = AutoModel.from_pretrained(tmp_path / "mdd" / "model")
     assert model.config.use_mdd and model.config.head == "linear"
     card = (tmp_path / "mdd" / "model" / "README.md").read_text()

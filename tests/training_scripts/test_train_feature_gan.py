@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import ROOT, load_script
+from .conftest import ROOT, assert_metrics_recompute, corpus_files, load_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -74,6 +74,15 @@ def test_all_stages_then_resume_stage3(tiny_corpus, tiny_text_encoder, tmp_path)
         "stage3_audio_without_augmentation",
     }
     assert results["stage3_audio"]["num_generated"] == results["stage3_audio"]["num_train"] // 2
+    # every reported test metric recomputes from the saved predictions of the test files, in order
+    files = corpus_files(tiny_corpus, "en,zh", "test")
+    for key, predictions in (
+        ("stage1", out / "stage1_baseline" / "test_predictions.csv"),
+        ("stage3_audio", out / "stage3_classifier" / "test_predictions.csv"),
+        ("stage3_audio_text", out / "stage3_multimodal" / "test_predictions.csv"),
+        ("stage3_audio_without_augmentation", out / "test_predictions_stage3_audio_without_augmentation.csv"),
+    ):
+        assert_metrics_recompute(predictions, results[key]["test"], files=files)
     mi = json.loads((out / "stage2_generator" / "mutual_information.json").read_text())
     assert set(mi["generated_train"]["per_class"]) <= {"neutral", "happy", "angry", "sad"}
     assert 0.0 <= mi["generated_train"]["head_accuracy"] <= 1.0

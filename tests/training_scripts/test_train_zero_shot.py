@@ -8,11 +8,12 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from .conftest import ROOT, load_script
+from .conftest import ROOT, assert_metrics_recompute, corpus_files, load_script
 
 
 def script_args(corpus, backbone, out, *extra):
@@ -56,7 +57,13 @@ def grid(tiny_corpus5, tiny_backbone, tmp_path_factory):
     out = tmp_path_factory.mktemp("zero_shot")
     script = load_script("train_zero_shot")
     rows = script.main(script_args(tiny_corpus5, tiny_backbone, out))
-    return {"out": out, "rows": rows, "script": script, "args": script_args(tiny_corpus5, tiny_backbone, out)}
+    return {
+        "out": out,
+        "rows": rows,
+        "script": script,
+        "args": script_args(tiny_corpus5, tiny_backbone, out),
+        "corpus": tiny_corpus5,
+    }
 
 
 def test_one_row_per_run_and_a_table(grid):
@@ -64,6 +71,10 @@ def test_one_row_per_run_and_a_table(grid):
         runs = list(csv.DictReader(f))
     assert sorted((r["setting"], r["system"]) for r in runs) == [("en->de", "baseline1"), ("en->de", "proposed")]
     assert all(0.0 <= float(r["uar"]) <= 1.0 and int(r["num_test"]) == 4 for r in runs)  # 1 German test speaker
+    for run in runs:  # the reported metrics recompute from each run's saved predictions: the de test files, in order
+        files = corpus_files(grid["corpus"], "de", "test")
+        saved = assert_metrics_recompute(Path(run["output_dir"]) / "target_predictions.csv", run, files=files)
+        assert {r["language"] for r in saved} == {"de"}
     table = (grid["out"] / "zero_shot_table.md").read_text()
     assert "| setting | baseline1 | proposed |" in table and "| average |" in table
     assert (grid["out"] / "tsne_en_to_de.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

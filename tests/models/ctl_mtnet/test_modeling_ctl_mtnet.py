@@ -8,6 +8,7 @@ import torch
 import hf_cser  # noqa: F401  (registers the Auto classes)
 from hf_cser.losses import squash
 from hf_cser.models.ctl_mtnet import (
+    CapsuleSelfAttention,
     CtlMtNetConfig,
     CtlMtNetFeatureExtractor,
     CtlMtNetForEmotionClassification,
@@ -48,6 +49,28 @@ def test_dynamic_routing_matches_a_reference_loop_and_keeps_lengths_below_one():
                 logits = logits + torch.stack([u_hat[:, k] @ v[k] for k in range(3)], dim=1)
         torch.testing.assert_close(ours[b], v, atol=1e-5, rtol=1e-4)
     assert bool((ours.norm(dim=-1) < 1).all())
+
+
+def test_capsule_attention_matches_the_explicit_masked_softmax_and_survives_an_empty_utterance():
+    torch.manual_seed(0)
+    layer = CapsuleSelfAttention(4)
+    capsules = torch.randn(3, 7, 4, requires_grad=True)
+    mask = torch.ones(3, 7)
+    mask[1, 5:] = 0  # padded capsules of utterance 1: never attended to
+    mask[2] = 0  # an utterance with no valid capsule
+    ours = layer(capsules, mask)
+    for b in range(2):  # eq. 2-3 written out: A = softmax(Q K^T / sqrt(d)) V over the valid keys, then A * u
+        keys = mask[b].bool()
+        q, k, v = layer.query(capsules[b]), layer.key(capsules[b][keys]), layer.value(capsules[b][keys])
+        reference = torch.softmax(q @ k.T / 2.0, dim=-1) @ v * capsules[b]
+        torch.testing.assert_close(ours[b], reference, atol=1e-6, rtol=1e-5)
+    assert bool(torch.isfinite(ours).all())
+    ours.sum().backward()
+    assert bool(torch.isfinite(capsules.grad).all())
+    assert float(capsules.grad[1, 5:].abs().sum()) > 0  # padded capsules still get their own A * u gradient
+    changed = capsules.detach().clone()
+    changed[1, 5:] += 10.0  # what a padded capsule holds does not reach the valid ones
+    torch.testing.assert_close(layer(changed, mask)[1, :5], ours[1, :5].detach())
 
 
 def test_padding_does_not_change_eval_outputs():
