@@ -261,7 +261,18 @@ def _registry() -> dict[str, Method]:
 
 
 METHODS = _registry()
-METHOD_RUN_FIELDS = ("method", "row", "fold", "seed", "validation_uar", "uar", "num_test", "seconds", "status")
+METHOD_RUN_FIELDS = (
+    "method",
+    "row",
+    "fold",
+    "seed",
+    "validation_uar",
+    "uar",
+    "num_test",
+    "seconds",
+    "peak_rss_mb",
+    "status",
+)
 
 
 def parse_method_args(values: list[str]) -> dict[str, list[str]]:
@@ -273,6 +284,20 @@ def parse_method_args(values: list[str]) -> dict[str, list[str]]:
             raise ValueError(f"--method_args {value!r}: expected NAME=ARGS with NAME one of {sorted(METHODS)}.")
         out.setdefault(name, []).extend(shlex.split(rest))
     return out
+
+
+def run_measured(command: list[str], log, cwd: str, env: dict) -> tuple[int, float]:
+    """Run `command` (output to the open file `log`); its exit code and the peak resident memory of the child
+    process in MiB (``ru_maxrss`` from ``os.wait4``: the child's own peak, not the caller's)."""
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    return process.returncode, round(usage.ru_maxrss / 1024.0, 1)  # Linux reports KiB
 
 
 def run_method(
@@ -289,9 +314,10 @@ def run_method(
     out = os.path.join(output, "runs", method.name, fold.name, f"seed{seed}")
     base = {"method": method.name, "fold": fold.name, "seed": seed}
 
-    def without_result(seconds: float, status: str) -> list[dict]:
+    def without_result(seconds: float, status: str, peak_rss_mb="") -> list[dict]:
         return [
             dict(base, row=row, validation_uar="", uar="", num_test="", seconds=seconds, status=status)
+            | {"peak_rss_mb": peak_rss_mb}
             for row in method.rows
         ]
 
@@ -309,12 +335,14 @@ def run_method(
         log.write(shlex.join(command) + "\n")
         log.write(f"# threads: {threads or 'default'}\n")
         log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(SCRIPTS), env=env)
+        code, peak_rss_mb = run_measured(command, log, os.path.dirname(SCRIPTS), env)
     seconds = round(time.time() - start, 1)
     if code != 0:
-        return without_result(seconds, f"failed (exit {code}; see {out}/run.log)")
+        return without_result(seconds, f"failed (exit {code}; see {out}/run.log)", peak_rss_mb)
     rows = method.read(out)
-    return [dict(base, row=row, seconds=seconds, status="ok", **rows[row]) for row in method.rows]
+    return [
+        dict(base, row=row, seconds=seconds, peak_rss_mb=peak_rss_mb, status="ok", **rows[row]) for row in method.rows
+    ]
 
 
 def run_methods(
@@ -380,5 +408,6 @@ __all__ = [
     "MethodNotApplicable",
     "parse_method_args",
     "run_method",
+    "run_measured",
     "run_methods",
 ]
