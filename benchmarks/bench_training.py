@@ -349,7 +349,7 @@ def _feature_gan_case(batch_size: int, num_rows: int) -> dict[str, Any]:
     from hf_cser.losses.contrastive import ClapContrastiveLoss, info_nce_loss
     from hf_cser.models.feature_gan import FeatureGanConfig, FeatureGanForEmotionClassification
     from hf_cser.trainers import FeatureGanBaselineTrainer, FeatureGanTrainingArguments
-    from hf_cser.trainers.feature_gan_trainer import FeatureGanDataCollator
+    from hf_cser.trainers.feature_gan import FeatureGanDataCollator
 
     def model_fn():
         torch.manual_seed(0)

@@ -69,7 +69,7 @@ from hf_cser.models.feature_gan import (
     default_text_encoder_path,
 )
 from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume, train_or_restore
-from hf_cser.trainers.feature_gan_trainer import (
+from hf_cser.trainers.feature_gan import (
     FeatureGanBaselineTrainer,
     FeatureGanClassifierTrainer,
     FeatureGanClassifierTrainingArguments,
@@ -765,7 +765,7 @@ def run_stage3(
         data.write_test_predictions(predictions_path, logits["test"])
     if folder is not None:
         if run_args.class_weighted_loss:
-            from hf_cser.trainers.feature_gan_trainer import inverse_frequency_class_weights
+            from hf_cser.trainers.feature_gan import inverse_frequency_class_weights
 
             model.set_class_weights(inverse_frequency_class_weights(train_set.labels, model.config.num_labels))
         model.save_pretrained(folder)

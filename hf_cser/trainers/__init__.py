@@ -2,7 +2,7 @@
 
 from .ctl_mtnet_config import CtlMtNetTrainingArguments
 from .ctl_mtnet_trainer import CtlMtNetDataCollator, CtlMtNetTrainer, SourceTargetPairs
-from .feature_gan_trainer import (
+from .feature_gan import (
     FeatureGanBaselineTrainer,
     FeatureGanClassifierTrainer,
     FeatureGanClassifierTrainingArguments,

@@ -10,7 +10,7 @@ import torch
 
 from hf_cser.models.feature_gan import FeatureGanConfig, FeatureGanForEmotionClassification, LogMelConvEncoderConfig
 from hf_cser.trainers.checkpointing import last_checkpoint
-from hf_cser.trainers.feature_gan_trainer import (
+from hf_cser.trainers.feature_gan import (
     FeatureGanClassifierTrainer,
     FeatureGanClassifierTrainingArguments,
     FeatureInfoGanTrainer,

@@ -15,7 +15,7 @@ from hf_cser.models.feature_gan import (
     FeatureGanGeneratorModel,
     LogMelConvEncoderConfig,
 )
-from hf_cser.trainers.feature_gan_trainer import (
+from hf_cser.trainers.feature_gan import (
     FeatureGanBaselineTrainer,
     FeatureGanClassifierTrainer,
     FeatureGanClassifierTrainingArguments,

@@ -362,7 +362,7 @@ class FeatureGanGeneratorModel(CheckedFolderLoadingMixin, PreTrainedModel):
     `discriminator` D: h -> logit (one linear layer by default), and the frozen mutual-information heads
     `emotion_head` (a copy of stage 1's W_y, b_y) and `text_projection` (W_t, b_t), so that a saved generator folder
     is self-contained. Training (alternating D and G steps, mixup, the MI terms) is
-    `hf_cser.trainers.feature_gan_trainer.FeatureInfoGanTrainer`.
+    `hf_cser.trainers.feature_gan.FeatureInfoGanTrainer`.
 
     Example:
 
