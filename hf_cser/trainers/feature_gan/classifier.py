@@ -14,8 +14,14 @@ from transformers.utils import logging
 
 from ...metrics import compute_ser_metrics
 from .baseline import inverse_frequency_class_weights
-from .infogan import _check_feature_set, _check_save_settings, generate_features
-from .loop_checkpoints import _prefixed, _unprefixed, load_loop_checkpoint, save_loop_checkpoint
+from .infogan import check_feature_set, generate_features
+from .loop_checkpoints import (
+    check_save_settings,
+    load_loop_checkpoint,
+    prefixed_state,
+    save_loop_checkpoint,
+    unprefixed_state,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -85,7 +91,7 @@ def build_augmented_training_set(
     pairs (h, t) and, with augmentation, (h, t_hat), (h_hat, t), (h_hat, t_hat), where t_hat = W_t x + b_t of the audio
     feature x of the pair and t is the real transcript embedding (for h_hat, the one it was conditioned on).
     """
-    _check_feature_set(features, labels, text_embeds)
+    check_feature_set(features, labels, text_embeds)
     labels = labels.long().cpu()
     features = features.float().cpu()
     if modality == "audio_text" and (text_embeds is None or text_projection is None):
@@ -161,7 +167,7 @@ class FeatureGanClassifierTrainingArguments:
     save_total_limit: int = 1
 
     def __post_init__(self):
-        _check_save_settings(self)
+        check_save_settings(self)
         for name in ("num_train_epochs", "per_device_train_batch_size"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -252,8 +258,8 @@ class FeatureGanClassifierTrainer:
         start_epoch, start_batch, order, losses, global_step = 0, 0, None, [], 0
         if resume_from_checkpoint is not None:
             tensors, state = load_loop_checkpoint(resume_from_checkpoint, {"classifier": optimizer})
-            self.head.load_state_dict(_unprefixed("head", tensors))
-            best_state = _unprefixed("best", tensors)
+            self.head.load_state_dict(unprefixed_state("head", tensors))
+            best_state = unprefixed_state("best", tensors)
             generator.set_state(tensors["shuffle_generator"])
             order = tensors["order"]
             best_uar, stale, losses = state["best_uar"], state["stale"], state["losses"]
@@ -276,8 +282,8 @@ class FeatureGanClassifierTrainer:
                 global_step += 1
                 if args.save_steps and global_step % args.save_steps == 0:
                     tensors = {
-                        **_prefixed("head", self.head.state_dict()),
-                        **_prefixed("best", best_state),
+                        **prefixed_state("head", self.head.state_dict()),
+                        **prefixed_state("best", best_state),
                         "shuffle_generator": generator.get_state(),
                         "order": order,
                     }

@@ -16,7 +16,13 @@ from transformers.utils import logging
 from ...labels import EMOTIONS
 from ...losses.adversarial import discriminator_adversarial_loss, generator_adversarial_loss
 from ...losses.contrastive import info_nce_loss
-from .loop_checkpoints import _prefixed, _unprefixed, load_loop_checkpoint, save_loop_checkpoint
+from .loop_checkpoints import (
+    check_save_settings,
+    load_loop_checkpoint,
+    prefixed_state,
+    save_loop_checkpoint,
+    unprefixed_state,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -55,7 +61,7 @@ class FeatureInfoGanTrainingArguments:
     save_total_limit: int = 1
 
     def __post_init__(self):
-        _check_save_settings(self)
+        check_save_settings(self)
         for name in ("num_train_epochs", "per_device_train_batch_size", "discriminator_steps", "logging_steps"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -69,16 +75,7 @@ class FeatureInfoGanTrainingArguments:
         return asdict(self)
 
 
-def _check_save_settings(args) -> None:
-    if int(args.save_steps) != args.save_steps or args.save_steps < 0:
-        raise ValueError(f"`save_steps` must be an integer >= 0, got {args.save_steps!r}.")
-    if args.save_steps and not args.output_dir:
-        raise ValueError("`save_steps` > 0 needs an `output_dir` for the checkpoints.")
-    if args.save_total_limit is not None and args.save_total_limit < 1:
-        raise ValueError(f"`save_total_limit` must be >= 1 or None, got {args.save_total_limit!r}.")
-
-
-def _check_feature_set(features: torch.Tensor, labels: torch.Tensor, text_embeds: torch.Tensor | None) -> None:
+def check_feature_set(features: torch.Tensor, labels: torch.Tensor, text_embeds: torch.Tensor | None) -> None:
     if features.dim() != 2:
         raise ValueError(f"`features` must have shape (N, hidden_size), got {tuple(features.shape)}.")
     if labels.shape != (features.shape[0],):
@@ -188,7 +185,7 @@ class FeatureInfoGanTrainer:
         labels: torch.Tensor,
         text_embeds: torch.Tensor | None = None,
     ):
-        _check_feature_set(features, labels, text_embeds)
+        check_feature_set(features, labels, text_embeds)
         if model.config.use_text_condition and text_embeds is None:
             raise ValueError("The generator is conditioned on text (`use_text_condition=True`): pass `text_embeds`.")
         self.model = model
@@ -255,8 +252,8 @@ class FeatureInfoGanTrainer:
         start_epoch, start_step, order = 0, 0, None
         if resume_from_checkpoint is not None:
             tensors, state = load_loop_checkpoint(resume_from_checkpoint, self._optimizers())
-            model.generator.load_state_dict(_unprefixed("generator", tensors))
-            model.discriminator.load_state_dict(_unprefixed("discriminator", tensors))
+            model.generator.load_state_dict(unprefixed_state("generator", tensors))
+            model.discriminator.load_state_dict(unprefixed_state("discriminator", tensors))
             generator.set_state(tensors["noise_generator"])
             order = tensors["order"].to(self.features.device)
             self._mixup_rng.bit_generator.state = state["mixup_rng"]
@@ -291,8 +288,8 @@ class FeatureInfoGanTrainer:
                     interval = {}
                 if args.save_steps and self.global_step % args.save_steps == 0:
                     tensors = {
-                        **_prefixed("generator", model.generator.state_dict()),
-                        **_prefixed("discriminator", model.discriminator.state_dict()),
+                        **prefixed_state("generator", model.generator.state_dict()),
+                        **prefixed_state("discriminator", model.discriminator.state_dict()),
                         "noise_generator": generator.get_state(),
                         "order": order,
                     }
@@ -403,6 +400,7 @@ def generate_features(
 
 
 __all__ = [
+    "check_feature_set",
     "FeatureInfoGanTrainer",
     "FeatureInfoGanTrainingArguments",
     "generate_features",

@@ -109,12 +109,31 @@ def load_loop_checkpoint(
     return tensors, state
 
 
-def _prefixed(prefix: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def prefixed_state(prefix: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state_dict` with `prefix.` before every key (several modules' weights in one safetensors file)."""
     return {f"{prefix}.{k}": v for k, v in state_dict.items()}
 
 
-def _unprefixed(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def unprefixed_state(prefix: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The entries of `tensors` under `prefix.`, without it (the inverse of :func:`prefixed_state`)."""
     return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
-__all__ = ["load_loop_checkpoint", "save_loop_checkpoint"]
+def check_save_settings(args) -> None:
+    """The checkpoint settings of a custom loop: `save_steps` an integer >= 0 (with an `output_dir` when > 0),
+    `save_total_limit` >= 1 or None."""
+    if int(args.save_steps) != args.save_steps or args.save_steps < 0:
+        raise ValueError(f"`save_steps` must be an integer >= 0, got {args.save_steps!r}.")
+    if args.save_steps and not args.output_dir:
+        raise ValueError("`save_steps` > 0 needs an `output_dir` for the checkpoints.")
+    if args.save_total_limit is not None and args.save_total_limit < 1:
+        raise ValueError(f"`save_total_limit` must be >= 1 or None, got {args.save_total_limit!r}.")
+
+
+__all__ = [
+    "check_save_settings",
+    "load_loop_checkpoint",
+    "prefixed_state",
+    "save_loop_checkpoint",
+    "unprefixed_state",
+]
