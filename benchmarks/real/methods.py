@@ -69,6 +69,9 @@ class Method:
     """Benchmark settings for real corpora (before the caller's `--method_args`)."""
     normalization: str = "none"
     """The feature normalisation the method uses on these folds (the table's column)."""
+    secondary: bool = False
+    """An ablation or a row too costly for 3 seeds on 2 cores: run with `run.py --secondary_seeds` (default one
+    seed) instead of `--seeds`, so the whole benchmark fits in 3 hours (the table says how many seeds each row has)."""
 
 
 def _json(path: str) -> dict:
@@ -214,6 +217,7 @@ def _registry() -> dict[str, Method]:
             text,
             ("--num_train_epochs", "15"),
             "corpus",
+            secondary=variant != "sapa",
         )
     methods["sapa_l2"] = Method(
         "sapa_l2",
@@ -224,6 +228,7 @@ def _registry() -> dict[str, Method]:
         "SAPA with L2-normalised triplet embeddings (library option)",
         ("--num_train_epochs", "15", "--triplet_l2_normalize", "true"),
         "corpus",
+        secondary=True,
     )
     methods["feature_gan"] = Method(
         "feature_gan",
@@ -244,6 +249,7 @@ def _registry() -> dict[str, Method]:
             f"CTL-MTNet (MFCC capsules){' + MDD, transductive' if mdd else ', no MDD'}",
             ("--max_train_frames", "200", "--num_train_epochs", "4"),
             "none",
+            secondary=True,  # about 25 minutes per MDD run on one core: one seed keeps the benchmark under 3 hours
         )
     for system in ("proposed", "baseline1"):
         name = f"zero_shot_{system}"
@@ -355,10 +361,12 @@ def run_methods(
     progress: bool = True,
     jobs: int = 1,
     threads: int | None = None,
+    secondary_seeds: list[int] | None = None,
 ) -> list[dict]:
     """Every (method, fold, seed) not yet in ``method_runs.csv`` (resumable; failed runs are retried), `jobs` runs
     at a time (child processes with `threads` threads each; default: the CPU count divided by `jobs`). Several
-    single-threaded runs use a small CPU better than one run over all cores: these models are small."""
+    single-threaded runs use a small CPU better than one run over all cores: these models are small. Secondary
+    methods (:attr:`Method.secondary`) run with `secondary_seeds` (`None`: `seeds`)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -372,7 +380,13 @@ def run_methods(
     runs = list(csv.DictReader(open(runs_file, encoding="utf-8"))) if os.path.isfile(runs_file) else []
     runs = [r for r in runs if not r["status"].startswith("failed")]
     done = {(r["method"], r["fold"], str(r["seed"])) for r in runs}
-    todo = [(n, f, s) for n in names for f in folds for s in seeds if (n, f.name, str(s)) not in done]
+    todo = [
+        (n, f, s)
+        for n in names
+        for f in folds
+        for s in (secondary_seeds if METHODS[n].secondary and secondary_seeds is not None else seeds)
+        if (n, f.name, str(s)) not in done
+    ]
     bar = tqdm(total=len(todo), desc="method runs", unit="run", disable=not progress)
     lock = threading.Lock()
 

@@ -350,7 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache_dir", default=None, help="log-mel / GE2E feature cache")
     parser.add_argument("--frontend_cache_dir", default=None)
     parser.add_argument("--methods", default="", help=f"method rows, comma-separated: {','.join(METHODS)} or 'all'")
-    parser.add_argument("--seeds", default="0,1,2", help="seeds of every method row")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of the main method rows")
+    parser.add_argument(
+        "--secondary_seeds",
+        default="0",
+        help="seeds of the secondary rows (the SAPA ablations, sapa_l2, CTL-MTNet); 'same' = --seeds",
+    )
     parser.add_argument(
         "--method_args",
         action="append",
@@ -372,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         method_args = parse_method_args(args.method_args)
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        secondary_seeds = (
+            None if args.secondary_seeds == "same" else [int(s) for s in args.secondary_seeds.split(",") if s.strip()]
+        )
     except ValueError as error:
         parser.error(str(error))
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -436,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             not args.no_progress,
             jobs=args.jobs,
             threads=args.threads,
+            secondary_seeds=secondary_seeds,
         )
     elif os.path.isfile(os.path.join(args.output, "method_runs.csv")):  # a baselines-only rerun keeps the rows
         method_runs = list(csv.DictReader(open(os.path.join(args.output, "method_runs.csv"), encoding="utf-8")))

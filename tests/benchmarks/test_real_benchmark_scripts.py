@@ -298,7 +298,14 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
         lambda m, f, s, *a, **k: calls.append((m.name, s)) or real_run_method(m, f, s, *a, **k),
     )
     assert run.main([*common, "--methods", "sapa,feature_gan,ctl_mtnet_no_mdd", "--seeds", "0,1"]) == 0
-    assert sorted(calls) == [("ctl_mtnet_no_mdd", 1), ("feature_gan", 1), ("sapa", 1)]
+    # CTL-MTNet is a secondary row: it runs with --secondary_seeds (default 0), so only the main rows get seed 1
+    assert sorted(calls) == [("feature_gan", 1), ("sapa", 1)]
+    runs = list(csv.DictReader(open(out / "method_runs.csv")))
+    assert all(float(r["peak_rss_mb"]) > 50 for r in runs)  # each child's own peak memory (ru_maxrss)
+    calls.clear()
+    args = ["--methods", "ctl_mtnet_no_mdd", "--seeds", "0,1", "--secondary_seeds", "same"]
+    assert run.main([*common, *args]) == 0
+    assert calls == [("ctl_mtnet_no_mdd", 1)]
     runs = list(csv.DictReader(open(out / "method_runs.csv")))
     sapa = [float(r["uar"]) for r in runs if r["row"] == "sapa"]
     table = (out / "real_benchmark.md").read_text()
