@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from transformers.utils import logging
 
+from ..encoders.mel import mel_filters
+
 logger = logging.get_logger(__name__)
 
 FEATURE_CACHE_VERSION = "1"
@@ -35,21 +37,9 @@ def default_feature_cache_dir() -> str:
 
 
 def mel_filterbank(sampling_rate: int = 16000, n_fft: int = 512, n_mels: int = 40) -> np.ndarray:
-    """Triangular HTK-style mel filters from 20 Hz to Nyquist, shape ``(n_mels, n_fft // 2 + 1)``."""
-
-    def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def mel_to_hz(m):
-        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    freqs = np.linspace(0.0, sampling_rate / 2.0, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(20.0), hz_to_mel(sampling_rate / 2.0), n_mels + 2))
-    bank = np.zeros((n_mels, len(freqs)))
-    for i in range(n_mels):
-        left, centre, right = edges[i], edges[i + 1], edges[i + 2]
-        bank[i] = np.clip(np.minimum((freqs - left) / (centre - left), (right - freqs) / (right - centre)), 0.0, None)
-    return bank
+    """Triangular HTK-style mel filters from 20 Hz to Nyquist, unnormalised (peak 1), shape
+    ``(n_mels, n_fft // 2 + 1)`` (`hf_cser.encoders.mel.mel_filters`)."""
+    return mel_filters(sampling_rate, n_fft, n_mels, 20.0, None, mel_scale="htk", norm=None)
 
 
 class LogMelStatistics:

@@ -25,61 +25,20 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import logging
 
 from ...audio import split_waveform_batch
+from ..mel import mel_filters
 
 logger = logging.get_logger(__name__)
 
 INT16_MAX = 2**15 - 1
 
 
-def hz_to_mel_slaney(frequencies: np.ndarray | float) -> np.ndarray:
-    """Slaney's mel scale (librosa ``htk=False``): linear below 1 kHz (3 mels per 200 Hz), logarithmic above."""
-    frequencies = np.asanyarray(frequencies, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    mels = frequencies / f_sp
-    log_region = frequencies >= min_log_hz
-    return np.where(log_region, min_log_mel + np.log(np.maximum(frequencies, min_log_hz) / min_log_hz) / logstep, mels)
-
-
-def mel_to_hz_slaney(mels: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel_slaney`."""
-    mels = np.asanyarray(mels, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    return np.where(mels >= min_log_mel, min_log_hz * np.exp(logstep * (mels - min_log_mel)), f_sp * mels)
-
-
 def slaney_mel_filter_bank(
     sampling_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
 ) -> np.ndarray:
-    """Triangular mel filters as ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney")``.
-
-    Args:
-        sampling_rate (`int`): sampling rate in Hz.
-        n_fft (`int`): FFT size; the filters cover the ``1 + n_fft // 2`` non-negative frequency bins.
-        n_mels (`int`): number of mel bands.
-        fmin (`float`, *optional*, defaults to 0.0): lowest band edge in Hz.
-        fmax (`float`, *optional*): highest band edge in Hz, ``sampling_rate / 2`` when `None`.
-
-    Returns:
-        `np.ndarray` of shape `(n_mels, 1 + n_fft // 2)`, float32: computed in float64 and cast, as librosa does.
-    """
-    fmax = sampling_rate / 2.0 if fmax is None else float(fmax)
-    fft_freqs = np.linspace(0.0, sampling_rate / 2.0, 1 + n_fft // 2)
-    # n_mels + 2 band edges equally spaced on the mel scale
-    mel_edges = mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(fmin), hz_to_mel_slaney(fmax), n_mels + 2))
-    edge_gaps = np.diff(mel_edges)
-    ramps = mel_edges[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / edge_gaps[:-1, None]
-    upper = ramps[2:] / edge_gaps[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    # Slaney normalisation: every triangle has (approximately) constant energy per channel
-    weights *= (2.0 / (mel_edges[2 : n_mels + 2] - mel_edges[:n_mels]))[:, None]
-    return weights.astype(np.float32)
+    """Triangular mel filters as ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney")``
+    (`hf_cser.encoders.mel.mel_filters`), `(n_mels, 1 + n_fft // 2)` float32: computed in float64 and cast, as
+    librosa does."""
+    return mel_filters(sampling_rate, n_fft, n_mels, fmin, fmax).astype(np.float32)
 
 
 def periodic_hann_window(length: int) -> np.ndarray:
@@ -377,8 +336,6 @@ class Ge2eFeatureExtractor(SequenceFeatureExtractor):
 __all__ = [
     "Ge2eFeatureExtractor",
     "compute_partial_slices",
-    "hz_to_mel_slaney",
-    "mel_to_hz_slaney",
     "normalize_volume",
     "periodic_hann_window",
     "power_mel_spectrogram",

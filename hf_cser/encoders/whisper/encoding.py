@@ -61,18 +61,10 @@ def whisper_mel_filters(num_mel_bins: int = 80) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=4)
 def _mel_filters(num_mel_bins: int) -> torch.Tensor:
-    from transformers.audio_utils import mel_filter_bank
+    from ..mel import mel_filters
 
-    filters = mel_filter_bank(
-        num_frequency_bins=1 + WHISPER_N_FFT // 2,
-        num_mel_filters=num_mel_bins,
-        min_frequency=0.0,
-        max_frequency=8000.0,
-        sampling_rate=WHISPER_SAMPLING_RATE,
-        norm="slaney",
-        mel_scale="slaney",
-    )
-    return torch.from_numpy(np.asarray(filters, dtype=np.float32))
+    filters = mel_filters(WHISPER_SAMPLING_RATE, WHISPER_N_FFT, num_mel_bins, 0.0, 8000.0)  # (n_mels, n_freq)
+    return torch.from_numpy(np.ascontiguousarray(filters.T, dtype=np.float32))
 
 
 def num_mel_frames(num_samples: int | torch.Tensor) -> int | torch.Tensor:

@@ -7,8 +7,9 @@ The paper (``papers/002``, section 3.1) extracts "39-dimensional MFCCs from the 
   window, ``center=True`` with zero padding of ``n_fft // 2`` on both sides (librosa >= 0.10's
   ``pad_mode="constant"``); ``1 + len(waveform) // hop_length`` frames.
 - Power spectrogram through a Slaney-style mel filter bank (``librosa.filters.mel(htk=False, norm="slaney")``, 128
-  bands from 0 Hz to Nyquist), ``power_to_db`` (``ref=1.0``, ``amin=1e-10``, ``top_db=80`` below the utterance's
-  maximum), DCT-II (orthonormal), first 13 coefficients:
+  bands from 0 Hz to Nyquist; `hf_cser.encoders.mel.mel_filters`, i.e. transformers' `mel_filter_bank`),
+  ``power_to_db`` (``ref=1.0``, ``amin=1e-10``, ``top_db=80`` below the utterance's maximum), DCT-II (orthonormal),
+  first 13 coefficients:
   ``librosa.feature.mfcc(y, sr, n_mfcc=13, n_fft=800, hop_length=200)``.
 - Deltas: ``librosa.feature.delta(mfcc, width=9, order=1)`` and ``delta(mfcc, order=2)``, i.e. Savitzky-Golay
   derivatives (polynomial order = derivative order) with ``mode="interp"`` at the edges. librosa refuses utterances
@@ -28,50 +29,9 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import logging
 
 from ...audio import pad_to_min_duration, split_waveform_batch
+from ...encoders.mel import mel_filters
 
 logger = logging.get_logger(__name__)
-
-
-# ---------------------------------------------------------------- mel scale (Slaney, as librosa's htk=False)
-
-_F_SP = 200.0 / 3.0  # Hz per mel below 1 kHz
-_MIN_LOG_HZ = 1000.0
-_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
-_LOGSTEP = np.log(6.4) / 27.0
-
-
-def hz_to_mel(frequencies: np.ndarray | float) -> np.ndarray:
-    """Slaney mel scale (linear below 1 kHz, logarithmic above), as ``librosa.hz_to_mel(htk=False)``."""
-    f = np.asarray(frequencies, dtype=np.float64)
-    mels = f / _F_SP
-    log_part = _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP
-    return np.where(f >= _MIN_LOG_HZ, log_part, mels)
-
-
-def mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    m = np.asarray(mels, dtype=np.float64)
-    freqs = _F_SP * m
-    log_part = _MIN_LOG_HZ * np.exp(_LOGSTEP * (np.maximum(m, _MIN_LOG_MEL) - _MIN_LOG_MEL))
-    return np.where(m >= _MIN_LOG_MEL, log_part, freqs)
-
-
-@lru_cache(maxsize=8)
-def mel_filter_bank(
-    sampling_rate: int, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None
-) -> np.ndarray:
-    """Slaney-normalised triangular mel filters `(n_mels, 1 + n_fft // 2)`, as ``librosa.filters.mel`` (defaults)."""
-    fmax = sampling_rate / 2.0 if fmax is None else float(fmax)
-    fft_freqs = np.linspace(0.0, sampling_rate / 2.0, 1 + n_fft // 2)
-    mel_freqs = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    fdiff = np.diff(mel_freqs)  # (n_mels + 1,)
-    ramps = mel_freqs[:, None] - fft_freqs[None, :]  # (n_mels + 2, n_bins)
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_freqs[2 : n_mels + 2] - mel_freqs[:n_mels]))[:, None]  # Slaney area normalisation
-    weights.setflags(write=False)
-    return weights
 
 
 @lru_cache(maxsize=8)
@@ -154,7 +114,7 @@ def mfcc_features(
     index = np.arange(n_fft)[None, :] + hop * np.arange(num_frames)[:, None]  # (T, n_fft)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
     power = np.abs(np.fft.rfft(padded[index] * window, n=n_fft, axis=-1)) ** 2  # (T, 1 + n_fft // 2)
-    mel = power @ mel_filter_bank(int(sampling_rate), n_fft, n_mels, float(fmin), fmax).T  # (T, n_mels)
+    mel = power @ mel_filters(int(sampling_rate), n_fft, n_mels, float(fmin), fmax).T  # (T, n_mels)
     log_mel = 10.0 * np.log10(np.maximum(mel, 1e-10))
     if top_db is not None:
         log_mel = np.maximum(log_mel, log_mel.max() - float(top_db))
@@ -356,9 +316,6 @@ class CtlMtNetFeatureExtractor(SequenceFeatureExtractor):
 __all__ = [
     "CtlMtNetFeatureExtractor",
     "dct_ii_matrix",
-    "hz_to_mel",
-    "mel_filter_bank",
-    "mel_to_hz",
     "mfcc_features",
     "pad_frame_features",
     "savgol_derivative",

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from transformers import BatchFeature
-from transformers.audio_utils import mel_filter_bank
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.utils import logging
 
 from ...audio import pad_to_min_duration, split_waveform_batch
+from ...encoders.mel import mel_filters
 
 logger = logging.get_logger(__name__)
 
@@ -84,16 +84,8 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         self.std = [float(v) for v in std] if std is not None else None
 
     def _mel_filters(self) -> torch.Tensor:
-        filters = mel_filter_bank(
-            num_frequency_bins=self.n_fft // 2 + 1,
-            num_mel_filters=self.feature_size,
-            min_frequency=self.f_min,
-            max_frequency=self.f_max,
-            sampling_rate=self.sampling_rate,
-            norm="slaney",
-            mel_scale="slaney",
-        )  # (n_freq, n_mels)
-        return torch.from_numpy(np.asarray(filters, dtype=np.float32))
+        filters = mel_filters(self.sampling_rate, self.n_fft, self.feature_size, self.f_min, self.f_max)
+        return torch.from_numpy(np.ascontiguousarray(filters.T, dtype=np.float32))  # (n_freq, n_mels)
 
     def log_mel(self, waveform: np.ndarray) -> np.ndarray:
         """Un-normalised log-mel frames `(num_frames, feature_size)` of one waveform."""
