@@ -193,11 +193,12 @@ def write_report(runs: list[dict], folds: list[str], output: str, method_runs: l
         "validation speakers only. Baselines: logistic regression (deterministic, 1 run per fold). Methods: "
         f"mean over seeds ({', '.join(map(str, seeds)) or 'none yet'}) per fold. Mean UAR: mean over the folds "
         "+- 95 % t-interval over the folds; runs = folds x seeds per fold; vs best baseline: the paired per-fold "
-        "difference to the best baseline row (mean +- 95 % t-interval, over the folds both have); n/a: the method "
-        "does not apply to that fold (see method_runs.csv); failed: see the run's log; -: not run.",
+        "difference to the best baseline row (mean +- 95 % t-interval, over the folds both have); min/run: mean wall "
+        "minutes of one run of the row (one fold, one seed; seconds in method_runs.csv); n/a: the method does not "
+        "apply to that fold (see method_runs.csv); failed: see the run's log; -: not run.",
         "",
-        "| system | normalisation | runs | mean UAR | vs best baseline | " + " | ".join(folds) + " |",
-        "|---|---|---|---|---|" + "---|" * len(folds),
+        "| system | normalisation | runs | mean UAR | vs best baseline | min/run | " + " | ".join(folds) + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(folds),
     ]
     fold_means = {key: {f: float(np.mean(v)) for f, v in per.items() if v} for key, per in cells.items()}
     baselines = {(r["system"], r["normalization"]) for r in runs}
@@ -209,6 +210,10 @@ def write_report(runs: list[dict], folds: list[str], output: str, method_runs: l
 
     ranked = sorted(cells.items(), key=rank)
     status = {(r["row"], r["fold"]): r["status"] for r in method_runs}
+    minutes: dict[str, list[float]] = defaultdict(list)
+    for r in method_runs:
+        if r["status"] == "ok" and str(r.get("seconds", "")).strip():
+            minutes[r["row"]].append(float(r["seconds"]) / 60.0)
     for (system, norm), per in ranked:
         means = fold_means[(system, norm)]
         values = [means[f] for f in folds if f in means]
@@ -229,8 +234,11 @@ def write_report(runs: list[dict], folds: list[str], output: str, method_runs: l
             text = status.get((system, fold), "")
             return "n/a" if text.startswith("n/a") else "failed" if text.startswith("failed") else "-"
 
+        duration = f"{np.mean(minutes[system]):.1f}" if minutes.get(system) else "-"
         lines.append(
-            f"| {system} | {norm} | {runs_text} | {mean_text} | {paired} | " + " | ".join(map(cell, folds)) + " |"
+            f"| {system} | {norm} | {runs_text} | {mean_text} | {paired} | {duration} | "
+            + " | ".join(map(cell, folds))
+            + " |"
         )
     text = "\n".join(lines) + "\n"
     with open(os.path.join(output, "real_benchmark.md"), "w") as handle:

@@ -314,6 +314,9 @@ def test_run_methods_on_a_fold_resume_and_report(prepared, tmp_path, tiny_whispe
     assert "| logmel | none | 1x1 |" in table
     logmel = 100 * float(next(csv.DictReader(open(out / "real_benchmark_runs.csv")))["uar"])
     assert line.split("|")[5].strip() == f"{100 * np.mean(sapa) - logmel:+.1f} +- 0.0"  # paired, the only baseline
+    seconds = [float(r["seconds"]) for r in runs if r["row"] == "sapa"]
+    assert line.split("|")[6].strip() == f"{np.mean(seconds) / 60:.1f}"  # mean minutes per run
+    assert table.split("| logmel | none | 1x1 |")[1].split("|")[2].strip() == "-"  # baselines: no run time
     # a failing run is recorded as failed (its log named) and retried by the next command
     calls.clear()
     assert run.main([*common, "--methods", "sapa", "--seeds", "2", "--method_args=sapa=--hidden_size -3"]) == 0
