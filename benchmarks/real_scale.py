@@ -49,6 +49,9 @@ MINUTES_TARGET = {"sapa": 10.0}
 """Warm-cache wall-time targets in minutes (issue 19); every other method: :data:`DEFAULT_MINUTES_TARGET`."""
 DEFAULT_MINUTES_TARGET = 30.0
 RSS_TARGET_MB = 8 * 1024
+CACHE_FAMILIES = {"ctl_mtnet": "mfcc", "ctl_mtnet_no_mdd": "mfcc", "sapa_l2": "sapa"}
+"""Methods whose feature caches hold the same features share one cache folder (a warm run of one may follow a cold run
+of the other); every other method has its own."""
 RUN_FIELDS = ("method", "phase", "status", "seconds", "peak_rss_mb", "uar", "num_source", "num_target", "threads")
 PAUSE_SECONDS = 0.15
 
@@ -268,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     runs_file = os.path.join(args.output, "real_scale_runs.csv")
     runs = list(csv.DictReader(open(runs_file, encoding="utf-8"))) if os.path.isfile(runs_file) else []
     for method in methods:
-        cache = os.path.join(args.output, "cache", method)  # per method: a cold run really starts empty
+        # per front end: a cold run really starts empty
+        cache = os.path.join(args.output, "cache", CACHE_FAMILIES.get(method, method))
         for phase in phases:
             if any(r["method"] == method and r["phase"] == phase and r["status"] == "ok" for r in runs):
                 continue

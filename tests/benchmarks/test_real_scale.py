@@ -67,8 +67,8 @@ def test_cold_and_warm_runs_are_timed_and_measured(ran):
         assert float(run["seconds"]) > 0 and 100 < float(run["peak_rss_mb"]) < 8 * 1024  # a torch process
         assert 0 <= float(run["uar"]) <= 1 and run["num_source"] == "24"
         log = (out / "runs" / run["phase"] / "runs" / "ctl_mtnet_no_mdd" / "ur" / "seed0" / "run.log").read_text()
-        assert f"--feature_cache_dir {out / 'cache' / 'ctl_mtnet_no_mdd'}" in log and "--max_steps 2" in log
-    assert list((out / "cache" / "ctl_mtnet_no_mdd").glob("mfcc_*.npz"))  # the warm run found the cold run's cache
+        assert f"--feature_cache_dir {out / 'cache' / 'mfcc'}" in log and "--max_steps 2" in log
+    assert list((out / "cache" / "mfcc").glob("mfcc_*.npz"))  # the warm run found the cold run's cache
     table = (out / "real_scale.md").read_text()
     assert "32 utterances" in table and "| ctl_mtnet_no_mdd | warm | 1 |" in table
 
