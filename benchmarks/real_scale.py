@@ -213,7 +213,8 @@ def report(runs: list[dict], sizes: dict, machine: dict) -> str:
         f"Scale fold: {sizes['utterances']} utterances ({sizes['hours']} h; {sizes['min_s']}-{sizes['max_s']} s, "
         f"median {sizes['median_s']} s), synthetic espeak-ng speech; machine: {machine['cpus']} CPUs, "
         f"{machine['processor'] or machine['platform']}, {machine['date']}. One seed; cold = empty feature caches, "
-        "warm = the caches the cold run filled.",
+        "warm = the caches the cold run filled. Targets (2 cores, warm caches): every method <= 30 min, SAPA <= 10 "
+        "min, peak RSS <= 8 GB; a cold run within them meets them too.",
         "",
         "| method | phase | threads | wall (min) | target (min) | peak RSS (GB) | status |",
         "|---|---|---|---|---|---|---|",
@@ -223,10 +224,10 @@ def report(runs: list[dict], sizes: dict, machine: dict) -> str:
         rss = float(run["peak_rss_mb"] or 0) / 1024.0
         target = minutes_target(run["method"])
         verdict = run["status"]
-        if run["status"] == "ok" and run["phase"] == "warm":
+        if run["status"] == "ok":  # the targets are for warm caches: a cold run within them meets them a fortiori
             met = minutes <= target and rss * 1024 <= RSS_TARGET_MB
             verdict = "**met**" if met else "**not met**"
-        target_text = f"<= {target:.0f}" if run["phase"] == "warm" else "-"
+        target_text = f"<= {target:.0f}"
         lines.append(
             f"| {run['method']} | {run['phase']} | {run['threads']} | {minutes:.1f} | {target_text} | {rss:.2f} | "
             f"{verdict} |"

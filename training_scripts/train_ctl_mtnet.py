@@ -53,6 +53,7 @@ import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
+from hf_cser.run_record import RunRecord, write_run_records
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
     default_output_dir,
@@ -66,7 +67,20 @@ from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer, strip_label_colu
 logger = logging.getLogger("train_ctl_mtnet")
 
 TASKS = ("single_corpus", "cross_corpus")
-RUN_FIELDS = ["task", "source", "target", "mdd", "seed", "fold", "uar", "war", "macro_f1", "num_test", "world_size"]
+RUN_FIELDS = [
+    "task",
+    "source",
+    "target",
+    "mdd",
+    "seed",
+    "fold",
+    "uar",
+    "war",
+    "macro_f1",
+    "num_test",
+    "validation_uar",
+    "world_size",
+]
 SUMMARY_FIELDS = [
     "task",
     "source",
@@ -193,9 +207,27 @@ def train_run(trainer, run_dir: str, base_args, last: bool) -> None:
 
 
 def finish_run(run_dir: str, row: dict, is_main: bool) -> None:
-    """Record a finished run (atomically) and drop its checkpoints."""
+    """Record a finished run (atomically: its `run_result.json` and the shared run record) and drop its
+    checkpoints."""
     if not is_main:
         return
+    system = "capsule" if row["task"] == "single_corpus" else ("mdd" if row["mdd"] else "no_mdd")
+    record = RunRecord(
+        method="ctl_mtnet",
+        system=system,
+        seed=row["seed"],
+        source=row["source"],
+        target=row["target"],
+        uar=row["uar"],
+        war=row["war"],
+        macro_f1=row["macro_f1"],
+        num_test=row["num_test"],
+        validation_uar=row["validation_uar"] if row["validation_uar"] != "" else None,
+        world_size=row["world_size"],
+        predictions=PREDICTIONS_NAME,
+        extra={"task": row["task"], "fold": row["fold"]},
+    )
+    write_run_records(run_dir, [record])
     tmp = os.path.join(run_dir, f"{RUN_RESULT_NAME}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
         json.dump(row, f)
@@ -332,6 +364,7 @@ def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, se
             "war": report["war"],
             "macro_f1": report["macro_f1"],
             "num_test": report["num_samples"],
+            "validation_uar": "" if trainer.state.best_metric is None else trainer.state.best_metric,
             "world_size": args.world_size,
         }
         finish_run(run_dir, row, trainer.is_world_process_zero())
@@ -407,6 +440,7 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
             "war": report["war"],
             "macro_f1": report["macro_f1"],
             "num_test": report["num_samples"],
+            "validation_uar": "" if trainer.state.best_metric is None else trainer.state.best_metric,
             "world_size": args.world_size,
         }
         finish_run(run_dir, row, trainer.is_world_process_zero())

@@ -68,7 +68,13 @@ from hf_cser.models.feature_gan import (
     build_tiny_text_encoder,
     default_text_encoder_path,
 )
-from hf_cser.trainers.checkpointing import check_output_dir, resolve_run_resume, train_or_restore
+from hf_cser.run_record import RunRecord, write_run_records
+from hf_cser.trainers.checkpointing import (
+    check_output_dir,
+    finish_distributed,
+    resolve_run_resume,
+    train_or_restore,
+)
 from hf_cser.trainers.feature_gan import (
     FeatureGanBaselineTrainer,
     FeatureGanClassifierTrainer,
@@ -1083,6 +1089,32 @@ def finished_stage(run_args: RunArguments, folder: str, marker: str) -> dict | N
 # ============================================================================================ main
 
 
+def run_records(results: dict, data: str, seed: int, bad_audio_skipped: int) -> list[RunRecord]:
+    """The run records of a (non-grid) run: stage 1 and every stage-3 classifier with its no-augmentation control,
+    each with its test predictions file."""
+    systems = {"stage1": ("stage1", os.path.join(STAGE_DIRS[1], PREDICTIONS_NAME))}
+    for modality, key in (("audio", 3), ("audio_text", "3mm")):
+        prefix = "" if modality == "audio" else "audio_text_"
+        systems[f"stage3_{modality}"] = (f"{prefix}augmented", os.path.join(STAGE_DIRS[key], PREDICTIONS_NAME))
+        control = f"test_predictions_stage3_{modality}_without_augmentation.csv"
+        systems[f"stage3_{modality}_without_augmentation"] = (f"{prefix}control", control)
+    return [
+        RunRecord.from_metrics(
+            results[key]["test"],
+            method="feature_gan",
+            system=system,
+            seed=seed,
+            source=f"{data} (train)",
+            target=f"{data} (test)",
+            validation_uar=results[key]["validation"]["uar"],
+            bad_audio_skipped=bad_audio_skipped,
+            predictions=predictions,
+        )
+        for key, (system, predictions) in systems.items()
+        if key in results
+    ]
+
+
 def main(argv=None) -> dict:
     from hf_cser.console import quiet_library_progress_bars
 
@@ -1141,6 +1173,9 @@ def main(argv=None) -> dict:
         results["stage1"] = finished_stage(run_args, baseline_dir, "results.json") or run_stage1(
             data, model_args, run_args, baseline_dir, run_args.seed
         )
+    # every process is done with stage 1's collectives: tear the process group down together, so no process exits
+    # while gloo still has work in flight (an early exit can abort it: "terminate called without an active exception")
+    finish_distributed()
     if _process_index() != 0:
         return results  # stages 2 and 3 (seconds, on cached features) and every file: the main process only
     if 2 in stages and run_args.augmentation != "none":
@@ -1189,6 +1224,7 @@ def main(argv=None) -> dict:
             push_to_hub(os.path.join(out, STAGE_DIRS[3]), run_args.hub_model_id or Path(out).name)
     results["bad_audio_skipped"] = data.bad_audio_skipped
     _write_json(os.path.join(out, "results.json"), results)
+    write_run_records(out, run_records(results, data_args.data, run_args.seed, data.bad_audio_skipped))
     summary = {
         key: {split: round(value[split]["uar"], 4) for split in ("validation", "test") if split in value}
         for key, value in results.items()

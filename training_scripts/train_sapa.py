@@ -55,6 +55,7 @@ from hf_cser.audio import BadAudioCounter
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.metrics.predictions import write_predictions
+from hf_cser.run_record import RunRecord, write_run_records
 from hf_cser.trainers import SapaTrainer, SapaTrainingArguments
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
@@ -544,6 +545,24 @@ def main(argv=None):
         )
         with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2, default=str)
+        record = RunRecord.from_metrics(
+            target_report,
+            method="sapa",
+            system=model.config.variant,
+            seed=training_args.seed,
+            source=data_args.train_data,
+            target=data_args.eval_data,
+            validation_uar=results["source_validation"].get("eval_uar"),
+            world_size=training_args.world_size,
+            bad_audio_skipped=bad_audio.total,
+            predictions="target_predictions.csv",
+            extra={
+                "source_languages": source_languages,
+                "target_languages": target_languages,
+                "triplet_l2_normalize": bool(training_args.triplet_l2_normalize),
+            },
+        )
+        write_run_records(training_args.output_dir, [record])
         eval_results = {
             "target_test": {
                 "dataset": describe_data_spec(data_args.eval_data),

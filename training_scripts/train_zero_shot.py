@@ -49,6 +49,7 @@ from transformers import HfArgumentParser, set_seed
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.metrics.predictions import write_predictions
+from hf_cser.run_record import RunRecord, write_run_records
 from hf_cser.trainers import ZeroShotTrainer, ZeroShotTrainingArguments
 from hf_cser.trainers.checkpointing import (
     check_output_dir,
@@ -727,6 +728,20 @@ def main(argv=None):
                         audio=rows["audio"],
                         **{key: rows[key] for key in ("speaker", "language", "corpus") if key in rows.column_names},
                     )
+                    record = RunRecord.from_metrics(
+                        report,
+                        method="zero_shot",
+                        system=system,
+                        seed=seed,
+                        source=",".join(sorted(set(splits["train"]["language"]))),
+                        target=setting.target,
+                        validation_uar=trainer.state.best_metric,
+                        world_size=base_args.world_size,
+                        bad_audio_skipped=bad_audio.total,
+                        predictions=PREDICTIONS_NAME,
+                        extra={"setting": setting.name, "data": protocol_args.data},
+                    )
+                    write_run_records(run_dir, [record])
                     append_run(runs_file, run)
                     if protocol_args.tsne and system == "proposed" and seed == seeds[0]:
                         from datasets import concatenate_datasets

@@ -12,6 +12,7 @@ classifier and its no-augmentation control on the same stage-1 features).
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import shlex
@@ -74,13 +75,32 @@ class Method:
     seed) instead of `--seeds`, so the whole benchmark fits in 3 hours (the table says how many seeds each row has)."""
 
 
-def _json(path: str) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def _cache_argument(cache: str | None, flag: str = "--feature_cache_dir") -> list[str]:
     return [flag, cache] if cache else []
+
+
+def _records_reader(rows: dict[str, str]):
+    """Read a run folder's run records (``hf_cser.run_record``, every script writes them; found below the folder, as
+    the zero-shot script nests its run folders): `rows` maps a record's system to the benchmark row it fills."""
+
+    def read(out: str) -> dict[str, dict]:
+        from hf_cser.run_record import RUN_RECORD_NAME, read_run_records
+
+        paths = sorted(glob.glob(os.path.join(out, "**", RUN_RECORD_NAME), recursive=True))
+        by_system = {r.system: r for path in paths for r in read_run_records(os.path.dirname(path))}
+        missing = sorted(set(rows) - set(by_system))
+        if missing:
+            raise ValueError(f"{out}: no run record of system(s) {missing} (found {sorted(by_system)}).")
+        return {
+            row: {
+                "uar": by_system[system].uar,
+                "validation_uar": "" if by_system[system].validation_uar is None else by_system[system].validation_uar,
+                "num_test": by_system[system].num_test,
+            }
+            for system, row in rows.items()
+        }
+
+    return read
 
 
 # ---------------------------------------------------------------------------------------------------------- SAPA
@@ -93,21 +113,6 @@ def _sapa_arguments(variant: str):
         return [*files, "--variant", variant, "--seed", str(seed), *fixed, *_cache_argument(cache)]
 
     return arguments
-
-
-def _sapa_reader(row: str):
-    def read(out: str) -> dict[str, dict]:
-        results = _json(os.path.join(out, "results.json"))
-        target = results["target_test"]
-        return {
-            row: {
-                "uar": target["uar"],
-                "validation_uar": results["source_validation"]["eval_uar"],
-                "num_test": target["num_samples"],
-            }
-        }
-
-    return read
 
 
 SAPA_VARIANTS = {
@@ -126,19 +131,6 @@ def _feature_gan_arguments(fold: FoldFiles, out: str, seed: int, cache: str | No
     return ["--data", fold.both, "--output_dir", out, "--seed", str(seed), *fixed, *_cache_argument(cache)]
 
 
-def _feature_gan_read(out: str) -> dict[str, dict]:
-    results = _json(os.path.join(out, "results.json"))
-
-    def row(key: str) -> dict:
-        return {
-            "uar": results[key]["test"]["uar"],
-            "validation_uar": results[key]["validation"]["uar"],
-            "num_test": results[key]["test"].get("num_samples", ""),
-        }
-
-    return {"feature_gan": row("stage3_audio"), "feature_gan_control": row("stage3_audio_without_augmentation")}
-
-
 # ------------------------------------------------------------------------------------------------------ CTL-MTNet
 
 
@@ -149,22 +141,6 @@ def _ctl_mtnet_arguments(mdd: bool):
         return [*files, "--seeds", str(seed), *fixed, *([] if mdd else ["--no_mdd"]), *_cache_argument(cache)]
 
     return arguments
-
-
-def _single_run(out: str, name: str) -> dict:
-    """The one row of a script's runs CSV (`name` in the run folder; a run folder holds one seed of one system)."""
-    runs = list(csv.DictReader(open(os.path.join(out, name), encoding="utf-8")))
-    if len(runs) != 1:
-        raise ValueError(f"{out}/{name}: expected one run, found {len(runs)}.")
-    return runs[0]
-
-
-def _ctl_mtnet_reader(row: str):
-    def read(out: str) -> dict[str, dict]:
-        run = _single_run(out, "ctl_mtnet_runs.csv")
-        return {row: {"uar": float(run["uar"]), "validation_uar": "", "num_test": run["num_test"]}}
-
-    return read
 
 
 # ------------------------------------------------------------------------------------------------------ zero-shot
@@ -187,20 +163,6 @@ def _zero_shot_arguments(system: str):
     return arguments
 
 
-def _zero_shot_reader(row: str):
-    def read(out: str) -> dict[str, dict]:
-        run = _single_run(out, "zero_shot_runs.csv")
-        return {
-            row: {
-                "uar": float(run["uar"]),
-                "validation_uar": run.get("val_uar", ""),
-                "num_test": run.get("num_test", ""),
-            }
-        }
-
-    return read
-
-
 class MethodNotApplicable(ValueError):
     """The method cannot run on this fold by construction (recorded as n/a with the reason, not as a failure)."""
 
@@ -212,7 +174,7 @@ def _registry() -> dict[str, Method]:
             variant,
             "train_sapa.py",
             _sapa_arguments(variant),
-            _sapa_reader(variant),
+            _records_reader({variant: variant}),
             (variant,),
             text,
             ("--num_train_epochs", "15"),
@@ -223,7 +185,7 @@ def _registry() -> dict[str, Method]:
         "sapa_l2",
         "train_sapa.py",
         _sapa_arguments("sapa"),
-        _sapa_reader("sapa_l2"),
+        _records_reader({"sapa": "sapa_l2"}),
         ("sapa_l2",),
         "SAPA with L2-normalised triplet embeddings (library option)",
         ("--num_train_epochs", "15", "--triplet_l2_normalize", "true"),
@@ -234,7 +196,7 @@ def _registry() -> dict[str, Method]:
         "feature_gan",
         "train_feature_gan.py",
         _feature_gan_arguments,
-        _feature_gan_read,
+        _records_reader({"augmented": "feature_gan", "control": "feature_gan_control"}),
         ("feature_gan", "feature_gan_control"),
         "feature-GAN augmentation (frozen Whisper middle layer, audio only) and its no-augmentation control",
         ("--stage1_epochs", "10", "--gan_epochs", "50"),
@@ -244,7 +206,7 @@ def _registry() -> dict[str, Method]:
             name,
             "train_ctl_mtnet.py",
             _ctl_mtnet_arguments(mdd),
-            _ctl_mtnet_reader(name),
+            _records_reader({"mdd" if mdd else "no_mdd": name}),
             (name,),
             f"CTL-MTNet (MFCC capsules){' + MDD, transductive' if mdd else ', no MDD'}",
             ("--max_train_frames", "200", "--num_train_epochs", "4"),
@@ -257,7 +219,7 @@ def _registry() -> dict[str, Method]:
             name,
             "train_zero_shot.py",
             _zero_shot_arguments(system),
-            _zero_shot_reader(name),
+            _records_reader({system: name}),
             (name,),
             f"zero-shot cross-lingual SER, system {system}",
             (),

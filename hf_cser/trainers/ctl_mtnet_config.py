@@ -24,13 +24,17 @@ class CtlMtNetTrainingArguments(TrainingArguments):
             Adam learning rate (library default).
         weight_decay (`float`, *optional*, defaults to `0.0`):
             0 makes the default AdamW plain Adam (the paper's optimiser).
-        num_train_epochs (`float`, *optional*, defaults to `30`):
-            Epochs over the labelled source data (library default).
+        num_train_epochs (`float`, *optional*, defaults to `5`):
+            Epochs over the labelled source data (library default, sized so that a real-corpus fold of 5,000
+            utterances trains in about half an hour on 2 CPU cores, `benchmarks/real_scale.py`).
         per_device_train_batch_size (`int`, *optional*, defaults to `32`):
             Source utterances per batch; each source batch comes with as many unlabelled target utterances.
-        max_train_frames (`int` or `None`, *optional*, defaults to `None`):
-            Train on a random window of at most this many MFCC frames of each utterance (source and target; a crop
-            per utterance and step). `None` trains on whole utterances. Evaluation always sees whole utterances.
+        max_train_frames (`int` or `None`, *optional*, defaults to `300`):
+            Train on a random window of at most this many MFCC frames (300 = 3.75 s) of each utterance (source and
+            target; a crop per utterance and step): a batch costs the same whatever the corpus's longest utterance
+            (real corpora reach 14 s; whole utterances padded to the longest cost about 4x more per step). `None` or
+            0 trains on whole utterances (the paper does not say which it used). Evaluation always sees whole
+            utterances.
         mdd_weight (`float` or `None`, *optional*, defaults to `None`):
             eta of ``L_CE - eta * D_gamma``; `None` takes the model config's `mdd_weight` (paper value 1). 0, or no
             target dataset, trains without MDD (the paper's "Algorithm 4" ablation).
@@ -55,7 +59,7 @@ class CtlMtNetTrainingArguments(TrainingArguments):
 
     learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate (library default)."})
     weight_decay: float = field(default=0.0, metadata={"help": "0: AdamW is plain Adam (the paper's optimiser)."})
-    num_train_epochs: float = field(default=30.0, metadata={"help": "Epochs over the source data (ours)."})
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs over the source data (ours)."})
     per_device_train_batch_size: int = field(
         default=32, metadata={"help": "Source utterances per batch (plus as many target utterances)."}
     )
@@ -73,7 +77,8 @@ class CtlMtNetTrainingArguments(TrainingArguments):
     )
 
     max_train_frames: int | None = field(
-        default=None, metadata={"help": "Random crop of at most this many frames per training utterance."}
+        default=300,
+        metadata={"help": "Random crop of at most this many frames per training utterance (0: whole utterances)."},
     )
     mdd_weight: float | None = field(default=None, metadata={"help": "eta (None: model config; 0: no MDD)."})
     mdd_margin: float | None = field(default=None, metadata={"help": "gamma of MDD (None: model config)."})
@@ -90,8 +95,12 @@ class CtlMtNetTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         apply_device_launch_rules(self)
+        if self.max_train_frames == 0:
+            self.max_train_frames = None  # whole utterances
         if self.max_train_frames is not None and self.max_train_frames < 8:
-            raise ValueError(f"`max_train_frames` must be >= 8 or None, got {self.max_train_frames!r}.")
+            raise ValueError(
+                f"`max_train_frames` must be >= 8, or 0 / None (whole utterances), got {self.max_train_frames!r}."
+            )
         for name in ("mdd_weight", "grl_coefficient"):
             value = getattr(self, name)
             if value is not None and not value >= 0:

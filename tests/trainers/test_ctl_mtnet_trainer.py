@@ -137,3 +137,20 @@ def test_target_needs_the_auxiliary_classifier(tmp_path):
         from transformers import TrainingArguments
 
         CtlMtNetTrainer(model(), TrainingArguments(output_dir=str(tmp_path)), train_dataset=rows(4, 0))
+
+
+def test_default_crops_bound_the_cost_of_a_step_and_zero_means_whole_utterances(tmp_path):
+    """Real corpora reach 14 s: by default a training step sees 300-frame (3.75 s) windows, whatever the longest
+    utterance of the batch; `max_train_frames=0` (or None) is whole utterances; fewer than 8 frames is refused."""
+    args = CtlMtNetTrainingArguments(output_dir=str(tmp_path), use_cpu=True)
+    assert (args.max_train_frames, args.num_train_epochs) == (300, 5)
+    features = torch.randn(2, 1120, 39)  # 14 s of MFCC frames
+    mask = torch.ones(2, 1120, dtype=torch.long)
+    mask[1, 500:] = 0
+    cropped, cropped_mask = random_crop(features, mask, args.max_train_frames, torch.Generator().manual_seed(0))
+    assert cropped.shape == (2, 300, 39) and cropped_mask.sum(-1).tolist() == [300, 300]
+    assert (
+        CtlMtNetTrainingArguments(output_dir=str(tmp_path), use_cpu=True, max_train_frames=0).max_train_frames is None
+    )
+    with pytest.raises(ValueError, match="`max_train_frames` must be >= 8"):
+        CtlMtNetTrainingArguments(output_dir=str(tmp_path), use_cpu=True, max_train_frames=4)

@@ -66,6 +66,21 @@ def assert_metrics_recompute(predictions_csv, reported: dict, files: list[str] |
     return rows
 
 
+def assert_run_records_recompute(folder, method: str, systems: list[str]) -> list:
+    """``folder/run_record.json`` holds one record per system in `systems` (that order) of `method`, and each
+    record's metrics recompute from its predictions file (:func:`assert_metrics_recompute`). Returns the records."""
+    from dataclasses import asdict
+
+    from hf_cser.run_record import read_run_records
+
+    records = read_run_records(folder)
+    assert [(r.method, r.system) for r in records] == [(method, s) for s in systems]
+    for record in records:
+        rows = assert_metrics_recompute(Path(folder) / record.predictions, asdict(record))
+        assert len(rows) == record.num_test
+    return records
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     from hf_cser.data import SyntheticCorpusConfig, synthesize_corpus

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from .conftest import ROOT, assert_metrics_recompute, corpus_files, load_script
+from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
 TINY_MODEL = [
     "--conv_filters",
@@ -84,6 +84,8 @@ def test_single_corpus_kfold_is_speaker_independent_and_writes_tables(script, ti
         folder = out / "runs" / f"seed{run['seed']}_fold{run['fold']}"
         saved = assert_metrics_recompute(folder / "test_predictions.csv", run)
         assert len(saved) == int(run["num_test"]) and "score_neutral" in saved[0]
+        (record,) = assert_run_records_recompute(folder, "ctl_mtnet", ["capsule"])
+        assert record.extra == {"task": "single_corpus", "fold": int(run["fold"])} and record.validation_uar is None
         assert all(0.0 <= float(r[f"score_{e}"]) < 1.0 for r in saved for e in ("neutral", "happy", "angry", "sad"))
     assert "| single_corpus |" in (out / "ctl_mtnet_results.md").read_text()
     assert read_csv(out / "ctl_mtnet_summary.csv")[0]["runs"] == "4"
@@ -115,6 +117,8 @@ def test_cross_corpus_with_and_without_mdd_and_the_saved_model(script, tiny_corp
         assert_metrics_recompute(
             out / "runs" / "seed0" / "test_predictions.csv", run, files=corpus_files(tiny_corpus, "zh", "test")
         )
+        (record,) = assert_run_records_recompute(out / "runs" / "seed0", "ctl_mtnet", ["no_mdd" if flag else "mdd"])
+        assert record.validation_uar == pytest.approx(float(run["validation_uar"]))  # selection on source validation
     model = AutoModel.from_pretrained(tmp_path / "mdd" / "model")
     assert model.config.use_mdd and model.config.head == "linear"
     card = (tmp_path / "mdd" / "model" / "README.md").read_text()

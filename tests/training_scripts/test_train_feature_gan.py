@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import ROOT, assert_metrics_recompute, corpus_files, load_script
+from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -83,6 +83,12 @@ def test_all_stages_then_resume_stage3(tiny_corpus, tiny_text_encoder, tmp_path)
         ("stage3_audio_without_augmentation", out / "test_predictions_stage3_audio_without_augmentation.csv"),
     ):
         assert_metrics_recompute(predictions, results[key]["test"], files=files)
+    systems = ["stage1", "augmented", "control", "audio_text_augmented", "audio_text_control"]
+    records = assert_run_records_recompute(out, "feature_gan", systems)
+    assert records[1].uar == pytest.approx(results["stage3_audio"]["test"]["uar"])
+    assert records[2].validation_uar == pytest.approx(
+        results["stage3_audio_without_augmentation"]["validation"]["uar"]
+    )
     mi = json.loads((out / "stage2_generator" / "mutual_information.json").read_text())
     assert set(mi["generated_train"]["per_class"]) <= {"neutral", "happy", "angry", "sad"}
     assert 0.0 <= mi["generated_train"]["head_accuracy"] <= 1.0

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from .conftest import ROOT, assert_metrics_recompute, corpus_files, load_script
+from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
 
 def script_args(corpus, backbone, out, cache, *extra):
@@ -85,6 +85,9 @@ def test_reported_metrics_recompute_from_the_saved_predictions(trained, tiny_cor
     ]
     assert [r["emotion"] for r in rows] == [r["emotion"] for r in target]
     assert trained["summary"]["target"]["uar"] == pytest.approx(report["uar"])
+    (record,) = assert_run_records_recompute(trained["out"], "sapa", ["sapa"])  # the shared run record
+    assert record.uar == pytest.approx(report["uar"]) and record.num_test == len(rows) and record.seed == 42
+    assert record.validation_uar is not None and record.extra["target_languages"] == ["zh"]
 
 
 def test_output_folder_is_complete(trained):

@@ -13,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from .conftest import ROOT, assert_metrics_recompute, corpus_files, load_script
+from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
 
 def script_args(corpus, backbone, out, *extra):
@@ -75,6 +75,8 @@ def test_one_row_per_run_and_a_table(grid):
         files = corpus_files(grid["corpus"], "de", "test")
         saved = assert_metrics_recompute(Path(run["output_dir"]) / "target_predictions.csv", run, files=files)
         assert {r["language"] for r in saved} == {"de"}
+        (record,) = assert_run_records_recompute(run["output_dir"], "zero_shot", [run["system"]])
+        assert record.uar == pytest.approx(float(run["uar"])) and record.target == "de"
     table = (grid["out"] / "zero_shot_table.md").read_text()
     assert "| setting | baseline1 | proposed |" in table and "| average |" in table
     assert (grid["out"] / "tsne_en_to_de.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
