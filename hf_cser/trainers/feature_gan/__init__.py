@@ -34,9 +34,10 @@ from .infogan import (
     generate_features,
     mutual_information_report,
 )
-from .loop_checkpoints import load_loop_checkpoint, save_loop_checkpoint
+from .loop_checkpoints import LoopArguments, load_loop_checkpoint, save_loop_checkpoint
 
 __all__ = [
+    "LoopArguments",
     "AUGMENTATION_MODES",
     "AugmentedFeatureSet",
     "FeatureGanBaselineTrainer",

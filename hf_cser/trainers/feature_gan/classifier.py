@@ -16,7 +16,7 @@ from ...metrics import compute_ser_metrics
 from .baseline import inverse_frequency_class_weights
 from .infogan import check_feature_set, generate_features
 from .loop_checkpoints import (
-    check_save_settings,
+    LoopArguments,
     load_loop_checkpoint,
     prefixed_state,
     save_loop_checkpoint,
@@ -134,7 +134,7 @@ def build_augmented_training_set(
 
 
 @dataclass
-class FeatureGanClassifierTrainingArguments:
+class FeatureGanClassifierTrainingArguments(LoopArguments):
     r"""
     Arguments of [`FeatureGanClassifierTrainer`] (stage 3).
 
@@ -147,11 +147,7 @@ class FeatureGanClassifierTrainingArguments:
             (augmented) training set in the cross-entropy.
         early_stopping_patience (`int`, *optional*, defaults to 20): stop after this many epochs without a better
             validation UAR (0: never); the best epoch's classifier is kept.
-        seed (`int`, *optional*, defaults to 0).
-        disable_tqdm (`bool`, *optional*, defaults to `False`).
-        output_dir (`str`, *optional*): where ``checkpoint-<step>`` folders are written (none without it).
-        save_steps (`int`, *optional*, defaults to 0): checkpoint every this many optimizer steps (0: never).
-        save_total_limit (`int`, *optional*, defaults to 1): checkpoints kept.
+        seed, disable_tqdm, output_dir, save_steps (optimizer steps), save_total_limit: see [`LoopArguments`].
     """
 
     num_train_epochs: int = 100
@@ -160,14 +156,9 @@ class FeatureGanClassifierTrainingArguments:
     weight_decay: float = 0.0
     class_weighted_loss: bool = False
     early_stopping_patience: int = 20
-    seed: int = 0
-    disable_tqdm: bool = False
-    output_dir: str | None = None
-    save_steps: int = 0
-    save_total_limit: int = 1
 
     def __post_init__(self):
-        check_save_settings(self)
+        super().__post_init__()  # the checkpoint settings
         for name in ("num_train_epochs", "per_device_train_batch_size"):
             value = getattr(self, name)
             if int(value) != value or value < 1:

@@ -17,7 +17,7 @@ from ...labels import EMOTIONS
 from ...losses.adversarial import discriminator_adversarial_loss, generator_adversarial_loss
 from ...losses.contrastive import info_nce_loss
 from .loop_checkpoints import (
-    check_save_settings,
+    LoopArguments,
     load_loop_checkpoint,
     prefixed_state,
     save_loop_checkpoint,
@@ -28,7 +28,7 @@ logger = logging.get_logger(__name__)
 
 
 @dataclass
-class FeatureInfoGanTrainingArguments:
+class FeatureInfoGanTrainingArguments(LoopArguments):
     r"""
     Arguments of [`FeatureInfoGanTrainer`].
 
@@ -40,11 +40,7 @@ class FeatureInfoGanTrainingArguments:
             Adam betas (the usual GAN values; ours).
         discriminator_steps (`int`, *optional*, defaults to 1): D steps per G step.
         logging_steps (`int`, *optional*, defaults to 50): log every this many G steps.
-        seed (`int`, *optional*, defaults to 0): seed of the shuffling, z and the mixup weights.
-        disable_tqdm (`bool`, *optional*, defaults to `False`): hide the progress bar.
-        output_dir (`str`, *optional*): where ``checkpoint-<step>`` folders are written (none without it).
-        save_steps (`int`, *optional*, defaults to 0): checkpoint every this many G steps (0: never).
-        save_total_limit (`int`, *optional*, defaults to 1): checkpoints kept.
+        seed, disable_tqdm, output_dir, save_steps (G steps), save_total_limit: see [`LoopArguments`].
     """
 
     num_train_epochs: int = 300
@@ -54,14 +50,9 @@ class FeatureInfoGanTrainingArguments:
     adam_beta2: float = 0.999
     discriminator_steps: int = 1
     logging_steps: int = 50
-    seed: int = 0
-    disable_tqdm: bool = False
-    output_dir: str | None = None
-    save_steps: int = 0
-    save_total_limit: int = 1
 
     def __post_init__(self):
-        check_save_settings(self)
+        super().__post_init__()  # the checkpoint settings
         for name in ("num_train_epochs", "per_device_train_batch_size", "discriminator_steps", "logging_steps"):
             value = getattr(self, name)
             if int(value) != value or value < 1:

@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -130,7 +131,31 @@ def check_save_settings(args) -> None:
         raise ValueError(f"`save_total_limit` must be >= 1 or None, got {args.save_total_limit!r}.")
 
 
+@dataclass
+class LoopArguments:
+    r"""
+    The settings every custom training loop of the method shares (stages 2 and 3).
+
+    Args:
+        seed (`int`, *optional*, defaults to 0): seed of the shuffling and every random draw of the loop.
+        disable_tqdm (`bool`, *optional*, defaults to `False`): hide the progress bar.
+        output_dir (`str`, *optional*): where ``checkpoint-<step>`` folders are written (none without it).
+        save_steps (`int`, *optional*, defaults to 0): checkpoint every this many steps (0: never).
+        save_total_limit (`int`, *optional*, defaults to 1): checkpoints kept.
+    """
+
+    seed: int = 0
+    disable_tqdm: bool = False
+    output_dir: str | None = None
+    save_steps: int = 0
+    save_total_limit: int = 1
+
+    def __post_init__(self):
+        check_save_settings(self)
+
+
 __all__ = [
+    "LoopArguments",
     "check_save_settings",
     "load_loop_checkpoint",
     "prefixed_state",
