@@ -51,6 +51,7 @@ from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
 from hf_cser.audio import BadAudioCounter
+from hf_cser.cache import file_identities, write_atomically
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.run_record import RunRecord, write_run_records
@@ -152,9 +153,10 @@ def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
     from hf_cser.audio import load_audio
 
     paths = list(dataset["audio"])
-    key = hashlib.sha1(
-        (extractor.to_json_string() + "\n".join(f"{p}:{os.path.getsize(p)}" for p in paths)).encode()
-    ).hexdigest()[:16]
+    # keyed on the extractor settings and every file's identity (path, size, modification time): an edited file is
+    # recomputed
+    identity = json.dumps([extractor.to_json_string(), file_identities(paths)])
+    key = hashlib.sha1(identity.encode()).hexdigest()[:16]
     cache = os.path.join(cache_dir, f"mfcc_{key}.npz")
     if os.path.isfile(cache):
         with np.load(cache) as stored:
@@ -162,11 +164,14 @@ def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
         features = [flat[offsets[i] : offsets[i + 1]] for i in range(len(paths))]
     else:
         features = [extractor.extract(load_audio(p, extractor.sampling_rate)) for p in tqdm(paths, desc="MFCC")]
-        os.makedirs(cache_dir, exist_ok=True)
         offsets = np.cumsum([0] + [len(f) for f in features])
-        tmp = f"{cache}.{os.getpid()}.tmp.npz"  # one per process: ranks of a distributed launch write alike
-        np.savez(tmp, features=np.concatenate(features), offsets=offsets)
-        os.replace(tmp, cache)
+        flat = np.concatenate(features)
+
+        def write(tmp: str) -> None:  # ranks of a distributed launch write alike: each its own temporary file
+            with open(tmp, "wb") as handle:  # a file object: np.savez would append ".npz" to a temporary name
+                np.savez(handle, features=flat, offsets=offsets)
+
+        write_atomically(cache, write)
     present = [name for name in ("emotion", "speaker", "language", "corpus") if name in dataset.column_names]
     columns = {name: list(dataset[name]) for name in present}  # unlabelled target data has no `emotion`
     return [

@@ -56,6 +56,7 @@ import torch
 from transformers import HfArgumentParser, set_seed
 
 import hf_cser  # noqa: F401  (registers the models)
+from hf_cser.cache import file_identities, write_atomically
 from hf_cser.data.schema import SKIP_BAD_AUDIO_HELP
 from hf_cser.labels import EMOTIONS
 from hf_cser.metrics import compute_ser_metrics, write_predictions
@@ -302,7 +303,8 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
     raw_log_mel = isinstance(feature_extractor, LogMelFeatureExtractor)
     settings = feature_extractor.to_dict()
     settings.pop("mean", None), settings.pop("std", None)
-    key = _fingerprint(paths, settings, [os.path.getsize(p) for p in paths[:50]], raw_log_mel, "pad240")
+    # keyed on every file's identity (path, size, modification time): an edited file is recomputed
+    key = _fingerprint(settings, file_identities(paths), raw_log_mel, "pad240")
     path = os.path.join(cache_dir, f"inputs_{key}.safetensors")
     if os.path.isfile(path):
         try:
@@ -326,10 +328,8 @@ def _audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str
                     dtype=np.float32,
                 )
             )
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"  # one per process: the ranks of a multi-process launch write alike
-    safetensors.numpy.save_file({str(i): np.ascontiguousarray(x) for i, x in enumerate(out)}, tmp)
-    os.replace(tmp, path)
+    arrays = {str(i): np.ascontiguousarray(x) for i, x in enumerate(out)}
+    write_atomically(path, lambda tmp: safetensors.numpy.save_file(arrays, tmp))  # ranks of a launch write alike
     return out
 
 

@@ -408,3 +408,50 @@ def test_no_mdd_is_checked_by_behaviour(script, tiny_corpus, tmp_path, monkeypat
     targets, steps = results["no_mdd"]
     assert targets[0] is None and len(steps) == 2
     assert all(not any(k.startswith("mdd") for k in s) and "grl_coeff" not in s for s in steps)
+
+
+def _two_tones(folder):
+    import soundfile as sf
+
+    paths = []
+    for i in range(2):
+        path = folder / f"{i}.wav"
+        sf.write(path, (0.1 * np.sin(np.arange(8000) * (i + 1) / 10)).astype(np.float32), 16000)
+        paths.append(str(path))
+    return paths
+
+
+def _edit_keeping_the_size(path):
+    """Rewrite `path` with other samples of the same length (same byte size), one second newer."""
+    import os
+
+    import soundfile as sf
+
+    before = os.stat(path)
+    sf.write(path, (0.1 * np.cos(np.arange(8000) / 3)).astype(np.float32), 16000)
+    assert os.stat(path).st_size == before.st_size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+
+
+def test_mfcc_cache_is_reused_and_an_edited_file_of_the_same_size_is_recomputed(script, tmp_path, monkeypatch):
+    from datasets import Dataset
+
+    from hf_cser.models.ctl_mtnet import CtlMtNetFeatureExtractor
+
+    paths = _two_tones(tmp_path)
+    data = Dataset.from_dict({"audio": paths, "emotion": [0, 1], "speaker": ["a", "b"]})
+    extractor = CtlMtNetFeatureExtractor()
+    first = script.feature_rows(data, extractor, str(tmp_path / "cache"))
+    calls = []
+    original = CtlMtNetFeatureExtractor.extract  # patched on the class: the instance's settings stay as they are
+    monkeypatch.setattr(
+        CtlMtNetFeatureExtractor, "extract", lambda self, wave: calls.append(1) or original(self, wave)
+    )
+    again = script.feature_rows(data, extractor, str(tmp_path / "cache"))
+    assert calls == []  # served from the cache
+    assert all(np.array_equal(a["input_features"], b["input_features"]) for a, b in zip(first, again, strict=True))
+    _edit_keeping_the_size(paths[1])
+    edited = script.feature_rows(data, extractor, str(tmp_path / "cache"))
+    assert len(calls) == 2  # recomputed
+    assert not np.array_equal(edited[1]["input_features"], first[1]["input_features"])
+    np.testing.assert_array_equal(edited[0]["input_features"], first[0]["input_features"])

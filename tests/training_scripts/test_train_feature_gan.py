@@ -394,3 +394,23 @@ def test_audio_input_cache_is_safetensors_reused_and_rebuilt_when_damaged(tiny_c
         rebuilt = script._audio_inputs(paths, extractor, str(tmp_path), "test")
     assert "cannot read the input cache" in caplog.text and str(cache) in caplog.text
     assert all(np.array_equal(a, b) for a, b in zip(first, rebuilt, strict=True))
+
+
+def test_input_cache_recomputes_an_edited_file_of_the_same_size(tmp_path, monkeypatch):
+    from hf_cser.models.feature_gan import LogMelFeatureExtractor
+
+    from .test_train_ctl_mtnet import _edit_keeping_the_size, _two_tones
+
+    script = load_script("train_feature_gan")
+    paths = _two_tones(tmp_path)
+    extractor = LogMelFeatureExtractor()
+    first = script._audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
+    calls = []
+    original = LogMelFeatureExtractor.log_mel  # patched on the class: the instance's settings stay as they are
+    monkeypatch.setattr(LogMelFeatureExtractor, "log_mel", lambda self, wave: calls.append(1) or original(self, wave))
+    again = script._audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
+    assert calls == [] and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    _edit_keeping_the_size(paths[1])
+    edited = script._audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
+    assert len(calls) == 2 and not np.array_equal(edited[1], first[1])
+    np.testing.assert_array_equal(edited[0], first[0])
