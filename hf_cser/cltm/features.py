@@ -13,7 +13,6 @@ extractor is recomputed and an unchanged one is read back at once.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 from transformers.utils import logging
 
+from ..cache import file_identities, hash_json, write_atomically
 from ..encoders.mel import mel_filters
 
 logger = logging.get_logger(__name__)
@@ -96,10 +96,8 @@ class LogMelStatistics:
 def features_fingerprint(paths: Sequence[str], extractor_config: dict[str, Any]) -> str:
     """SHA-256 (first 16 hex digits) of the extractor config and each file's absolute path, size and mtime."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"version": FEATURE_CACHE_VERSION, **extractor_config}, sort_keys=True).encode())
-    for path in paths:
-        stat = os.stat(path)
-        digest.update(f"\n{os.path.abspath(path)}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
+    hash_json(digest, {"version": FEATURE_CACHE_VERSION, **extractor_config})
+    hash_json(digest, file_identities(os.path.abspath(path) for path in paths))
     return digest.hexdigest()[:16]
 
 
@@ -145,10 +143,7 @@ def compute_utterance_features(
         iterator = paths
     features = np.stack([np.asarray(extractor(load_audio(p)), dtype=np.float32) for p in iterator])
     if cache_file is not None:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{cache_file}.{os.getpid()}.tmp.npy"
-        np.save(tmp, features)
-        os.replace(tmp, cache_file)  # atomic: a concurrent reader never sees half a file
+        write_atomically(cache_file, lambda tmp: np.save(tmp, features))  # a concurrent reader never sees half a file
     return features
 
 
