@@ -226,7 +226,10 @@ def report(runs: list[dict], sizes: dict, machine: dict) -> str:
         verdict = run["status"]
         if run["status"] == "ok":  # the targets are for warm caches: a cold run within them meets them a fortiori
             met = minutes <= target and rss * 1024 <= RSS_TARGET_MB
-            verdict = "**met**" if met else "**not met**"
+            if run["phase"] == "warm" or met:
+                verdict = "**met**" if met else "**not met**"
+            else:
+                verdict = "over (cold: the target is for warm caches)"
         target_text = f"<= {target:.0f}"
         lines.append(
             f"| {run['method']} | {run['phase']} | {run['threads']} | {minutes:.1f} | {target_text} | {rss:.2f} | "
