@@ -39,7 +39,7 @@ from collections import defaultdict
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "real"))
-from methods import METHODS, FoldFiles, run_method  # noqa: E402
+from methods import METHODS, FoldFiles, parse_method_args, run_method  # noqa: E402
 
 DEFAULT_METHODS = ("sapa", "zero_shot_proposed", "feature_gan", "ctl_mtnet", "ctl_mtnet_no_mdd")
 LANGUAGES = ("en", "de", "fr", "zh", "ur")
@@ -252,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base_utterances", type=int, default=16, help="base corpus utterances per speaker")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
-    from methods import parse_method_args
-
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     if sorted(set(methods) - set(METHODS)):

@@ -233,10 +233,12 @@ def finish_run(run_dir: str, row: dict, is_main: bool) -> None:
         extra={"task": row["task"], "fold": row["fold"]},
     )
     write_run_records(run_dir, [record])
-    tmp = os.path.join(run_dir, f"{RUN_RESULT_NAME}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(row, f)
-    os.replace(tmp, os.path.join(run_dir, RUN_RESULT_NAME))
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as handle:
+            json.dump(row, handle)
+
+    write_atomically(os.path.join(run_dir, RUN_RESULT_NAME), write)
     for name in os.listdir(run_dir):
         if name.startswith("checkpoint-"):
             shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)

@@ -1089,6 +1089,11 @@ def finished_stage(run_args: RunArguments, folder: str, marker: str) -> dict | N
 # ============================================================================================ main
 
 
+def control_predictions_name(modality: str) -> str:
+    """File (in the output folder) of the test predictions of the no-augmentation control of a stage-3 classifier."""
+    return f"test_predictions_stage3_{modality}_without_augmentation.csv"
+
+
 def run_records(results: dict, data: str, seed: int, bad_audio_skipped: int) -> list[RunRecord]:
     """The run records of a (non-grid) run: stage 1 and every stage-3 classifier with its no-augmentation control,
     each with its test predictions file."""
@@ -1096,8 +1101,7 @@ def run_records(results: dict, data: str, seed: int, bad_audio_skipped: int) -> 
     for modality, key in (("audio", 3), ("audio_text", "3mm")):
         prefix = "" if modality == "audio" else "audio_text_"
         systems[f"stage3_{modality}"] = (f"{prefix}augmented", os.path.join(STAGE_DIRS[key], PREDICTIONS_NAME))
-        control = f"test_predictions_stage3_{modality}_without_augmentation.csv"
-        systems[f"stage3_{modality}_without_augmentation"] = (f"{prefix}control", control)
+        systems[f"stage3_{modality}_without_augmentation"] = (f"{prefix}control", control_predictions_name(modality))
     return [
         RunRecord.from_metrics(
             results[key]["test"],
@@ -1216,7 +1220,7 @@ def main(argv=None) -> dict:
                 modality,
                 "none",
                 os.path.join(out, "checkpoints", f"stage3_{modality}_without_augmentation"),
-                os.path.join(out, f"test_predictions_stage3_{modality}_without_augmentation.csv"),
+                os.path.join(out, control_predictions_name(modality)),
             )
         if run_args.push_to_hub:
             from hf_cser.hub import push_to_hub

@@ -68,6 +68,9 @@ from hf_cser.trainers.checkpointing import (
 logger = logging.getLogger("train_sapa")
 
 DEFAULT_OUTPUT_DIR = "outputs/sapa"
+PREDICTIONS_NAME = "target_predictions.csv"
+"""In the output folder: one row per target test utterance (file, speaker, language, corpus, true and predicted
+emotion, class probabilities); the reported target metrics recompute from it."""
 
 
 @dataclass
@@ -537,7 +540,7 @@ def main(argv=None):
             )
         target_columns = target_feats.column_names
         write_predictions(
-            os.path.join(training_args.output_dir, "target_predictions.csv"),
+            os.path.join(training_args.output_dir, PREDICTIONS_NAME),
             target_feats["emotion"],
             target_logits,
             audio=target_test.with_format(None)["audio"],
@@ -555,7 +558,7 @@ def main(argv=None):
             validation_uar=results["source_validation"].get("eval_uar"),
             world_size=training_args.world_size,
             bad_audio_skipped=bad_audio.total,
-            predictions="target_predictions.csv",
+            predictions=PREDICTIONS_NAME,
             extra={
                 "source_languages": source_languages,
                 "target_languages": target_languages,
