@@ -68,6 +68,12 @@ def file_identities(paths: Iterable[str]) -> list[list[Any]]:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` on a temporary file in `path`'s folder (created if needed), then ``os.replace`` it onto
     `path`: readers see the old file or the whole new one, never a partial one. The temporary file is removed on any
@@ -86,6 +92,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> N
     handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     os.close(handle)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it private: 0600)
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -347,6 +347,7 @@ def test_group_normalized_frames_use_training_and_own_statistics():
     """Per-corpus frame normalisation of the zero-shot script against `FeatureNormalizer` on the stacked frames."""
     from datasets import Dataset, DatasetDict
 
+    from hf_cser.experiments.zero_shot import group_normalized_frames
     from hf_cser.normalization import FeatureNormalizer
 
     rng = np.random.default_rng(0)
@@ -362,7 +363,7 @@ def test_group_normalized_frames_use_training_and_own_statistics():
             "test": Dataset.from_dict({k: v[4:] for k, v in rows.items()}),
         }
     )
-    out = load_script("train_zero_shot").group_normalized_frames(frames, splits, "corpus")
+    out = group_normalized_frames(frames, splits, "corpus")
     train_x = np.concatenate([frames[p].numpy() for p in list(frames)[:4]])
     groups = np.repeat(corpora[:4], [len(frames[p]) for p in list(frames)[:4]])
     expected = FeatureNormalizer("corpus").fit(train_x, groups).transform(train_x, groups)

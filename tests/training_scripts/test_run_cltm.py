@@ -244,10 +244,10 @@ def test_bad_audio_fails_before_training_or_is_skipped_and_counted(corpus8, tmp_
 
 @pytest.mark.parametrize("problem", ["not_a_folder", "disk_full"])
 def test_unusable_output_dir_fails_before_data_loading(corpus8, tmp_path, monkeypatch, unusable_output_dir, problem):
-    from hf_cser.data import specs
+    from hf_cser.experiments.cltm import run as experiment_run
     from hf_cser.trainers import checkpointing
 
     out = unusable_output_dir(problem)
-    monkeypatch.setattr(specs, "load_data_spec", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr(experiment_run, "load_data_spec", lambda *a, **k: pytest.fail("data loaded"))
     with pytest.raises(checkpointing.OutputDirError, match=str(out)):
         load_script("run_cltm").main(quick_args(corpus8, out, tmp_path / "features"))

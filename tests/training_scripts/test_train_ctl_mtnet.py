@@ -11,6 +11,10 @@ import sys
 import numpy as np
 import pytest
 
+from hf_cser.experiments.ctl_mtnet import feature_rows
+from hf_cser.experiments.ctl_mtnet import runs as experiment_runs
+from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer
+
 from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
 TINY_MODEL = [
@@ -169,8 +173,8 @@ def test_cross_corpus_refuses_labelled_target_data(script, tiny_corpus, tmp_path
     never starts."""
     from hf_cser.data import TargetLeakageError
 
-    monkeypatch.setattr(script, "strip_label_columns", lambda dataset: dataset)
-    monkeypatch.setattr(script.CtlMtNetTrainer, "train", no_training)
+    monkeypatch.setattr(experiment_runs, "strip_label_columns", lambda dataset: dataset)
+    monkeypatch.setattr(CtlMtNetTrainer, "train", no_training)
     with pytest.raises(TargetLeakageError, match="unlabelled target data carries a `emotion` column"):
         script.main(
             [
@@ -193,7 +197,7 @@ def test_single_corpus_refuses_folds_sharing_speakers(script, tiny_corpus, tmp_p
         return [(list(range(n - 4)), list(range(n - 8, n)))]  # 4 test rows also in train
 
     monkeypatch.setattr(folds, "make_folds", leaky_folds)
-    monkeypatch.setattr(script.CtlMtNetTrainer, "train", no_training)
+    monkeypatch.setattr(CtlMtNetTrainer, "train", no_training)
     with pytest.raises(TargetLeakageError, match=r"train holds 4 audio file\(s\) of the fold 0 test set"):
         script.main(["--task", "single_corpus", "--data", f"synthetic:en@{tiny_corpus}", *common(tmp_path / "x")])
 
@@ -220,7 +224,7 @@ def test_bad_audio_fails_before_training_or_is_skipped_and_counted(script, tiny_
     corpus, bad = corrupt_copy(tiny_corpus, tmp_path / "corpus")
     args = ["--task", "single_corpus", "--data", f"synthetic:en@{corpus}", "--num_folds", "2", "--save_model", "false"]
     with monkeypatch.context() as m:
-        m.setattr(script.CtlMtNetTrainer, "train", no_training)
+        m.setattr(CtlMtNetTrainer, "train", no_training)
         with pytest.raises(BadAudioError, match=os.path.basename(bad)):
             script.main([*args, *common(tmp_path / "strict")])
     (row,) = script.main([*args, "--skip_bad_audio", "true", *common(tmp_path / "skip")])
@@ -234,7 +238,7 @@ def test_unusable_output_dir_fails_before_data_loading(script, tiny_corpus, unus
     from hf_cser.trainers import checkpointing
 
     out = unusable_output_dir(problem)
-    monkeypatch.setattr(script, "load_checked", no_training)
+    monkeypatch.setattr(experiment_runs, "load_checked", no_training)
     with pytest.raises(checkpointing.OutputDirError, match=str(out)):
         script.main(["--task", "single_corpus", "--data", f"synthetic:en@{tiny_corpus}", *common(out)])
 
@@ -290,14 +294,14 @@ def test_interrupted_run_resumes_bit_identical_and_finished_runs_are_skipped(
             if args.seed == 1 and state.global_step == 3:
                 raise Interrupted("simulated crash")
 
-    original_init = script.CtlMtNetTrainer.__init__
+    original_init = CtlMtNetTrainer.__init__
 
     def crashing_init(self, *a, **k):
         k["callbacks"] = [*(k.get("callbacks") or []), Crash()]
         original_init(self, *a, **k)
 
     with monkeypatch.context() as m:
-        m.setattr(script.CtlMtNetTrainer, "__init__", crashing_init)
+        m.setattr(CtlMtNetTrainer, "__init__", crashing_init)
         with pytest.raises(Interrupted):
             run("crashed")
     run_dirs = tmp_path / "crashed" / "runs"
@@ -306,10 +310,8 @@ def test_interrupted_run_resumes_bit_identical_and_finished_runs_are_skipped(
     assert (run_dirs / "seed1" / "checkpoint-2" / "crop_rng_state.safetensors").is_file()
 
     calls = []
-    original_train = script.CtlMtNetTrainer.train
-    monkeypatch.setattr(
-        script.CtlMtNetTrainer, "train", lambda self, **k: calls.append(k) or original_train(self, **k)
-    )
+    original_train = CtlMtNetTrainer.train
+    monkeypatch.setattr(CtlMtNetTrainer, "train", lambda self, **k: calls.append(k) or original_train(self, **k))
     resumed = run("crashed")
     assert len(calls) == 1 and calls[0]["resume_from_checkpoint"].endswith("checkpoint-2")  # seed 0 was skipped
     assert resumed == reference
@@ -367,7 +369,6 @@ def test_two_process_gloo_run(tiny_corpus, tmp_path):
 def test_no_mdd_is_checked_by_behaviour(script, tiny_corpus, tmp_path, monkeypatch):
     """`--no_mdd` trains without target batches and without the MDD term; the default trains with both on every
     step (the recorded loss components of every training step, and the data the trainer was given)."""
-    from hf_cser.trainers.ctl_mtnet_trainer import CtlMtNetTrainer
 
     seen = {"targets": [], "steps": []}
     real_init, real_record = CtlMtNetTrainer.__init__, CtlMtNetTrainer._record_loss_components
@@ -441,17 +442,17 @@ def test_mfcc_cache_is_reused_and_an_edited_file_of_the_same_size_is_recomputed(
     paths = _two_tones(tmp_path)
     data = Dataset.from_dict({"audio": paths, "emotion": [0, 1], "speaker": ["a", "b"]})
     extractor = CtlMtNetFeatureExtractor()
-    first = script.feature_rows(data, extractor, str(tmp_path / "cache"))
+    first = feature_rows(data, extractor, str(tmp_path / "cache"))
     calls = []
     original = CtlMtNetFeatureExtractor.extract  # patched on the class: the instance's settings stay as they are
     monkeypatch.setattr(
         CtlMtNetFeatureExtractor, "extract", lambda self, wave: calls.append(1) or original(self, wave)
     )
-    again = script.feature_rows(data, extractor, str(tmp_path / "cache"))
+    again = feature_rows(data, extractor, str(tmp_path / "cache"))
     assert calls == []  # served from the cache
     assert all(np.array_equal(a["input_features"], b["input_features"]) for a, b in zip(first, again, strict=True))
     _edit_keeping_the_size(paths[1])
-    edited = script.feature_rows(data, extractor, str(tmp_path / "cache"))
+    edited = feature_rows(data, extractor, str(tmp_path / "cache"))
     assert len(calls) == 2  # recomputed
     assert not np.array_equal(edited[1]["input_features"], first[1]["input_features"])
     np.testing.assert_array_equal(edited[0]["input_features"], first[0]["input_features"])

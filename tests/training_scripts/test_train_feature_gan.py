@@ -12,6 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from hf_cser.experiments.feature_gan import audio_inputs
+from hf_cser.experiments.feature_gan import grid as experiment_grid
+from hf_cser.experiments.feature_gan import run as experiment_run
+from hf_cser.trainers.feature_gan import FeatureGanBaselineTrainer
+
 from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -146,11 +151,12 @@ def test_resuming_without_a_stage1_folder_fails_clearly(tiny_corpus, tiny_text_e
 
 
 def test_real_vs_generated_tsne_figure(tmp_path):
-    script = load_script("train_feature_gan")
+    from hf_cser.experiments.feature_gan import plot_real_vs_generated
+
     g = torch.Generator().manual_seed(0)
     real, fake = torch.randn(40, 8, generator=g), torch.randn(40, 8, generator=g) + 2
     labels = torch.arange(40) % 4
-    path = script.plot_real_vs_generated(real, labels, fake, labels, str(tmp_path / "img" / "tsne.png"))
+    path = plot_real_vs_generated(real, labels, fake, labels, str(tmp_path / "img" / "tsne.png"))
     assert os.path.getsize(path) > 1000
 
 
@@ -209,7 +215,7 @@ def test_bad_audio_fails_before_training_or_is_skipped_and_counted(
     script = load_script("train_feature_gan")
     args = _common(corpus, tiny_text_encoder, tmp_path / "out", tmp_path / "cache")
     with monkeypatch.context() as m:
-        m.setattr(script.FeatureGanBaselineTrainer, "train", no_training)
+        m.setattr(FeatureGanBaselineTrainer, "train", no_training)
         with pytest.raises(BadAudioError, match=os.path.basename(bad)):
             script.main([*args, "--stage", "1"])
     results = script.main([*args, "--stage", "1", "--skip_bad_audio", "true"])
@@ -232,7 +238,7 @@ def test_test_speakers_in_training_are_refused(tiny_corpus, tiny_text_encoder, t
 
     monkeypatch.setattr(specs, "load_data_spec", leaky)
     script = load_script("train_feature_gan")
-    monkeypatch.setattr(script.FeatureGanBaselineTrainer, "train", no_training)
+    monkeypatch.setattr(FeatureGanBaselineTrainer, "train", no_training)
     with pytest.raises(TargetLeakageError, match=r"train holds 1 audio file\(s\) of the test split"):
         script.main(_common(tiny_corpus, tiny_text_encoder, tmp_path / "out", tmp_path / "cache"))
 
@@ -245,7 +251,7 @@ def test_unusable_output_dir_fails_before_data_loading(
 
     out = unusable_output_dir(problem)
     script = load_script("train_feature_gan")
-    monkeypatch.setattr(script, "prepare_data", no_training)
+    monkeypatch.setattr(experiment_run, "prepare_data", no_training)
     with pytest.raises(checkpointing.OutputDirError, match=str(out)):
         script.main(_common(tiny_corpus, tiny_text_encoder, out, tmp_path / "cache"))
 
@@ -270,14 +276,14 @@ def test_stage1_resumes_bit_identical_after_a_crash(tiny_corpus, tiny_text_encod
             if state.global_step == 6:
                 raise RuntimeError("simulated crash")
 
-    original_init = script.FeatureGanBaselineTrainer.__init__
+    original_init = FeatureGanBaselineTrainer.__init__
 
     def crashing_init(self, *a, **k):
         k["callbacks"] = [*(k.get("callbacks") or []), Crash()]
         original_init(self, *a, **k)
 
     with monkeypatch.context() as m:
-        m.setattr(script.FeatureGanBaselineTrainer, "__init__", crashing_init)
+        m.setattr(FeatureGanBaselineTrainer, "__init__", crashing_init)
         with pytest.raises(RuntimeError, match="simulated crash"):
             run("crashed")
     checkpoints = tmp_path / "crashed" / "stage1_baseline" / "checkpoints"
@@ -312,7 +318,7 @@ def test_table3_grid_resumes_without_redoing_finished_work(tiny_corpus, tiny_tex
     grid("reference")
     calls = {"run_stage1": 0, "run_stage2": 0, "run_stage3": 0}
     for name in calls:
-        original = getattr(script, name)
+        original = getattr(experiment_grid, name)
 
         def counted(*a, _name=name, _original=original, **k):
             if _name == "run_stage3" and crash["on"] and calls[_name] == 3:
@@ -320,7 +326,7 @@ def test_table3_grid_resumes_without_redoing_finished_work(tiny_corpus, tiny_tex
             calls[_name] += 1
             return _original(*a, **k)
 
-        monkeypatch.setattr(script, name, counted)
+        monkeypatch.setattr(experiment_grid, name, counted)
     crash = {"on": True}
     with pytest.raises(RuntimeError, match="simulated crash"):
         grid("crashed")
@@ -347,7 +353,7 @@ def test_restarted_all_stages_run_does_not_redo_finished_stages(tiny_corpus, tin
         raise Killed("stage 2 interrupted")
 
     with monkeypatch.context() as patch:
-        patch.setattr(script, "run_stage2", crash)
+        patch.setattr(experiment_run, "run_stage2", crash)
         with pytest.raises(Killed):
             script.main(argv)
     stage1 = json.loads((out / "stage1_baseline" / "results.json").read_text())
@@ -355,7 +361,7 @@ def test_restarted_all_stages_run_does_not_redo_finished_stages(tiny_corpus, tin
     assert not (out / "stage2_generator" / "mutual_information.json").exists()
 
     with monkeypatch.context() as patch:
-        patch.setattr(script, "run_stage1", no_training)
+        patch.setattr(experiment_run, "run_stage1", no_training)
         results = script.main(argv)
     assert results["stage1"] == stage1
     assert (out / "stage1_baseline" / "model.safetensors").read_bytes() == weights
@@ -363,8 +369,8 @@ def test_restarted_all_stages_run_does_not_redo_finished_stages(tiny_corpus, tin
 
     retrained = []
     with monkeypatch.context() as patch:
-        patch.setattr(script, "run_stage1", lambda *a, **k: retrained.append(a) or stage1)
-        patch.setattr(script, "run_stage2", lambda *a, **k: results["stage2"])
+        patch.setattr(experiment_run, "run_stage1", lambda *a, **k: retrained.append(a) or stage1)
+        patch.setattr(experiment_run, "run_stage2", lambda *a, **k: results["stage2"])
         script.main([*argv, "--resume_from_checkpoint", "none"])
     assert len(retrained) == 1
 
@@ -376,22 +382,21 @@ def test_audio_input_cache_is_safetensors_reused_and_rebuilt_when_damaged(tiny_c
     from hf_cser import audio
     from hf_cser.models.feature_gan import LogMelFeatureExtractor
 
-    script = load_script("train_feature_gan")
     paths = sorted(str(p) for p in Path(tiny_corpus).rglob("*.wav"))[:3]
     extractor = LogMelFeatureExtractor()
-    first = script._audio_inputs(paths, extractor, str(tmp_path), "test")
+    first = audio_inputs(paths, extractor, str(tmp_path), "test")
     (cache,) = tmp_path.glob("inputs_*.safetensors")  # no pickle: tensors only
     for wave_path, frames in zip(paths, first, strict=True):
         np.testing.assert_array_equal(frames, extractor.log_mel(audio.load_audio(wave_path)))
 
     with monkeypatch.context() as patch:  # a hit reads no audio
         patch.setattr(audio, "load_audio", lambda *a, **k: pytest.fail("audio decoded on a cache hit"))
-        again = script._audio_inputs(paths, extractor, str(tmp_path), "test")
+        again = audio_inputs(paths, extractor, str(tmp_path), "test")
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
 
     cache.write_bytes(cache.read_bytes()[:40])  # truncated by a crash
-    with caplog.at_level(logging.WARNING, logger="train_feature_gan"):
-        rebuilt = script._audio_inputs(paths, extractor, str(tmp_path), "test")
+    with caplog.at_level(logging.WARNING, logger="hf_cser.experiments.feature_gan.data"):
+        rebuilt = audio_inputs(paths, extractor, str(tmp_path), "test")
     assert "cannot read the input cache" in caplog.text and str(cache) in caplog.text
     assert all(np.array_equal(a, b) for a, b in zip(first, rebuilt, strict=True))
 
@@ -401,16 +406,15 @@ def test_input_cache_recomputes_an_edited_file_of_the_same_size(tmp_path, monkey
 
     from .test_train_ctl_mtnet import _edit_keeping_the_size, _two_tones
 
-    script = load_script("train_feature_gan")
     paths = _two_tones(tmp_path)
     extractor = LogMelFeatureExtractor()
-    first = script._audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
+    first = audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
     calls = []
     original = LogMelFeatureExtractor.log_mel  # patched on the class: the instance's settings stay as they are
     monkeypatch.setattr(LogMelFeatureExtractor, "log_mel", lambda self, wave: calls.append(1) or original(self, wave))
-    again = script._audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
+    again = audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
     assert calls == [] and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     _edit_keeping_the_size(paths[1])
-    edited = script._audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
+    edited = audio_inputs(paths, extractor, str(tmp_path / "cache"), "test")
     assert len(calls) == 2 and not np.array_equal(edited[1], first[1])
     np.testing.assert_array_equal(edited[0], first[0])

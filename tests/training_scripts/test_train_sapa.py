@@ -1,6 +1,7 @@
 """End to end: `training_scripts/train_sapa.py` on a tiny synthetic corpus, then every way users load the result."""
 
 import csv
+import importlib
 import json
 import os
 import socket
@@ -12,6 +13,9 @@ from unittest import mock
 import numpy as np
 import pytest
 import soundfile as sf
+
+from hf_cser.experiments.sapa import run as experiment_run
+from hf_cser.trainers import SapaTrainer
 
 from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
@@ -247,7 +251,7 @@ def test_unusable_output_dir_fails_before_loading_data(tiny_corpus, tiny_backbon
     def no_data(*args, **kwargs):
         raise AssertionError("data was loaded before the output folder was checked")
 
-    monkeypatch.setattr("hf_cser.data.specs.load_data_spec", no_data)
+    monkeypatch.setattr(experiment_run, "load_data_spec", no_data)
     script = load_script("train_sapa")
     blocker = tmp_path / "a_file"
     blocker.write_text("")
@@ -265,7 +269,9 @@ def test_overlapping_train_and_eval_data_is_refused(tiny_corpus, tiny_backbone, 
     from hf_cser.data import TargetLeakageError
 
     script = load_script("train_sapa")
-    monkeypatch.setattr(script, "resolve_encoders", mock.Mock(side_effect=AssertionError("encoders were loaded")))
+    monkeypatch.setattr(
+        experiment_run, "resolve_encoders", mock.Mock(side_effect=AssertionError("encoders were loaded"))
+    )
     en = corpus_rows(tiny_corpus, "en")
     overlapping = [{**r, "split": "test"} for r in en if r["split"] == "train"]
     manifest = write_manifest(tmp_path / "overlap.csv", overlapping)
@@ -292,7 +298,7 @@ def test_bad_audio_file_raises_before_training(corrupt_manifest, tiny_corpus, ti
 
     manifest, broken = corrupt_manifest
     script = load_script("train_sapa")
-    monkeypatch.setattr(script.SapaTrainer, "train", mock.Mock(side_effect=AssertionError("training started")))
+    monkeypatch.setattr(SapaTrainer, "train", mock.Mock(side_effect=AssertionError("training started")))
     args = script_args(tiny_corpus, tiny_backbone, tmp_path / "o", tmp_path / "c") + ["--train_data", str(manifest)]
     with pytest.raises(BadAudioError, match="soundfile cannot decode it") as info:
         script.main(args)
@@ -356,14 +362,14 @@ def test_two_process_gloo_run(tiny_corpus, tiny_backbone, trained, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, default",
+    "name, default, experiment",
     [
-        ("train_sapa", "outputs/sapa"),
-        ("train_zero_shot", "outputs/zero_shot"),
-        ("train_ctl_mtnet", "outputs/ctl_mtnet"),
+        ("train_sapa", "outputs/sapa", "sapa"),
+        ("train_zero_shot", "outputs/zero_shot", "zero_shot"),
+        ("train_ctl_mtnet", "outputs/ctl_mtnet", "ctl_mtnet"),
     ],
 )
-def test_scripts_write_to_their_documented_default_folder(name, default, tmp_path, monkeypatch):
+def test_scripts_write_to_their_documented_default_folder(name, default, experiment, tmp_path, monkeypatch):
     """Without `--output_dir` a script writes to its documented default (the README's main job: `outputs/sapa`), not
     to the `trainer_output` transformers fills in; an explicit folder is kept."""
     script = load_script(name)
@@ -377,7 +383,7 @@ def test_scripts_write_to_their_documented_default_folder(name, default, tmp_pat
         raise Stop
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(script, "check_output_dir", record)
+    monkeypatch.setattr(importlib.import_module(f"hf_cser.experiments.{experiment}.run"), "check_output_dir", record)
     for argv, expected in (([], default), (["--output_dir", "elsewhere"], "elsewhere")):
         with pytest.raises(Stop):
             script.main(argv)
@@ -391,13 +397,13 @@ def test_same_result_with_cold_or_warm_encoder_caches(trained, tiny_corpus, tiny
     from safetensors.torch import load_file
 
     script = load_script("train_sapa")
-    resolve = script.resolve_encoders
+    resolve = experiment_run.resolve_encoders
 
     def resolve_drawing_random_numbers(*args, **kwargs):
         torch.rand(1000), np.random.rand(1000)  # what phonetic pretraining on a cold cache does to the global RNGs
         return resolve(*args, **kwargs)
 
-    monkeypatch.setattr(script, "resolve_encoders", resolve_drawing_random_numbers)
+    monkeypatch.setattr(experiment_run, "resolve_encoders", resolve_drawing_random_numbers)
     out = tmp_path / "cold"
     assert script.main(script_args(tiny_corpus, tiny_backbone, out, trained["cache"])) == trained["summary"]
     first, cold = load_file(trained["out"] / "model.safetensors"), load_file(out / "model.safetensors")

@@ -13,6 +13,10 @@ from unittest import mock
 
 import pytest
 
+from hf_cser.experiments.zero_shot import SYSTEM_LOSSES, parse_language_backbones, parse_list, summarize
+from hf_cser.experiments.zero_shot import run as experiment_run
+from hf_cser.trainers import ZeroShotTrainer
+
 from .conftest import ROOT, assert_metrics_recompute, assert_run_records_recompute, corpus_files, load_script
 
 
@@ -86,17 +90,16 @@ def test_finished_runs_are_not_redone(grid, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(grid["script"].ZeroShotTrainer, "train", fail)
+    monkeypatch.setattr(ZeroShotTrainer, "train", fail)
     assert grid["script"].main(grid["args"]) == grid["rows"]
 
 
-def test_summary_statistics_and_unknown_names(grid):
-    script = grid["script"]
+def test_summary_statistics_and_unknown_names():
     runs = [{"setting": "en->de", "system": "proposed", "uar": u, "macro_f1": u} for u in (0.5, 0.7)]
-    (row,) = script.summarize(runs)
+    (row,) = summarize(runs)
     assert row["uar_mean"] == pytest.approx(60.0) and row["uar_std"] == pytest.approx(10.0)
     with pytest.raises(ValueError, match="unknown value"):
-        script.parse_list("proposed,best_system", list(script.SYSTEM_LOSSES), "systems")
+        parse_list("proposed,best_system", list(SYSTEM_LOSSES), "systems")
 
 
 def free_port():
@@ -142,7 +145,7 @@ def test_language_matched_backbone_is_used_and_recorded(grid, tiny_corpus5, tiny
     assert config["language_backbones"] == {"en": str(tiny_backbone), "zh": "/nowhere"}
     assert config["backbone_name_or_path"] == str(tiny_backbone)
     with pytest.raises(ValueError, match="LANG=BACKBONE"):
-        script.parse_language_backbones("en=a,de")
+        parse_language_backbones("en=a,de")
 
 
 def test_run_folder_is_a_complete_model_with_a_card(grid, tiny_corpus5):
@@ -169,8 +172,8 @@ def test_settings_that_share_target_and_training_data_train_once(
 ):
     script = grid["script"]
     calls = []
-    train = script.ZeroShotTrainer.train
-    monkeypatch.setattr(script.ZeroShotTrainer, "train", lambda self, *a, **k: calls.append(1) or train(self, *a, **k))
+    train = ZeroShotTrainer.train
+    monkeypatch.setattr(ZeroShotTrainer, "train", lambda self, *a, **k: calls.append(1) or train(self, *a, **k))
     args = script_args(tiny_corpus5, tiny_backbone, tmp_path / "dedup", "--tsne", "false")
     args[args.index("--settings") + 1] = "en->de,zh->de"
     args[args.index("--systems") + 1] = "baseline2,baseline1"
@@ -225,7 +228,7 @@ def corpus_manifest(corpus, path, replace=None):
 def test_unusable_output_dir_fails_before_loading_data(grid, tiny_corpus5, tiny_backbone, tmp_path, monkeypatch):
     from hf_cser.trainers.checkpointing import OutputDirError
 
-    monkeypatch.setattr("hf_cser.data.specs.load_data_spec", mock.Mock(side_effect=AssertionError("data loaded")))
+    monkeypatch.setattr(experiment_run, "load_data_spec", mock.Mock(side_effect=AssertionError("data loaded")))
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(OutputDirError) as info:
@@ -242,10 +245,8 @@ def test_target_audio_relabelled_into_training_is_refused(grid, tiny_corpus5, ti
     speaker checks cannot see it) is caught by its audio path, in every component it feeds."""
     from datasets import concatenate_datasets
 
-    import hf_cser.data
     from hf_cser.data import TargetLeakageError
-
-    build = hf_cser.data.build_zero_shot_splits
+    from hf_cser.data import build_zero_shot_splits as build
 
     def leaky_build(data, setting, system):
         splits, speaker_map = build(data, setting, system)
@@ -253,8 +254,8 @@ def test_target_audio_relabelled_into_training_is_refused(grid, tiny_corpus5, ti
         splits["train"] = concatenate_datasets([splits["train"], smuggled.cast(splits["train"].features)])
         return splits, speaker_map
 
-    monkeypatch.setattr(hf_cser.data, "build_zero_shot_splits", leaky_build)
-    monkeypatch.setattr(grid["script"].ZeroShotTrainer, "train", mock.Mock(side_effect=AssertionError("trained")))
+    monkeypatch.setattr(experiment_run, "build_zero_shot_splits", leaky_build)
+    monkeypatch.setattr(ZeroShotTrainer, "train", mock.Mock(side_effect=AssertionError("trained")))
     with pytest.raises(TargetLeakageError) as info:
         grid["script"].main(script_args(tiny_corpus5, tiny_backbone, tmp_path / "leak", "--tsne", "false"))
     message = str(info.value)
@@ -297,7 +298,7 @@ def test_bad_audio_raises_before_training_or_is_skipped_and_counted(
     args[args.index("--data") + 1] = str(manifest)
     args[args.index("--systems") + 1] = "baseline1"
     with monkeypatch.context() as patch:
-        patch.setattr(script.ZeroShotTrainer, "train", mock.Mock(side_effect=AssertionError("training started")))
+        patch.setattr(ZeroShotTrainer, "train", mock.Mock(side_effect=AssertionError("training started")))
         with pytest.raises(BadAudioError, match="soundfile cannot decode it") as info:
             script.main(args)
     assert str(broken) in str(info.value)
@@ -341,7 +342,7 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(
     run = os.path.join("en_to_de", "proposed", "seed0")
     script.main(args_for(tmp_path / "full"))
     shutil.copytree(tmp_path / "full" / run / "checkpoint-3", tmp_path / "killed" / run / "checkpoint-3")
-    with caplog.at_level(logging.WARNING, logger="train_zero_shot"):
+    with caplog.at_level(logging.WARNING, logger="hf_cser.experiments.zero_shot.run"):
         script.main(args_for(tmp_path / "killed"))
     assert f"resuming from checkpoint '{tmp_path / 'killed' / run / 'checkpoint-3'}'" in caplog.text
     a = load_file(tmp_path / "full" / run / "model.safetensors")
@@ -366,7 +367,7 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(
 def test_a_checkpoint_of_no_run_of_the_grid_is_refused_before_loading_data(
     grid, tiny_corpus5, tiny_backbone, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("hf_cser.data.specs.load_data_spec", mock.Mock(side_effect=AssertionError("data loaded")))
+    monkeypatch.setattr(experiment_run, "load_data_spec", mock.Mock(side_effect=AssertionError("data loaded")))
     foreign = tmp_path / "another_experiment" / "checkpoint-3"
     with pytest.raises(ValueError, match=r"another_experiment/checkpoint-3. is not a checkpoint of a run of this"):
         grid["script"].main(
