@@ -25,15 +25,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
-from transformers import PreTrainedModel, Trainer, TrainerCallback
+from transformers import PreTrainedModel, TrainerCallback
 from transformers.utils import logging
 
-from ..losses import GrlScheduler, MarginDisparityDiscrepancyLoss, MarginLoss
-from ..metrics import make_compute_metrics
+from ..losses import MarginDisparityDiscrepancyLoss, MarginLoss
 from ..models.ctl_mtnet.feature_extraction_ctl_mtnet import pad_frame_features
+from .base import GradientReversalMixin, GrlScheduleCallback, HfCserTrainer
 from .ctl_mtnet_config import CtlMtNetTrainingArguments
-from .loss_logging import LossComponentLoggingMixin
-from .zero_shot_trainer import GrlScheduleCallback
 
 logger = logging.get_logger(__name__)
 
@@ -158,7 +156,7 @@ class _PairEpochCallback(TrainerCallback):
         self.pairs.set_epoch(int(state.epoch or 0))
 
 
-class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
+class CtlMtNetTrainer(GradientReversalMixin, HfCserTrainer):
     """
     Trainer for [`~hf_cser.models.ctl_mtnet.CtlMtNetForEmotionClassification`], single- and cross-corpus.
 
@@ -192,7 +190,9 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
 
     _tag_names = ["hf_cser", "ctl-mtnet"]
     auxiliary_keys = CTL_MTNET_AUXILIARY_KEYS
-    loss_is_scaled_for_ga = False
+    args_class = CtlMtNetTrainingArguments
+    default_output_dir = "ctl-mtnet"
+    args_fields = "MDD, GRL and MFCC-crop"
 
     def __init__(
         self,
@@ -208,26 +208,14 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
         optimizers: tuple = (None, None),
         preprocess_logits_for_metrics: Callable | None = None,
     ) -> None:
-        if args is None:
-            args = CtlMtNetTrainingArguments(output_dir="ctl-mtnet")
-        elif not isinstance(args, CtlMtNetTrainingArguments):
-            raise TypeError(f"`args` must be a `CtlMtNetTrainingArguments`, got {type(args).__name__}.")
+        args = self.resolve_args(args)
         config = model.config
-        resolved = {}
-        for name, default in _OBJECTIVE_DEFAULTS.items():
-            value = getattr(args, name)
-            resolved[name] = value if value is not None else getattr(config, name, default)
+        resolved = self.resolve_objective(args, config, _OBJECTIVE_DEFAULTS)
         self.mdd_weight = float(resolved["mdd_weight"])
         self.mdd_loss_fct = MarginDisparityDiscrepancyLoss(margin=float(resolved["mdd_margin"]))
         self.margin_loss_fct = MarginLoss(config.margin_positive, config.margin_negative, config.margin_downweight)
         self.head = config.head
-        self.grl_scheduler = GrlScheduler(
-            schedule=resolved["grl_schedule"],
-            hi=float(resolved["grl_coefficient"]),
-            lo=0.0,
-            alpha=args.grl_warm_start_alpha,
-            max_steps=args.grl_warm_start_steps or 1000,  # replaced by the run's steps at train begin
-        )
+        self.build_grl_scheduler(resolved, args)
         self.uses_target = target_dataset is not None and self.mdd_weight > 0
         if target_dataset is not None and self.mdd_weight > 0 and not getattr(config, "use_mdd", False):
             raise ValueError(
@@ -243,8 +231,6 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
         self._crop_generator = torch.Generator().manual_seed(int(args.seed))
         if data_collator is None:
             data_collator = CtlMtNetDataCollator()
-        if compute_metrics is None:
-            compute_metrics = make_compute_metrics()
         callbacks = [*(callbacks or []), GrlScheduleCallback(self)]
         if self.uses_target:
             callbacks.append(_PairEpochCallback(train_dataset))
@@ -260,11 +246,7 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
             optimizers=optimizers,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
         )
-        self.model_accepts_loss_kwargs = False
-        self._init_loss_component_logs()
         self._push_grl_coefficient()
-        if hasattr(self.model, "add_model_tags"):
-            self.model.add_model_tags(self._tag_names)
 
     def _crop_rng_file(self, checkpoint: str) -> str:
         suffix = f"_{self.args.process_index}" if self.args.world_size > 1 else ""
@@ -282,14 +264,6 @@ class CtlMtNetTrainer(LossComponentLoggingMixin, Trainer):
         super()._load_rng_state(checkpoint)
         if checkpoint is not None and os.path.isfile(self._crop_rng_file(checkpoint)):
             self._crop_generator.set_state(load_file(self._crop_rng_file(checkpoint))["crop_generator"])
-
-    def _push_grl_coefficient(self) -> None:
-        model = self.model
-        if not hasattr(model, "set_grl_coefficient") and hasattr(self, "accelerator"):
-            # unwrap only a wrapper (DDP, ...): `unwrap_model` costs about a millisecond, and this runs every step
-            model = self.accelerator.unwrap_model(model)
-        if hasattr(model, "set_grl_coefficient"):
-            model.set_grl_coefficient(self.grl_scheduler.coeff)
 
     def _task_loss(self, outputs: Mapping[str, torch.Tensor], labels: torch.Tensor) -> tuple[str, torch.Tensor]:
         if self.head == "capsule":

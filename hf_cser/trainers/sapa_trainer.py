@@ -20,14 +20,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback
+from transformers import PreTrainedModel, TrainerCallback
 from transformers.utils import logging
 
 from ..data.leakage import check_no_target_language_leak, dataset_languages  # noqa: F401  (re-exported)
 from ..losses import PhonemeTripletLoss, SpeakerTripletLoss
-from ..metrics import make_compute_metrics
+from .base import HfCserTrainer
 from .checkpointing import SamplerEpochCallback
-from .loss_logging import LossComponentLoggingMixin
 from .sapa_config import FUSED_VARIANTS, SAPA_VARIANTS, SapaTrainingArguments
 
 logger = logging.get_logger(__name__)
@@ -117,7 +116,7 @@ class SapaDataCollator:
         return batch
 
 
-class SapaTrainer(LossComponentLoggingMixin, Trainer):
+class SapaTrainer(HfCserTrainer):
     """
     Trainer for SAPA models (:class:`hf_cser.models.sapa.SapaForEmotionClassification`).
 
@@ -171,8 +170,9 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
 
     _tag_names = ["hf_cser", "sapa"]
     auxiliary_keys = AUXILIARY_KEYS
-    # compute_loss returns a per-batch mean: the Trainer divides it by the gradient-accumulation steps.
-    loss_is_scaled_for_ga = False
+    args_class = SapaTrainingArguments
+    default_output_dir = "sapa-trainer"
+    args_fields = "SAPA loss, early-stopping and optimiser"
 
     def __init__(
         self,
@@ -190,13 +190,7 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
         speaker_graph: Any | None = None,
         target_languages: Sequence[str] | None = None,
     ) -> None:
-        if args is None:
-            args = SapaTrainingArguments(output_dir="sapa-trainer")
-        elif not isinstance(args, SapaTrainingArguments):
-            raise TypeError(
-                f"`args` must be a `SapaTrainingArguments`, got {type(args).__name__}; build one with the same "
-                "values (it adds the SAPA loss, early-stopping and optimiser fields)."
-            )
+        args = self.resolve_args(args)
         if target_languages is not None and eval_dataset is not None:
             check_no_target_language_leak(eval_dataset, target_languages)
         self.target_languages = tuple(target_languages) if target_languages is not None else None
@@ -214,36 +208,19 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
             )
         self.variant = variant
         self.use_phoneme_loss, self.use_speaker_loss = VARIANT_LOSSES[variant]
-        resolved = {}
-        for name, paper_value in _PAPER_DEFAULTS.items():
-            value = getattr(args, name)
-            resolved[name] = float(value if value is not None else getattr(config, name, paper_value))
+        resolved = {
+            name: float(value) for name, value in self.resolve_objective(args, config, _PAPER_DEFAULTS).items()
+        }
         self.phoneme_loss_weight = resolved["phoneme_loss_weight"]
         self.speaker_loss_weight = resolved["speaker_loss_weight"]
         self.phoneme_loss_fct = PhonemeTripletLoss(margin=resolved["phoneme_margin"], mining=args.triplet_mining)
         self.speaker_loss_fct = SpeakerTripletLoss(margin=resolved["speaker_margin"], mining=args.triplet_mining)
-        if config is not None:  # the saved config records what training used
-            for name, value in {"variant": variant, **resolved}.items():
-                if getattr(config, name, None) != value:
-                    if hasattr(config, name):
-                        logger.info(f"SapaTrainer: `{name}` {getattr(config, name)!r} -> {value!r} (training args).")
-                    setattr(config, name, value)
+        self.record_objective(config, {"variant": variant, **resolved})  # the saved config records what training used
 
         if data_collator is None:
             data_collator = SapaDataCollator(speaker_graph=speaker_graph)
-        if compute_metrics is None:
-            compute_metrics = make_compute_metrics()
-        callbacks = list(callbacks or [])
-        callbacks.append(SamplerEpochCallback())  # a resumed epoch draws the same batches as an uninterrupted one
-        if args.early_stopping_patience is not None and not any(
-            isinstance(cb, EarlyStoppingCallback) or cb is EarlyStoppingCallback for cb in callbacks
-        ):
-            callbacks.append(
-                EarlyStoppingCallback(
-                    early_stopping_patience=args.early_stopping_patience,
-                    early_stopping_threshold=args.early_stopping_threshold,
-                )
-            )
+        # a resumed epoch draws the same batches as an uninterrupted one; early stopping: added by the base class
+        callbacks = [*(callbacks or []), SamplerEpochCallback()]
         if args.coupled_weight_decay and optimizers == (None, None) and optimizer_cls_and_kwargs is None:
             # Paper: "Adam ... learning rate 0.0001, decay factor 0.001". Our reading: L2 decay coupled into Adam.
             # The Trainer still builds the parameter groups (no decay on biases and normalisation weights).
@@ -265,13 +242,6 @@ class SapaTrainer(LossComponentLoggingMixin, Trainer):
             optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
         )
-
-        # We compute our own loss (a per-batch mean), so the model never receives `num_items_in_batch` and the
-        # Trainer neither rescales the loss by the number of processes nor skips the gradient-accumulation division.
-        self.model_accepts_loss_kwargs = False
-        self._init_loss_component_logs()
-        if hasattr(self.model, "add_model_tags"):
-            self.model.add_model_tags(self._tag_names)
 
     # ---- loss ----
 

@@ -24,17 +24,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
-from transformers import PreTrainedModel, Trainer, TrainerCallback
+from transformers import PreTrainedModel, TrainerCallback
 from transformers.trainer_utils import seed_worker
 from transformers.utils import logging
 
 from ..data.leakage import dataset_languages
 from ..data.protocol import TargetLeakageError
 from ..data.sampler import HierarchicalLanguageEmotionSampler
-from ..losses import GrlScheduler, LanguageAwareSupConLoss
-from ..metrics import make_compute_metrics
+from ..losses import LanguageAwareSupConLoss
+from .base import GradientReversalMixin, GrlScheduleCallback, HfCserTrainer
 from .checkpointing import SamplerEpochCallback
-from .loss_logging import LossComponentLoggingMixin
 from .zero_shot_config import ZeroShotTrainingArguments
 
 logger = logging.get_logger(__name__)
@@ -176,25 +175,7 @@ class ZeroShotDataCollator:
         return batch
 
 
-class GrlScheduleCallback(TrainerCallback):
-    """Steps the trainer's :class:`~hf_cser.losses.GrlScheduler` after every optimiser step and pushes the coefficient
-    into the model (``model.set_grl_coefficient``). On (re)start the schedule resumes at ``state.global_step``."""
-
-    def __init__(self, trainer: ZeroShotTrainer) -> None:
-        self.trainer = trainer
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        scheduler = self.trainer.grl_scheduler
-        scheduler.max_steps = int(args.grl_warm_start_steps or max(state.max_steps, 1))
-        scheduler.num_steps = int(state.global_step)
-        self.trainer._push_grl_coefficient()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.trainer.grl_scheduler.step()
-        self.trainer._push_grl_coefficient()
-
-
-class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
+class ZeroShotTrainer(GradientReversalMixin, HfCserTrainer):
     """
     Trainer for zero-shot cross-lingual SER (:class:`hf_cser.models.zero_shot.ZeroShotSerForEmotionClassification`).
 
@@ -238,8 +219,9 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
 
     _tag_names = ["hf_cser", "zero-shot-ser"]
     auxiliary_keys = ZERO_SHOT_AUXILIARY_KEYS
-    # compute_loss returns a per-batch mean: the Trainer divides it by the gradient-accumulation steps.
-    loss_is_scaled_for_ga = False
+    args_class = ZeroShotTrainingArguments
+    default_output_dir = "zero-shot-trainer"
+    args_fields = "sampler, loss-weight, GRL and leak-guard"
 
     def __init__(
         self,
@@ -256,42 +238,20 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
         preprocess_logits_for_metrics: Callable | None = None,
         speaker_map: Mapping[str, int] | None = None,
     ) -> None:
-        if args is None:
-            args = ZeroShotTrainingArguments(output_dir="zero-shot-trainer")
-        elif not isinstance(args, ZeroShotTrainingArguments):
-            raise TypeError(
-                f"`args` must be a `ZeroShotTrainingArguments`, got {type(args).__name__}; build one with the same "
-                "values (it adds the sampler, loss-weight, GRL and leak-guard fields)."
-            )
+        args = self.resolve_args(args)
         if args.target_languages and not args.upper_bound:
             check_no_target_rows({"train_dataset": train_dataset, "eval_dataset": eval_dataset}, args.target_languages)
 
         # Objective: training args override the model config, which overrides the library defaults.
         config = getattr(model, "config", None)
-        resolved: dict[str, Any] = {}
-        for name, default in _OBJECTIVE_DEFAULTS.items():
-            value = getattr(args, name)
-            resolved[name] = value if value is not None else getattr(config, name, default)
+        resolved = self.resolve_objective(args, config, _OBJECTIVE_DEFAULTS)
         self.scl_weight = float(resolved["scl_weight"])
         self.adversarial_weight = float(resolved["adversarial_weight"])
         self.scl_loss_fct = LanguageAwareSupConLoss(
             temperature=float(resolved["scl_temperature"]), gamma=float(resolved["scl_gamma"])
         )
-        self.grl_scheduler = GrlScheduler(
-            schedule=resolved["grl_schedule"],
-            hi=float(resolved["grl_coefficient"]),
-            lo=0.0,
-            alpha=args.grl_warm_start_alpha,
-            max_steps=args.grl_warm_start_steps or 1000,  # replaced by the run's steps at train begin
-        )
-        if config is not None:  # the saved config records what training used
-            for name, value in resolved.items():
-                if getattr(config, name, None) != value:
-                    if hasattr(config, name):
-                        logger.info(
-                            f"ZeroShotTrainer: `{name}` {getattr(config, name)!r} -> {value!r} (training args)."
-                        )
-                    setattr(config, name, value)
+        self.build_grl_scheduler(resolved, args)
+        self.record_objective(config, resolved)  # the saved config records what training used
 
         self.speaker_map = (
             dict(speaker_map)
@@ -307,8 +267,6 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
         train_languages = sorted(dataset_languages(train_dataset) or ()) if train_dataset is not None else []
         if data_collator is None:
             data_collator = ZeroShotDataCollator(speaker_map=self.speaker_map, languages=train_languages)
-        if compute_metrics is None:
-            compute_metrics = make_compute_metrics()
         # SamplerEpochCallback: a resumed epoch draws the same batches as an uninterrupted one
         callbacks = [*(callbacks or []), GrlScheduleCallback(self), SamplerEpochCallback()]
 
@@ -325,12 +283,7 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
             optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
         )
-        # We compute our own loss (a per-batch mean), so the model never receives `num_items_in_batch`.
-        self.model_accepts_loss_kwargs = False
-        self._init_loss_component_logs()
         self._push_grl_coefficient()
-        if hasattr(self.model, "add_model_tags"):
-            self.model.add_model_tags(self._tag_names)
 
     # ---- data ----
 
@@ -362,19 +315,10 @@ class ZeroShotTrainer(LossComponentLoggingMixin, Trainer):
 
     # ---- GRL ----
 
-    def _push_grl_coefficient(self) -> None:
-        model = self.model
-        if not hasattr(model, "set_grl_coefficient") and hasattr(self, "accelerator"):
-            # unwrap only a wrapper (DDP, ...): `unwrap_model` costs about a millisecond, and this runs every step
-            model = self.accelerator.unwrap_model(model)
-        setter = getattr(model, "set_grl_coefficient", None)
-        if setter is not None:
-            setter(self.grl_scheduler.coeff)
-        elif self.adversarial_weight > 0:
-            raise AttributeError(
-                f"{type(model).__name__} has no `set_grl_coefficient`; the speaker-adversarial term needs it "
-                "(or train with `adversarial_weight=0`)."
-            )
+    def grl_missing_message(self) -> str | None:
+        if self.adversarial_weight > 0:
+            return "the speaker-adversarial term needs it (or train with `adversarial_weight=0`)."
+        return None
 
     # ---- loss ----
 

@@ -29,6 +29,7 @@ from .runs import (
     evaluate_rows,
     finish_run,
     finished_run,
+    result_row,
     single_corpus_runs,
     train_run,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "markdown_table",
     "parse_seeds",
     "protocol_rows",
+    "result_row",
     "run_ctl_mtnet",
     "save_final_model",
     "single_corpus_runs",

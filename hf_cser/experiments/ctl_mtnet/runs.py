@@ -95,6 +95,25 @@ def evaluate_rows(trainer, rows: list[dict], run_dir: str) -> dict:
     return compute_ser_metrics(labels, scores.argmax(-1), with_confusion=False)
 
 
+def result_row(trainer, report: dict, task: str, source: str, target: str, mdd: bool, seed: int, fold) -> dict:
+    """One run's row of `ctl_mtnet_runs.csv` (and its `run_result.json`): the protocol, the test metrics, the
+    validation UAR of model selection ('' without selection) and the number of processes."""
+    return {
+        "task": task,
+        "source": source,
+        "target": target,
+        "mdd": mdd,
+        "seed": seed,
+        "fold": fold,
+        "uar": report["uar"],
+        "war": report["war"],
+        "macro_f1": report["macro_f1"],
+        "num_test": report["num_samples"],
+        "validation_uar": "" if trainer.state.best_metric is None else trainer.state.best_metric,
+        "world_size": trainer.args.world_size,
+    }
+
+
 def build_model(model_args: ModelArguments, head: str, use_mdd: bool):
     from hf_cser.models.ctl_mtnet import CtlMtNetConfig, CtlMtNetForEmotionClassification
 
@@ -148,20 +167,7 @@ def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, se
         )
         train_run(trainer, run_dir, base_args, last=(seed, fold) == grid[-1])
         report = evaluate_rows(trainer, [rows[i] for i in test_index], run_dir)
-        row = {
-            "task": "single_corpus",
-            "source": protocol.data,
-            "target": protocol.data,
-            "mdd": False,
-            "seed": seed,
-            "fold": fold,
-            "uar": report["uar"],
-            "war": report["war"],
-            "macro_f1": report["macro_f1"],
-            "num_test": report["num_samples"],
-            "validation_uar": "" if trainer.state.best_metric is None else trainer.state.best_metric,
-            "world_size": args.world_size,
-        }
+        row = result_row(trainer, report, "single_corpus", protocol.data, protocol.data, False, seed, fold)
         finish_run(run_dir, row, trainer.is_world_process_zero())
         yield run_dir, row
 
@@ -224,19 +230,6 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
         )
         train_run(trainer, run_dir, base_args, last=seed == seeds[-1])
         report = evaluate_rows(trainer, test, run_dir)
-        row = {
-            "task": "cross_corpus",
-            "source": protocol.source,
-            "target": protocol.target,
-            "mdd": use_mdd,
-            "seed": seed,
-            "fold": "-",
-            "uar": report["uar"],
-            "war": report["war"],
-            "macro_f1": report["macro_f1"],
-            "num_test": report["num_samples"],
-            "validation_uar": "" if trainer.state.best_metric is None else trainer.state.best_metric,
-            "world_size": args.world_size,
-        }
+        row = result_row(trainer, report, "cross_corpus", protocol.source, protocol.target, use_mdd, seed, "-")
         finish_run(run_dir, row, trainer.is_world_process_zero())
         yield run_dir, row

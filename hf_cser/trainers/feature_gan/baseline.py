@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import TrainingArguments
 from transformers.utils import logging
 
 from ...losses.contrastive import ClapContrastiveLoss, info_nce_loss
+from ..base import HfCserTrainer
 from ..launch import apply_device_launch_rules
-from ..loss_logging import LossComponentLoggingMixin
 
 logger = logging.get_logger(__name__)
 
@@ -79,7 +79,7 @@ class FeatureGanDataCollator:
         return batch
 
 
-class FeatureGanBaselineTrainer(LossComponentLoggingMixin, Trainer):
+class FeatureGanBaselineTrainer(HfCserTrainer):
     r"""
     Stage-1 trainer: L_Baseline = L_SER + alpha L_CL + beta L_MI (eq. 7 of ``papers/004``), with alpha
     (`contrastive_weight`), beta (`mi_weight`) and tau (`contrastive_temperature`) read from the model config.
@@ -92,10 +92,13 @@ class FeatureGanBaselineTrainer(LossComponentLoggingMixin, Trainer):
     """
 
     auxiliary_keys = ("text_embeds",)
+    args_class = FeatureGanTrainingArguments
+    default_output_dir = "feature-gan-baseline"
+    args_fields = "class-weighted loss"
+    _tag_names = ["hf_cser", "feature-gan"]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_loss_component_logs()
+    def __init__(self, model, args: FeatureGanTrainingArguments | None = None, *rest, **kwargs):
+        super().__init__(model, self.resolve_args(args), *rest, **kwargs)
         config = self.model.config
         self.clap_loss = ClapContrastiveLoss(temperature=config.contrastive_temperature)
         if self.args.class_weighted_loss and self.train_dataset is not None:
