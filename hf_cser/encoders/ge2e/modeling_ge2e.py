@@ -18,6 +18,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
 from ...hub import CheckedFolderLoadingMixin
+from ...modeling_utils import init_linear_and_layer_norm
 from .configuration_ge2e import Ge2eSpeakerEncoderConfig
 from .feature_extraction_ge2e import Ge2eFeatureExtractor
 
@@ -73,10 +74,8 @@ class Ge2eSpeakerEncoderPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedMod
                     init.xavier_uniform_(param)
                 else:
                     init.zeros_(param)
-        elif isinstance(module, nn.Linear):
-            init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                init.zeros_(module.bias)
+        elif init_linear_and_layer_norm(module):
+            pass
         elif isinstance(module, Ge2eSpeakerEncoderModel):
             init.constant_(module.similarity_weight, self.config.similarity_weight_init)
             init.constant_(module.similarity_bias, self.config.similarity_bias_init)

@@ -28,6 +28,7 @@ from ...encoders.backbones import build_speech_backbone, resolve_backbone_path
 from ...encoders.content_encoder import ContentEncoder
 from ...encoders.ge2e import Ge2eSpeakerEncoderModel
 from ...hub import CheckedFolderLoadingMixin
+from ...modeling_utils import init_linear_and_layer_norm
 from .configuration_sapa import SapaConfig
 from .feature_extraction_sapa import select_window_centers
 
@@ -86,14 +87,9 @@ class SapaPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
-        if isinstance(module, nn.Linear):
-            init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        elif isinstance(module, nn.MultiheadAttention):
+        if init_linear_and_layer_norm(module):
+            return
+        if isinstance(module, nn.MultiheadAttention):
             if module.in_proj_weight is not None:
                 init.xavier_uniform_(module.in_proj_weight)
             if module.in_proj_bias is not None:

@@ -36,6 +36,7 @@ from ...encoders.whisper.encoding import (
 )
 from ...hub import CheckedFolderLoadingMixin
 from ...losses.grl import GradientReversalLayer
+from ...modeling_utils import init_linear_and_layer_norm
 from .configuration_zero_shot import ZeroShotSerConfig
 
 try:  # transformers >= 5: init helpers that respect already-loaded weights
@@ -163,13 +164,7 @@ class ZeroShotSerPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
-        if isinstance(module, nn.Linear):
-            init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+        init_linear_and_layer_norm(module)
         if getattr(module, "frame_mean", None) is not None:  # normalisation buffers start as the identity
             init.zeros_(module.frame_mean)
             init.ones_(module.frame_std)
