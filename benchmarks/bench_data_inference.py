@@ -339,7 +339,7 @@ def build_sapa(quick: bool, seed: int = 0):
         config = SapaConfig()
         sizes = "default: WavLM Base (12x768) + GE2E (3x256), heads 256"
     model = SapaForEmotionClassification(config)
-    return model, SapaFeatureExtractor.from_sapa_config(config), sizes
+    return model, SapaFeatureExtractor.from_sapa_arguments(config), sizes
 
 
 def _wav2vec2_config(quick: bool):
@@ -364,16 +364,16 @@ def build_zero_shot(quick: bool, num_speakers: int, seed: int = 0):
     import torch
     from transformers import Wav2Vec2FeatureExtractor
 
-    from hf_cser.models.zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotConfig, ZeroShotForEmotionClassification
 
     torch.manual_seed(seed)
-    config = ZeroShotSerConfig(
+    config = ZeroShotConfig(
         backbone_config=_wav2vec2_config(quick),
         num_speakers=num_speakers,
         speaker_hidden_size=16 if quick else 256,
         top_adapter_size=8 if quick else 64,
     )
-    model = ZeroShotSerForEmotionClassification(config)
+    model = ZeroShotForEmotionClassification(config)
     extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=True)
     sizes = "tiny: wav2vec2 1x32" if quick else "default: wav2vec 2.0 Base (12x768), top adapter 64, speaker head 256"
     return model, extractor, sizes

@@ -159,7 +159,7 @@ def _zero_shot_model(num_speakers: int, hidden_size: int):
     import torch
     from transformers import Wav2Vec2Config
 
-    from hf_cser.models.zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotConfig, ZeroShotForEmotionClassification
 
     torch.manual_seed(0)
     backbone = Wav2Vec2Config(
@@ -172,7 +172,7 @@ def _zero_shot_model(num_speakers: int, hidden_size: int):
         num_conv_pos_embedding_groups=2,
         feat_extract_norm="layer",
     )
-    return ZeroShotSerForEmotionClassification(ZeroShotSerConfig(backbone_config=backbone, num_speakers=num_speakers))
+    return ZeroShotForEmotionClassification(ZeroShotConfig(backbone_config=backbone, num_speakers=num_speakers))
 
 
 def _zero_shot_case(frames_path: bool, num_rows: int, seconds: float) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def predict(
     Raises:
         BadAudioError: a file is missing or unusable (the message names it).
     """
-    from tqdm.auto import tqdm
+    from hf_cser.console import progress_bar
 
     _check_batch_size(batch_size)
     if isinstance(inputs, (str, os.PathLike, Mapping)) or (isinstance(inputs, np.ndarray) and inputs.ndim == 1):
@@ -231,7 +231,9 @@ def predict(
     classifier = _BatchClassifier(model, feature_extractor)
     id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
     results: list[dict[str, float]] = []
-    for batch in tqdm(list(_batches(len(inputs), batch_size)), desc="Predicting", unit="batch", disable=not progress):
+    for batch in progress_bar(
+        list(_batches(len(inputs), batch_size)), desc="Predicting", unit="batch", disable=not progress
+    ):
         waveforms = [_as_waveform(inputs[i], classifier.sampling_rate) for i in batch]
         probs = classifier(waveforms, [phonemes[i] for i in batch] if phonemes is not None else None)
         for row in probs:
@@ -314,7 +316,8 @@ def evaluate_model(
         reason, with ``skipped_examples``).
     """
     from datasets import Dataset, DatasetDict
-    from tqdm.auto import tqdm
+
+    from hf_cser.console import progress_bar
 
     from .data.specs import load_data_spec
     from .metrics import compute_ser_metrics
@@ -350,7 +353,7 @@ def evaluate_model(
     y_true, y_pred, languages, corpora, predictions = [], [], [], [], []
     unlabelled = 0
     batches = list(_batches(len(dataset), batch_size))
-    for batch in tqdm(batches, desc="Evaluating", unit="batch", disable=not progress):
+    for batch in progress_bar(batches, desc="Evaluating", unit="batch", disable=not progress):
         rows = {column: values for column, values in dataset[batch.start : batch.stop].items() if column in columns}
         truths = _true_emotion_ids(rows["emotion"])
         keep, waveforms = [], []

@@ -103,3 +103,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def restore_progress_bars():
+    """A script run with `--disable_tqdm` turns hf_cser's bars off for its process: turn them back on afterwards."""
+    yield
+    from hf_cser.console import set_progress_bars
+
+    set_progress_bars(True)

@@ -33,3 +33,38 @@ def test_the_environment_switch_keeps_the_bars(restore_bars, monkeypatch):
     monkeypatch.setenv("HF_CSER_LIBRARY_BARS", "1")
     assert quiet_library_progress_bars() is False
     assert logging.is_progress_bar_enabled()
+
+
+def test_datasets_bars_are_off_after_quieting(restore_bars, monkeypatch, capfd):
+    import datasets
+
+    datasets.enable_progress_bars()
+    monkeypatch.delenv("HF_CSER_LIBRARY_BARS", raising=False)
+    dataset = datasets.Dataset.from_dict({"x": list(range(5))})
+    dataset.map(lambda row: row)
+    assert "Map" in capfd.readouterr().err  # the bar exists
+    quiet_library_progress_bars()
+    try:
+        dataset.map(lambda row: {"x": row["x"] + 1})
+        assert "Map" not in capfd.readouterr().err
+    finally:
+        datasets.enable_progress_bars()
+
+
+def test_hf_cser_bars_follow_the_switch(capfd):
+    from hf_cser.console import progress_bar, set_progress_bars
+
+    list(progress_bar(range(3), desc="stage one"))
+    assert "stage one" in capfd.readouterr().err
+    set_progress_bars(False)  # a script's --disable_tqdm
+    list(progress_bar(range(3), desc="stage two"))
+    assert "stage two" not in capfd.readouterr().err
+    set_progress_bars(True)
+
+
+def test_summary_line_shows_time_metrics_in_percent_and_the_folder():
+    from hf_cser.console import summary_line
+
+    line = summary_line("SAPA (sapa)", 192.0, {"target UAR": 0.4523, "WAR": None, "macro-F1": 0.41}, "outputs/sapa")
+    assert line == "SAPA (sapa) finished in 3.2 min: target UAR 45.2, macro-F1 41.0 (%); outputs in outputs/sapa"
+    assert summary_line("x", 12.0, {}, "o") == "x finished in 12 s; outputs in o"

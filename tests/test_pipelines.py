@@ -22,7 +22,7 @@ def sapa_folder(tmp_path_factory, tiny_sapa_model_factory):
     config = model.config
     folder = tmp_path_factory.mktemp("sapa")
     model.save_pretrained(folder)
-    SapaFeatureExtractor.from_sapa_config(config).save_pretrained(folder)
+    SapaFeatureExtractor.from_sapa_arguments(config).save_pretrained(folder)
     return folder
 
 

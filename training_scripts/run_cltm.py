@@ -36,7 +36,7 @@ import logging
 
 from transformers import HfArgumentParser
 
-from hf_cser.console import quiet_library_progress_bars
+from hf_cser.console import quiet_library_progress_bars, set_progress_bars
 from hf_cser.experiments.cltm import ModelArguments, OutputArguments, ProtocolArguments, run_cltm
 
 
@@ -46,6 +46,7 @@ def main(argv=None) -> dict | None:
     quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     parser = HfArgumentParser((ProtocolArguments, ModelArguments, OutputArguments))
     args, model_args, out_args = parser.parse_args_into_dataclasses(args=argv)
+    set_progress_bars(out_args.progress)  # every hf_cser stage bar follows --progress
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     torch.set_num_threads(model_args.num_threads)
     return run_cltm(args, model_args, out_args)

@@ -39,15 +39,16 @@ import sys
 from transformers import HfArgumentParser
 
 import hf_cser  # noqa: F401  (registers the models)
-from hf_cser.console import quiet_library_progress_bars
+from hf_cser.console import quiet_library_progress_bars, set_progress_bars
 from hf_cser.experiments.ctl_mtnet import ModelArguments, ProtocolArguments, run_ctl_mtnet
-from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
+from hf_cser.trainers.ctl_mtnet_arguments import CtlMtNetTrainingArguments
 
 
 def main(argv=None) -> list[dict]:
     quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     parser = HfArgumentParser((ModelArguments, ProtocolArguments, CtlMtNetTrainingArguments))
     model_args, protocol, base_args = parser.parse_args_into_dataclasses(args=argv)
+    set_progress_bars(not base_args.disable_tqdm)  # every hf_cser stage bar follows --disable_tqdm
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=base_args.get_process_log_level()
     )

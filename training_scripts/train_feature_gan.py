@@ -41,7 +41,7 @@ import sys
 from transformers import HfArgumentParser
 
 import hf_cser  # noqa: F401  (registers the models)
-from hf_cser.console import quiet_library_progress_bars
+from hf_cser.console import quiet_library_progress_bars, set_progress_bars
 from hf_cser.experiments.feature_gan import DataArguments, ModelArguments, RunArguments, run_feature_gan
 
 
@@ -49,6 +49,7 @@ def main(argv=None) -> dict:
     quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     parser = HfArgumentParser((ModelArguments, DataArguments, RunArguments))
     model_args, data_args, run_args = parser.parse_args_into_dataclasses(args=argv)
+    set_progress_bars(not run_args.disable_tqdm)  # every hf_cser stage bar follows --disable_tqdm
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run_feature_gan(model_args, data_args, run_args)
 

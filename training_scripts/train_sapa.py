@@ -45,7 +45,7 @@ import transformers
 from transformers import HfArgumentParser
 
 import hf_cser  # noqa: F401  (registers the models)
-from hf_cser.console import quiet_library_progress_bars
+from hf_cser.console import quiet_library_progress_bars, set_progress_bars
 from hf_cser.experiments.sapa import DataArguments, ModelArguments, run_sapa
 from hf_cser.trainers import SapaTrainingArguments
 
@@ -61,6 +61,7 @@ def main(argv=None) -> dict:
     quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     parser = HfArgumentParser((ModelArguments, DataArguments, SapaTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    set_progress_bars(not training_args.disable_tqdm)  # every hf_cser stage bar follows --disable_tqdm
     configure_logging(training_args)
     return run_sapa(model_args, data_args, training_args)
 

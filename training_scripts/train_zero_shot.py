@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Zero-shot cross-lingual SER (paper 001): language-aware supervised contrastive + speaker-adversarial learning.
 
-Runs one setting or the paper's grid of nine settings (`hf_cser.data.protocol.PAPER_SETTINGS`) for the systems
-baseline1, baseline2, proposed, proposed_wo_scl, proposed_wo_adversarial and upper_bound, over seeds, and writes a
-results table (`zero_shot_runs.csv`, one row per run, appended as runs finish so an interrupted grid resumes;
+Runs one setting or the paper's grid of nine settings (`hf_cser.data.zero_shot_protocol.PAPER_SETTINGS`) for the
+systems baseline1, baseline2, proposed, proposed_wo_scl, proposed_wo_adversarial and upper_bound, over seeds, and
+writes a results table (`zero_shot_runs.csv`, one row per run, appended as runs finish so an interrupted grid resumes;
 `zero_shot_table.md` with mean +- std; each run folder's `target_predictions.csv` holds its test predictions) plus a
 t-SNE plot of the proposed system's embeddings per setting::
 
@@ -13,9 +13,9 @@ t-SNE plot of the proposed system's embeddings per setting::
         all five languages: pass a manifest CSV or a saved DatasetDict folder that merges the corpora)
 
 The target language's data never enters training, the sampler, the speaker map, the frame-normalisation statistics
-or model selection (checked per run by `hf_cser.data.protocol.check_no_target_leakage` on languages and speakers,
-`hf_cser.data.check_target_disjoint` on the target test split's audio files and speakers, and the trainer's leak
-guard); only upper_bound trains on the target language (never on its test speakers).
+or model selection (checked per run by `hf_cser.data.zero_shot_protocol.check_no_target_leakage` on languages and
+speakers, `hf_cser.data.check_target_disjoint` on the target test split's audio files and speakers, and the trainer's
+leak guard); only upper_bound trains on the target language (never on its test speakers).
 
 Run safety:
 
@@ -38,7 +38,7 @@ import sys
 from transformers import HfArgumentParser
 
 import hf_cser  # noqa: F401  (registers the models)
-from hf_cser.console import quiet_library_progress_bars
+from hf_cser.console import quiet_library_progress_bars, set_progress_bars
 from hf_cser.experiments.zero_shot import ModelArguments, ProtocolArguments, run_zero_shot
 from hf_cser.trainers import ZeroShotTrainingArguments
 
@@ -47,6 +47,7 @@ def main(argv=None) -> list[dict]:
     quiet_library_progress_bars()  # no per-checkpoint 'Writing model shards' lines between the stage bars
     parser = HfArgumentParser((ModelArguments, ProtocolArguments, ZeroShotTrainingArguments))
     model_args, protocol_args, base_args = parser.parse_args_into_dataclasses(args=argv)
+    set_progress_bars(not base_args.disable_tqdm)  # every hf_cser stage bar follows --disable_tqdm
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=base_args.get_process_log_level()
     )

@@ -136,9 +136,9 @@ def compute_utterance_features(
             if cached.shape[0] == len(paths):
                 return cached
     if progress:
-        from tqdm.auto import tqdm
+        from hf_cser.console import progress_bar
 
-        iterator = tqdm(paths, desc="CLTM utterance features", unit="file")
+        iterator = progress_bar(paths, desc="CLTM utterance features", unit="file")
     else:
         iterator = paths
     features = np.stack([np.asarray(extractor(load_audio(p)), dtype=np.float32) for p in iterator])

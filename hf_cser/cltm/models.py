@@ -17,7 +17,7 @@ state. Two implementations:
   deviation); the embedding is the hidden layer. A run takes well under a second on one CPU core.
 - :class:`AudioModelTaskModel`: any PyTorch speech classifier taking ``input_values`` (and ``attention_mask``) and
   returning ``logits`` (transformers ``*ForSequenceClassification`` / ``*ForAudioClassification`` models, hf_cser's
-  :class:`~hf_cser.models.zero_shot.ZeroShotSerForEmotionClassification`; both are tested), fine-tuned with the
+  :class:`~hf_cser.models.zero_shot.ZeroShotForEmotionClassification`; both are tested), fine-tuned with the
   paper's recipe (AdamW, constant learning rate 1e-5, no weight decay, gradient clipping at 1.0, one epoch); the
   embedding is the model's ``embeddings`` output when it has one, else the temporal mean of its last hidden state.
 """
@@ -168,7 +168,7 @@ class AudioModelTaskModel:
     Args:
         model_init (`Callable[[int], torch.nn.Module]`): returns a fresh model for that many classes; called inside
             a seeded RNG context, so its random initialisation is seeded too. Example:
-            ``lambda k: ZeroShotSerForEmotionClassification.from_backbone(path, num_labels=k, num_speakers=0)``.
+            ``lambda k: ZeroShotForEmotionClassification.from_backbone(path, num_labels=k, num_speakers=0)``.
         learning_rate (`float`, *optional*, defaults to 1e-5): constant AdamW learning rate (paper 003).
         weight_decay (`float`, *optional*, defaults to 0.0): paper 003.
         epochs (`int`, *optional*, defaults to 1): paper 003 trains a single epoch.

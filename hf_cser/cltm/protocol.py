@@ -644,9 +644,9 @@ class CltmRunner:
             )
         iterator = todo
         if progress and todo:
-            from tqdm.auto import tqdm
+            from hf_cser.console import progress_bar
 
-            iterator = tqdm(todo, desc="CLTM runs", unit="run")
+            iterator = progress_bar(todo, desc="CLTM runs", unit="run")
         for spec in iterator:
             row = self.run(spec)
             finished[spec.key] = row

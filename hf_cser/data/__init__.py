@@ -13,14 +13,6 @@ from .phones import (
     to_shared_phone,
     voiced_energy_peaks,
 )
-from .protocol import (
-    PAPER_SETTINGS,
-    SYSTEMS,
-    ZeroShotSetting,
-    build_zero_shot_splits,
-    check_no_target_leakage,
-    training_languages,
-)
 from .sampler import HierarchicalLanguageEmotionSampler
 from .schema import (
     SPLITS,
@@ -33,6 +25,14 @@ from .schema import (
     with_decoded_audio,
 )
 from .synthetic import SyntheticCorpusConfig, load_synthetic_corpus, synthesize_corpus
+from .zero_shot_protocol import (
+    PAPER_SETTINGS,
+    SYSTEMS,
+    ZeroShotSetting,
+    build_zero_shot_splits,
+    check_no_target_leakage,
+    training_languages,
+)
 
 __all__ = [
     "FOLD_STRATEGIES",

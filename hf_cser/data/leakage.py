@@ -6,7 +6,8 @@ normalisation statistics or early stopping.
 - :func:`check_no_target_language_leak`: an evaluation set used for model selection holds no target-language row.
 - :func:`dataset_languages`: the languages of a dataset's rows (for the checks above).
 
-The zero-shot protocol's own per-system check (`hf_cser.data.protocol.check_no_target_leakage`) builds on these.
+The zero-shot protocol's own per-system check (`hf_cser.data.zero_shot_protocol.check_no_target_leakage`) builds
+on these.
 """
 
 from __future__ import annotations

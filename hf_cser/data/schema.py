@@ -229,10 +229,10 @@ def drop_bad_audio(
         return dataset
     counter = counter if counter is not None else BadAudioCounter()
     keep = []
-    from tqdm.auto import tqdm
+    from hf_cser.console import progress_bar
 
     paths = dataset.with_format(None)["audio"]
-    for i, path in enumerate(tqdm(paths, desc=desc, disable=len(paths) < 1000)):
+    for i, path in enumerate(progress_bar(paths, desc=desc, disable=len(paths) < 1000)):
         if isinstance(path, dict):  # an already-decoded or Audio(decode=False) cell
             path = path.get("path")
         if load_audio(path, sampling_rate, skip_bad_audio=skip_bad_audio, counter=counter) is not None:

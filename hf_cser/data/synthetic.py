@@ -447,7 +447,7 @@ def _run_render_tasks(tasks: list, num_proc: int, progress: bool) -> list[list[d
     """Render every speaker task, each in a fresh process, and return the results in task order."""
     import multiprocessing
 
-    from tqdm.auto import tqdm
+    from hf_cser.console import progress_bar
 
     # forkserver: workers fork from a clean single-threaded server (forking this process, which may run threads of
     # torch, datasets or tqdm, can deadlock); the server imports the heavy modules once, so a worker starts in ms.
@@ -458,7 +458,7 @@ def _run_render_tasks(tasks: list, num_proc: int, progress: bool) -> list[list[d
         context = multiprocessing.get_context("spawn")
     results: dict[int, list[dict[str, Any]]] = {}
     total = sum(len(t[1]) for t in tasks)
-    with tqdm(total=total, desc="Synthesising speech", unit="utt", disable=not progress) as bar:
+    with progress_bar(total=total, desc="Synthesising speech", unit="utt", disable=not progress) as bar:
         # maxtasksperchild=1: a fresh process per speaker, so espeak-ng state never crosses speakers
         with context.Pool(processes=max(1, min(num_proc, len(tasks))), maxtasksperchild=1) as pool:
             for i, records in pool.imap_unordered(_indexed_render, list(enumerate(tasks)), chunksize=1):

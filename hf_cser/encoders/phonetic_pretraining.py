@@ -303,7 +303,7 @@ def evaluate_phonetic_encoder(
         `dict`: `{"overall": {...}, "per_language": {language: {...}}}` with `frame_accuracy`, `balanced_accuracy`,
         `majority_baseline`, `vowel_accuracy`, `vowel_class_accuracy`, `per_class_recall` and frame counts.
     """
-    from tqdm.auto import tqdm
+    from hf_cser.console import progress_bar
 
     feature_extractor = phonetic_feature_extractor()
     utterances = _Utterances(dataset)
@@ -314,7 +314,7 @@ def evaluate_phonetic_encoder(
     waveforms = {}
     order = list(range(len(utterances)))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for indices in tqdm(batches, desc=description, disable=not progress, leave=False):
+    for indices in progress_bar(batches, desc=description, disable=not progress, leave=False):
         for i in indices:
             waveforms[i] = load_audio(utterances.paths[i])
         batch_waves = [waveforms.pop(i) for i in indices]
@@ -468,8 +468,9 @@ def train_phonetic_encoder(
         logging interval), `first_loss`, `final_loss`, `train_seconds` (wall clock), `train_cpu_seconds` (CPU time
         of the process, all threads), `evaluation` (see [`evaluate_phonetic_encoder`]) and `output_dir`.
     """
-    from tqdm.auto import tqdm
     from transformers import WavLMForAudioFrameClassification, get_linear_schedule_with_warmup
+
+    from hf_cser.console import progress_bar
 
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"`max_steps` must be at least 1 (or None), got {max_steps}.")
@@ -520,7 +521,7 @@ def train_phonetic_encoder(
     started, started_cpu = time.perf_counter(), time.process_time()
     step, losses, loss_history = 0, [], []
     log_every = max(1, min(25, total_steps // 10))
-    bar = tqdm(total=total_steps, desc="phonetic pretraining", disable=not progress)
+    bar = progress_bar(total=total_steps, desc="phonetic pretraining", disable=not progress)
     for _ in range(num_epochs):
         order = rng.permutation(len(train))
         for first in range(0, len(order), batch_size):

@@ -205,7 +205,7 @@ class SpeechFrontEnd:
             progress (`bool`, *optional*, defaults to `True`): a progress bar over the files to encode.
             waveforms (`Sequence[np.ndarray]`, *optional*): already decoded 16 kHz audio of `paths` (not read again).
         """
-        from tqdm.auto import tqdm
+        from hf_cser.console import progress_bar
 
         from ..audio import load_audio
 
@@ -227,7 +227,7 @@ class SpeechFrontEnd:
             logger.info(f"Encoding {len(todo)} of {len(paths)} files with {self.name_or_path}.")
             audio = {i: (waveforms[i] if waveforms is not None else load_audio(paths[i])) for i in todo}
             order = sorted(todo, key=lambda i: len(audio[i]))
-            bar = tqdm(total=len(order), desc="Front-end features", unit="file", disable=not progress)
+            bar = progress_bar(total=len(order), desc="Front-end features", unit="file", disable=not progress)
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 for index, pooled in zip(batch, self.encode([audio[i] for i in batch]), strict=True):

@@ -17,7 +17,7 @@ from .feature_gan import (
     FeatureGanGeneratorModel,
 )
 from .sapa import SapaConfig, SapaFeatureExtractor, SapaForEmotionClassification, SapaOutput
-from .zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification, ZeroShotSerOutput
+from .zero_shot import ZeroShotConfig, ZeroShotForEmotionClassification, ZeroShotOutput
 
 __all__ = [
     "FeatureGanConfig",
@@ -33,9 +33,9 @@ __all__ = [
     "SapaFeatureExtractor",
     "SapaForEmotionClassification",
     "SapaOutput",
-    "ZeroShotSerConfig",
-    "ZeroShotSerForEmotionClassification",
-    "ZeroShotSerOutput",
+    "ZeroShotConfig",
+    "ZeroShotForEmotionClassification",
+    "ZeroShotOutput",
     "ctl_mtnet",
     "sapa",
     "zero_shot",

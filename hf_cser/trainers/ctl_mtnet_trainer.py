@@ -31,7 +31,7 @@ from transformers.utils import logging
 from ..losses import MarginDisparityDiscrepancyLoss, MarginLoss
 from ..models.ctl_mtnet.feature_extraction_ctl_mtnet import pad_frame_features
 from .base import GradientReversalMixin, GrlScheduleCallback, HfCserTrainer
-from .ctl_mtnet_config import CtlMtNetTrainingArguments
+from .ctl_mtnet_arguments import CtlMtNetTrainingArguments
 
 logger = logging.get_logger(__name__)
 

@@ -27,7 +27,7 @@ from ..data.leakage import check_no_target_language_leak, dataset_languages  # n
 from ..losses import PhonemeTripletLoss, SpeakerTripletLoss
 from .base import HfCserTrainer
 from .checkpointing import SamplerEpochCallback
-from .sapa_config import FUSED_VARIANTS, SAPA_VARIANTS, SapaTrainingArguments
+from .sapa_arguments import FUSED_VARIANTS, SAPA_VARIANTS, SapaTrainingArguments
 
 logger = logging.get_logger(__name__)
 

@@ -3,7 +3,7 @@
 When no backbone weight trains (no PEFT, ``freeze_backbone=True``), the backbone's output frames of an utterance are
 the same at every step, so :func:`encode_backbone_frames` computes them once per utterance and
 :class:`ZeroShotFrameCollator` batches them as ``backbone_hidden_states`` + ``frame_mask`` for
-``ZeroShotSerForEmotionClassification.forward``. What still trains (the model's ``top_adapter``, the heads, the
+``ZeroShotForEmotionClassification.forward``. What still trains (the model's ``top_adapter``, the heads, the
 objective) sees exactly what it would see from waveforms, at a fraction of the cost. :func:`frame_statistics` gives
 the per-dimension mean / std of the frames of the **training** utterances for ``model.set_frame_normalization``.
 
@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from tqdm.auto import tqdm
 from transformers.utils import logging
+
+from hf_cser.console import progress_bar
 
 from ..cache import default_cache_root, file_identities, hash_json, hash_module_weights, settings_of, write_atomically
 from .zero_shot_trainer import ZeroShotDataCollator
@@ -136,7 +137,7 @@ def encode_backbone_frames(
     that cannot be read is ignored with a warning and rewritten.
 
     Args:
-        model (`ZeroShotSerForEmotionClassification`): a model whose backbone is frozen (`backbone_is_frozen`).
+        model (`ZeroShotForEmotionClassification`): a model whose backbone is frozen (`backbone_is_frozen`).
         paths (`Iterable[str]`): audio files; duplicates are encoded once.
         max_length (`int`, *optional*): crop waveforms to this many samples.
         batch_size (`int`, *optional*, defaults to 8): utterances per backbone call.
@@ -171,7 +172,7 @@ def encode_backbone_frames(
                 logger.info(f"Loaded the backbone frames of {len(unique)} files from {cache_file}.")
                 return frames
     waves = {}
-    for path in tqdm(unique, desc="Reading audio", disable=not progress, unit="file"):
+    for path in progress_bar(unique, desc="Reading audio", disable=not progress, unit="file"):
         wav = load_audio(path)
         waves[path] = wav[:max_length] if max_length is not None else wav
     order = sorted(unique, key=lambda p: len(waves[p]))  # stable: equal lengths stay in path order
@@ -181,7 +182,7 @@ def encode_backbone_frames(
     frames: dict[str, torch.Tensor] = {}
     try:
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        for batch in tqdm(batches, desc="Backbone frames", disable=not progress, unit="batch"):
+        for batch in progress_bar(batches, desc="Backbone frames", disable=not progress, unit="batch"):
             lengths = [len(waves[p]) for p in batch]
             input_values = torch.zeros(len(batch), max(lengths))  # (B, T)
             attention_mask = torch.zeros(len(batch), max(lengths), dtype=torch.long)  # (B, T)

@@ -29,12 +29,12 @@ from transformers.trainer_utils import seed_worker
 from transformers.utils import logging
 
 from ..data.leakage import dataset_languages
-from ..data.protocol import TargetLeakageError
 from ..data.sampler import HierarchicalLanguageEmotionSampler
+from ..data.zero_shot_protocol import TargetLeakageError
 from ..losses import LanguageAwareSupConLoss
 from .base import GradientReversalMixin, GrlScheduleCallback, HfCserTrainer
 from .checkpointing import SamplerEpochCallback
-from .zero_shot_config import ZeroShotTrainingArguments
+from .zero_shot_arguments import ZeroShotTrainingArguments
 
 logger = logging.get_logger(__name__)
 
@@ -42,7 +42,7 @@ logger = logging.get_logger(__name__)
 ZERO_SHOT_AUXILIARY_KEYS = ("speaker_labels", "language_ids")
 IGNORE_INDEX = -100
 
-# Used when neither the training arguments nor the model config set a value (same as ZeroShotSerConfig's defaults).
+# Used when neither the training arguments nor the model config set a value (same as ZeroShotConfig's defaults).
 _OBJECTIVE_DEFAULTS = {
     "scl_weight": 1.0,
     "adversarial_weight": 0.1,
@@ -177,7 +177,7 @@ class ZeroShotDataCollator:
 
 class ZeroShotTrainer(GradientReversalMixin, HfCserTrainer):
     """
-    Trainer for zero-shot cross-lingual SER (:class:`hf_cser.models.zero_shot.ZeroShotSerForEmotionClassification`).
+    Trainer for zero-shot cross-lingual SER (:class:`hf_cser.models.zero_shot.ZeroShotForEmotionClassification`).
 
     - **Batches**: the train dataloader draws batches with :class:`~hf_cser.data.HierarchicalLanguageEmotionSampler`
       over the train dataset's ``language`` and ``emotion`` columns (``L x E x K`` samples, seeded by ``args.seed``,

@@ -172,7 +172,7 @@ def test_audio_model_task_model_with_the_library_zero_shot_model(tmp_path):
     from transformers import WavLMConfig, WavLMModel
 
     from hf_cser.cltm import AudioModelTaskModel
-    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
 
     config = WavLMConfig(
         hidden_size=16,
@@ -188,7 +188,7 @@ def test_audio_model_task_model_with_the_library_zero_shot_model(tmp_path):
     torch.manual_seed(0)
     WavLMModel(config).save_pretrained(tmp_path)
     model = AudioModelTaskModel(
-        lambda k: ZeroShotSerForEmotionClassification.from_backbone(tmp_path, num_labels=k, num_speakers=0, lora=None),
+        lambda k: ZeroShotForEmotionClassification.from_backbone(tmp_path, num_labels=k, num_speakers=0, lora=None),
         learning_rate=1e-3,
         batch_size=2,
         device="cpu",

@@ -879,9 +879,9 @@ def _sapa(**kwargs):
 
 
 def _zero_shot(**kwargs):
-    from hf_cser.models.zero_shot import ZeroShotSerConfig
+    from hf_cser.models.zero_shot import ZeroShotConfig
 
-    return ZeroShotSerConfig(**kwargs)
+    return ZeroShotConfig(**kwargs)
 
 
 def _ctl_mtnet(**kwargs):
@@ -987,7 +987,7 @@ def sapa_folder(tmp_path_factory, tiny_sapa_model_factory):
     model = tiny_sapa_model_factory()
     folder = tmp_path_factory.mktemp("catalogue_sapa")
     model.save_pretrained(folder)
-    SapaFeatureExtractor.from_sapa_config(model.config).save_pretrained(folder)
+    SapaFeatureExtractor.from_sapa_arguments(model.config).save_pretrained(folder)
     return folder
 
 

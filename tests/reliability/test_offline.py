@@ -37,7 +37,7 @@ SCRIPT = textwrap.dedent(
     from hf_cser.data import SyntheticCorpusConfig, synthesize_corpus
     from hf_cser.data.specs import load_data_spec
     from hf_cser.encoders.phonetic_pretraining import tiny_wavlm_config
-    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
     from hf_cser.trainers import ZeroShotDataCollator
 
     out = sys.argv[1]
@@ -51,7 +51,7 @@ SCRIPT = textwrap.dedent(
                                num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
     WavLMModel(config).save_pretrained(backbone_dir)
     Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=True).save_pretrained(backbone_dir)
-    model = ZeroShotSerForEmotionClassification.from_backbone(backbone_dir, top_adapter_size=8)
+    model = ZeroShotForEmotionClassification.from_backbone(backbone_dir, top_adapter_size=8)
     from hf_cser.data.schema import with_decoded_audio
 
     rows = [with_decoded_audio(data["train"])[i] for i in range(4)]

@@ -18,7 +18,7 @@ SPEAKER_SIZE = 12  # H_s of the tiny GE2E encoder
 NUM_PHONES = 3
 
 
-def tiny_sapa_config(**kwargs):
+def tiny_sapa_arguments(**kwargs):
     from transformers import WavLMConfig
 
     from hf_cser.encoders.ge2e import Ge2eSpeakerEncoderConfig
@@ -60,7 +60,7 @@ def tiny_sapa_model(seed: int = 0, **kwargs):
     from hf_cser.models.sapa import SapaForEmotionClassification
 
     torch.manual_seed(seed)
-    return SapaForEmotionClassification(tiny_sapa_config(**kwargs))
+    return SapaForEmotionClassification(tiny_sapa_arguments(**kwargs))
 
 
 def synthetic_rows(num_rows: int = 32, seed: int = 0, language: str = "en", num_speakers: int = 4) -> list[dict]:

@@ -7,7 +7,7 @@ import torch
 
 from hf_cser.losses import warm_start_grl_schedule
 from hf_cser.models.ctl_mtnet import CtlMtNetConfig, CtlMtNetForEmotionClassification
-from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
+from hf_cser.trainers.ctl_mtnet_arguments import CtlMtNetTrainingArguments
 from hf_cser.trainers.ctl_mtnet_trainer import (
     CtlMtNetDataCollator,
     CtlMtNetTrainer,

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from hf_cser.trainers import SapaTrainingArguments
-from hf_cser.trainers.sapa_config import cpu_only_distributed_launch
+from hf_cser.trainers.sapa_arguments import cpu_only_distributed_launch
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine case")

@@ -11,7 +11,7 @@ import torch
 from transformers import Wav2Vec2Config
 
 from hf_cser.audio import load_audio
-from hf_cser.models.zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification
+from hf_cser.models.zero_shot import ZeroShotConfig, ZeroShotForEmotionClassification
 from hf_cser.trainers import ZeroShotFrameCollator, encode_backbone_frames, frame_statistics
 
 
@@ -27,7 +27,7 @@ def tiny_model(**kwargs):
         num_conv_pos_embedding_groups=2,
         feat_extract_norm="layer",
     )
-    return ZeroShotSerForEmotionClassification(ZeroShotSerConfig(backbone_config=backbone, **kwargs)).eval()
+    return ZeroShotForEmotionClassification(ZeroShotConfig(backbone_config=backbone, **kwargs)).eval()
 
 
 @pytest.fixture(scope="module")

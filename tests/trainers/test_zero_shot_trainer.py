@@ -56,7 +56,7 @@ class TinyOutput(ModelOutput):
 
 
 class TinyZeroShotModel(PreTrainedModel):
-    """Stand-in with the ZeroShotSerForEmotionClassification contract: frozen frame encoder, trainable adapter,
+    """Stand-in with the ZeroShotForEmotionClassification contract: frozen frame encoder, trainable adapter,
     masked mean pooling, emotion head, GRL speaker head."""
 
     config_class = TinyZeroShotConfig
@@ -331,11 +331,11 @@ def test_collator_pads_and_masks():
 
 
 def test_real_zero_shot_model_trains_with_lora_and_warm_start_grl(train_ds, tmp_path):
-    """End to end with the library's ZeroShotSerForEmotionClassification (tiny wav2vec2 backbone, LoRA on the
+    """End to end with the library's ZeroShotForEmotionClassification (tiny wav2vec2 backbone, LoRA on the
     feed-forward layers): only LoRA and head weights move, and the GRL coefficient follows the warm start."""
     from transformers import Wav2Vec2Config
 
-    from hf_cser.models.zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotConfig, ZeroShotForEmotionClassification
 
     torch.manual_seed(0)
     backbone = Wav2Vec2Config(
@@ -348,10 +348,10 @@ def test_real_zero_shot_model_trains_with_lora_and_warm_start_grl(train_ds, tmp_
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=2,
     )
-    config = ZeroShotSerConfig(
+    config = ZeroShotConfig(
         backbone_config=backbone.to_dict(), num_speakers=9, lora={"r": 4}, grl_schedule="warm_start"
     )
-    model = ZeroShotSerForEmotionClassification(config)
+    model = ZeroShotForEmotionClassification(config)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = ZeroShotTrainer(model, make_args(tmp_path, max_steps=3), train_dataset=train_ds)
     trainer.train()

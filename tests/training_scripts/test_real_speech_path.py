@@ -191,9 +191,9 @@ def test_zero_shot_user_defined_languages_on_a_whisper_backbone(manifests, tiny_
             manifests, tiny_whisper, out2, tmp_path / "frames", "baseline1", "--feature_normalization", "corpus"
         )
     )
-    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
 
-    saved = ZeroShotSerForEmotionClassification.from_pretrained(out2 / "en_to_zh" / "baseline1" / "seed0")
+    saved = ZeroShotForEmotionClassification.from_pretrained(out2 / "en_to_zh" / "baseline1" / "seed0")
     assert saved.config.feature_normalization == "corpus"
     assert not torch.allclose(saved.frame_std, torch.ones_like(saved.frame_std))  # global statistics restored
     with pytest.raises(ValueError, match="needs `--source_languages`"):

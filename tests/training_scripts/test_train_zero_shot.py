@@ -153,14 +153,14 @@ def test_run_folder_is_a_complete_model_with_a_card(grid, tiny_corpus5):
     import soundfile as sf
     from transformers import AutoModelForAudioClassification, pipeline
 
-    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
 
     run_dir = grid["out"] / "en_to_de" / "proposed" / "seed0"
     assert not (run_dir / "training_args.bin").exists() and (run_dir / "training_args.json").is_file()
     card = (run_dir / "README.md").read_text()
     assert "pipeline_tag: audio-classification" in card and "synthetic" in card and "proposed" in card
     model = AutoModelForAudioClassification.from_pretrained(run_dir)
-    assert isinstance(model, ZeroShotSerForEmotionClassification) and model.config.top_adapter_size == 64
+    assert isinstance(model, ZeroShotForEmotionClassification) and model.config.top_adapter_size == 64
     wav = next(tiny_corpus5.rglob("*.wav"))
     scores = pipeline("audio-classification", model=str(run_dir), top_k=None)(str(wav))
     assert sorted(s["label"] for s in scores) == sorted(model.config.id2label.values())

@@ -19,9 +19,8 @@ from .arguments import ProtocolArguments
 def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
     """Rows ``{input_features, emotion, speaker, language, corpus, audio}`` of ``dataset`` with MFCCs computed once
     and cached in ``cache_dir`` (keyed by the extractor settings and the audio files)."""
-    from tqdm.auto import tqdm
-
     from hf_cser.audio import load_audio
+    from hf_cser.console import progress_bar
 
     paths = list(dataset["audio"])
     # keyed on the extractor settings and every file's identity (path, size, modification time): an edited file is
@@ -34,7 +33,9 @@ def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
             flat, offsets = stored["features"], stored["offsets"]
         features = [flat[offsets[i] : offsets[i + 1]] for i in range(len(paths))]
     else:
-        features = [extractor.extract(load_audio(p, extractor.sampling_rate)) for p in tqdm(paths, desc="MFCC")]
+        features = [
+            extractor.extract(load_audio(p, extractor.sampling_rate)) for p in progress_bar(paths, desc="MFCC")
+        ]
         offsets = np.cumsum([0] + [len(f) for f in features])
         flat = np.concatenate(features)
 

@@ -7,11 +7,13 @@ import csv
 import json
 import logging
 import os
+import time
 
 from hf_cser.audio import BadAudioCounter
+from hf_cser.console import summary_line
 from hf_cser.models.ctl_mtnet import CtlMtNetFeatureExtractor, CtlMtNetForEmotionClassification
 from hf_cser.trainers.checkpointing import check_output_dir, default_output_dir, finish_distributed
-from hf_cser.trainers.ctl_mtnet_config import CtlMtNetTrainingArguments
+from hf_cser.trainers.ctl_mtnet_arguments import CtlMtNetTrainingArguments
 
 from .arguments import (
     FINAL_MODEL_DIR,
@@ -34,6 +36,7 @@ def run_ctl_mtnet(
     """The experiment of `training_scripts/train_ctl_mtnet.py`: every run of the protocol (folds x seeds, or seeds),
     then `ctl_mtnet_runs.csv`, `ctl_mtnet_summary.csv`, `ctl_mtnet_results.md` and the last run's model in
     `base_args.output_dir`; returns the summary rows."""
+    start = time.time()
     default_output_dir(base_args, "outputs/ctl_mtnet")
     if protocol.task not in TASKS:
         raise ValueError(f"`--task` must be one of {list(TASKS)}, got {protocol.task!r}.")
@@ -72,6 +75,9 @@ def run_ctl_mtnet(
             model = CtlMtNetForEmotionClassification.from_pretrained(os.path.join(run_dir, FINAL_MODEL_DIR))
             save_final_model(model, base_args, extractor, protocol, summary, base_args.output_dir, seeds)
         print(table)
+        metrics = {f"UAR (MDD {row['mdd']})": row["uar_mean"] / 100 for row in summary}
+        name = f"CTL-MTNet {protocol.task} ({len(runs)} runs)"
+        print(summary_line(name, time.time() - start, metrics, base_args.output_dir))
         print(json.dumps({"runs": len(runs), "summary": summary}))
     finish_distributed()  # every process reaches the end before the process group goes
     return summary

@@ -92,9 +92,8 @@ def resolve_text_encoder(name: str, transcripts: list[str], cache_dir: str) -> S
 
 def audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str) -> list[np.ndarray]:
     """Un-normalised log-mel frames (default encoder) or the backbone extractor's `input_values`, cached on disk."""
-    from tqdm.auto import tqdm
-
     from hf_cser.audio import load_audio, pad_to_min_duration
+    from hf_cser.console import progress_bar
 
     raw_log_mel = isinstance(feature_extractor, LogMelFeatureExtractor)
     settings = feature_extractor.to_dict()
@@ -111,7 +110,7 @@ def audio_inputs(paths: list[str], feature_extractor, cache_dir: str, desc: str)
         except Exception as err:  # a truncated or foreign file: recompute, never crash
             logger.warning(f"cannot read the input cache '{path}' ({err}): recomputing it")
     out = []
-    for p in tqdm(paths, desc=f"audio inputs ({desc})", disable=len(paths) < 50):
+    for p in progress_bar(paths, desc=f"audio inputs ({desc})", disable=len(paths) < 50):
         wave = load_audio(p, int(feature_extractor.sampling_rate))
         if raw_log_mel:
             # as the extractor's __call__ (pipeline inference): clips under 240 ms are zero-padded, with a warning

@@ -7,10 +7,12 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import torch
 
+from hf_cser.console import summary_line
 from hf_cser.models.feature_gan import FeatureGanConfig
 from hf_cser.run_record import RunRecord, write_run_records
 from hf_cser.trainers.checkpointing import check_output_dir, finish_distributed
@@ -83,6 +85,7 @@ def run_feature_gan(model_args: ModelArguments, data_args: DataArguments, run_ar
     """The experiment of `training_scripts/train_feature_gan.py`: stages 1-3 (or one of them, or the Table 3 grid)
     with their folders, `results.json` and `run_record.json` in `run_args.output_dir`; returns the results (the
     grid's summary with `--grid table3`)."""
+    start = time.time()
     if model_args.audio_only:  # unimodal: every text term off, the audio classifier only
         if run_args.grid != "none":
             raise ValueError("`--audio_only` runs one unimodal pipeline; the Table 3 grid needs transcripts.")
@@ -193,5 +196,8 @@ def run_feature_gan(model_args: ModelArguments, data_args: DataArguments, run_ar
     }
     if "stage2" in results:
         summary["stage2_generated_head_accuracy"] = round(results["stage2"]["generated_train"]["head_accuracy"], 4)
+    names = {"stage1": "stage-1 test UAR", "stage3_audio": "augmented", "stage3_audio_without_augmentation": "control"}
+    shown = {label: results[key]["test"]["uar"] for key, label in names.items() if key in results}
+    print(summary_line("Feature GAN", time.time() - start, shown, out))
     print(json.dumps(summary))
     return results

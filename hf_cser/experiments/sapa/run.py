@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 
 import numpy as np
 from datasets import Dataset
@@ -16,6 +17,7 @@ from transformers import set_seed
 
 from hf_cser.analysis import SpeakerStyleGraph
 from hf_cser.audio import BadAudioCounter
+from hf_cser.console import summary_line
 from hf_cser.data import check_target_disjoint, drop_bad_audio
 from hf_cser.data.specs import describe_data_spec, is_synthetic_spec, load_data_spec
 from hf_cser.encoders.backbones import hub_base_model
@@ -164,7 +166,7 @@ def prepare_sapa_run(
         num_transformer_layers=model_args.num_transformer_layers,
         graph_tau=data_args.graph_tau,
     )
-    feature_extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    feature_extractor = SapaFeatureExtractor.from_sapa_arguments(model.config)
     cache = dict(
         cache_dir=data_args.feature_cache_dir,
         progress=training_args.local_process_index == 0 and not training_args.disable_tqdm,
@@ -269,6 +271,7 @@ def run_sapa(model_args: ModelArguments, data_args: DataArguments, training_args
     """The experiment of `training_scripts/train_sapa.py`: train, evaluate and save one SAPA run in
     `training_args.output_dir` (resuming from its last checkpoint); returns the summary (source and target UAR / WAR /
     macro-F1)."""
+    start = time.time()
     default_output_dir(training_args, DEFAULT_OUTPUT_DIR)
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
     check_output_dir(training_args.output_dir)
@@ -405,6 +408,9 @@ def run_sapa(model_args: ModelArguments, data_args: DataArguments, training_args
                 token=training_args.hub_token,
                 private=training_args.hub_private_repo,
             )
+        target = summary["target"]
+        metrics = {"target UAR": target["uar"], "WAR": target["war"], "macro-F1": target["macro_f1"]}
+        print(summary_line(f"SAPA ({model.config.variant})", time.time() - start, metrics, output_dir))
         print(json.dumps(summary))
     finish_distributed()  # every process reaches the end before the process group goes
     return summary

@@ -85,6 +85,6 @@ def feature_extractor_for(backbone: str):
 
 def frozen_copy(backbone: str):
     """A model around the pretrained backbone without PEFT (for the frame statistics of a PEFT run)."""
-    from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+    from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
 
-    return ZeroShotSerForEmotionClassification.from_backbone(backbone)
+    return ZeroShotForEmotionClassification.from_backbone(backbone)

@@ -181,7 +181,7 @@ def identical_run_key(setting, system: str, seed: int, backbone: str) -> tuple:
     same languages. The paper tells them apart by a language-matched backbone per source (`--language_backbones`);
     with one backbone they are the same run, which the script trains once and reports for each setting.
     """
-    from hf_cser.data.protocol import training_languages
+    from hf_cser.data.zero_shot_protocol import training_languages
 
     return (system, tuple(sorted(training_languages(setting, system))), setting.target, seed, backbone)
 

@@ -8,6 +8,8 @@ import dataclasses
 import json
 import logging
 import os
+import statistics
+import time
 
 import numpy as np
 import torch
@@ -15,6 +17,7 @@ from datasets import DatasetDict
 from transformers import set_seed
 
 from hf_cser.audio import BadAudioCounter
+from hf_cser.console import summary_line
 from hf_cser.data import (
     PAPER_SETTINGS,
     SYSTEMS,
@@ -23,12 +26,12 @@ from hf_cser.data import (
     check_target_disjoint,
     drop_bad_audio,
 )
-from hf_cser.data.protocol import get_paper_setting
 from hf_cser.data.schema import with_decoded_audio
 from hf_cser.data.specs import load_data_spec
+from hf_cser.data.zero_shot_protocol import get_paper_setting
 from hf_cser.metrics import compute_ser_metrics
 from hf_cser.metrics.predictions import write_predictions
-from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
 from hf_cser.run_record import RunRecord, write_run_records
 from hf_cser.trainers import (
     ZeroShotDataCollator,
@@ -115,11 +118,11 @@ class ZeroShotGrid:
         layer = resolve_backbone_layer(self.model_args, run_backbone)
         options = dict(peft_options(self.model_args), backbone_layer=layer)
         if setting.source in self.language_backbones:  # recorded in the config: the paper's language matching
-            model = ZeroShotSerForEmotionClassification.from_backbone_for_language(
+            model = ZeroShotForEmotionClassification.from_backbone_for_language(
                 setting.source, self.language_backbones, num_speakers=len(speaker_map), **options
             )
         else:
-            model = ZeroShotSerForEmotionClassification.from_backbone(
+            model = ZeroShotForEmotionClassification.from_backbone(
                 self.backbone, num_speakers=len(speaker_map), **options
             )
         train_languages = sorted(set(splits["train"]["language"]))
@@ -257,6 +260,7 @@ def run_zero_shot(
 ) -> list[dict]:
     """The experiment of `training_scripts/train_zero_shot.py`: every run of the grid (settings x systems x seeds),
     then `zero_shot_table.md` and `zero_shot_summary.json` in `base_args.output_dir`; returns the table's rows."""
+    start = time.time()
     default_output_dir(base_args, "outputs/zero_shot")
     names = {s.name: s for s in PAPER_SETTINGS}
     settings = user_settings(protocol_args, base_args.target_languages) or [
@@ -340,6 +344,11 @@ def run_zero_shot(
                 indent=2,
             )
         print(table)
+        averages = {
+            f"{system} UAR": statistics.fmean(r["uar_mean"] for r in rows if r["system"] == system) / 100
+            for system in dict.fromkeys(r["system"] for r in rows)
+        }
+        print(summary_line(f"Zero-shot SER ({len(runs)} runs)", time.time() - start, averages, base_args.output_dir))
         print(json.dumps({"runs": len(runs), "rows": rows, "bad_audio_skipped": bad_audio.total}))
     finish_distributed()  # every process reaches the end before the process group goes
     return rows

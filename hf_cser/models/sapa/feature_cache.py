@@ -249,11 +249,11 @@ def compute_window_features(
     was_training = model.training
     model.eval()
     try:
-        from tqdm.auto import tqdm
+        from hf_cser.console import progress_bar
 
         writer = ArrowWriter(features=features, path=os.path.join(tmp_dir, "data.arrow"))
         store = UtteranceWindowStore(root, _window_digest(model, feature_extractor, weights))
-        bar = tqdm(total=len(dataset), desc="SAPA window features", disable=not progress)
+        bar = progress_bar(total=len(dataset), desc="SAPA window features", disable=not progress)
         reused = 0
         for start in range(0, len(dataset), step):
             rows = dataset[start : start + step]

@@ -139,7 +139,7 @@ class SapaFeatureExtractor(SequenceFeatureExtractor):
         self.phone_scheme = phone_scheme
 
     @classmethod
-    def from_sapa_config(cls, config, **kwargs) -> SapaFeatureExtractor:
+    def from_sapa_arguments(cls, config, **kwargs) -> SapaFeatureExtractor:
         """The feature extractor matching a [`SapaConfig`] (window settings and the speaker encoder's rate)."""
         values = {
             "window_ms": config.window_ms,

@@ -119,7 +119,7 @@ class SapaForEmotionClassification(SapaPreTrainedModel):
     >>> from hf_cser.models.sapa import SapaFeatureExtractor, SapaForEmotionClassification
 
     >>> model = SapaForEmotionClassification.from_encoders("microsoft/wavlm-base-plus", "path/to/ge2e")
-    >>> extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    >>> extractor = SapaFeatureExtractor.from_sapa_arguments(model.config)
     >>> inputs = extractor(waveform, sampling_rate=16000, return_tensors="pt")
     >>> logits = model(**{k: inputs[k] for k in extractor.model_input_names}).logits
     ```

@@ -9,22 +9,22 @@ takes raw waveforms: save a `Wav2Vec2FeatureExtractor` next to it (the backbone'
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
-from .configuration_zero_shot import GRL_SCHEDULES, SUPPORTED_BACKBONES, ZeroShotSerConfig, default_backbone_config
+from .configuration_zero_shot import GRL_SCHEDULES, SUPPORTED_BACKBONES, ZeroShotConfig, default_backbone_config
 from .modeling_zero_shot import (
     ADAPTER_WEIGHTS_NAME,
     SpeakerAdversarialHead,
-    ZeroShotSerForEmotionClassification,
-    ZeroShotSerOutput,
-    ZeroShotSerPreTrainedModel,
+    ZeroShotForEmotionClassification,
+    ZeroShotOutput,
+    ZeroShotPreTrainedModel,
     masked_mean_pool,
 )
 
 
 def register_zero_shot_auto_classes() -> None:
     """Register the zero-shot SER classes with the transformers auto classes; calling it again is a no-op."""
-    AutoConfig.register(ZeroShotSerConfig.model_type, ZeroShotSerConfig, exist_ok=True)
-    AutoModel.register(ZeroShotSerConfig, ZeroShotSerForEmotionClassification, exist_ok=True)
-    AutoModelForAudioClassification.register(ZeroShotSerConfig, ZeroShotSerForEmotionClassification, exist_ok=True)
+    AutoConfig.register(ZeroShotConfig.model_type, ZeroShotConfig, exist_ok=True)
+    AutoModel.register(ZeroShotConfig, ZeroShotForEmotionClassification, exist_ok=True)
+    AutoModelForAudioClassification.register(ZeroShotConfig, ZeroShotForEmotionClassification, exist_ok=True)
 
 
 register_zero_shot_auto_classes()
@@ -34,11 +34,17 @@ __all__ = [
     "GRL_SCHEDULES",
     "SUPPORTED_BACKBONES",
     "SpeakerAdversarialHead",
-    "ZeroShotSerConfig",
-    "ZeroShotSerForEmotionClassification",
-    "ZeroShotSerOutput",
-    "ZeroShotSerPreTrainedModel",
+    "ZeroShotConfig",
+    "ZeroShotForEmotionClassification",
+    "ZeroShotOutput",
+    "ZeroShotPreTrainedModel",
     "default_backbone_config",
     "masked_mean_pool",
     "register_zero_shot_auto_classes",
 ]
+
+# The names before the rename (they said "SER" twice: `ZeroShotSerForEmotionClassification`), kept so code written
+# against them still runs; saved folders load by their `model_type` ("zero_shot_ser"), which did not change.
+ZeroShotSerConfig = ZeroShotConfig
+ZeroShotSerForEmotionClassification = ZeroShotForEmotionClassification
+ZeroShotSerOutput = ZeroShotOutput

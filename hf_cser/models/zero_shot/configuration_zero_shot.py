@@ -22,7 +22,7 @@ GRL_SCHEDULES: tuple[str, ...] = ("constant", "warm_start")
 
 def default_backbone_config() -> dict[str, Any]:
     """The default backbone: the wav2vec 2.0 Base architecture (random weights; use
-    [`ZeroShotSerForEmotionClassification.from_backbone`] to load pretrained ones)."""
+    [`ZeroShotForEmotionClassification.from_backbone`] to load pretrained ones)."""
     from transformers import Wav2Vec2Config
 
     return nested_config_to_dict(Wav2Vec2Config(), "backbone_config")
@@ -45,9 +45,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class ZeroShotSerConfig(PretrainedConfig):
+class ZeroShotConfig(PretrainedConfig):
     r"""
-    Configuration of a [`ZeroShotSerForEmotionClassification`]: a self-supervised speech backbone (wav2vec 2.0 in the
+    Configuration of a [`ZeroShotForEmotionClassification`]: a self-supervised speech backbone (wav2vec 2.0 in the
     paper) fine-tuned with LoRA, bottleneck adapters and/or weight gating, mean pooled over time into the utterance
     embedding h, a linear emotion classifier, and a speaker-adversarial head behind a gradient reversal layer. The
     training objective L = L_CE + lambda1 L_SCL + lambda2 L_adv (METHODS.md section 2) is assembled by the trainer;
@@ -67,11 +67,11 @@ class ZeroShotSerConfig(PretrainedConfig):
             Whisper backbones only: `"unpadded"` or `"pad_30s"` (see `hf_cser.encoders.whisper.encoding`).
         backbone_name_or_path (`str`, *optional*):
             Hub id or folder the backbone weights came from; recorded by
-            [`~ZeroShotSerForEmotionClassification.from_backbone`], informational only.
+            [`~ZeroShotForEmotionClassification.from_backbone`], informational only.
         language_backbones (`dict[str, str]`, *optional*):
             Language code -> Hub id or folder of a language-matched base model. The paper uses a wav2vec 2.0 base
             model matched to each source language; only
-            [`~ZeroShotSerForEmotionClassification.from_backbone_for_language`] reads this map.
+            [`~ZeroShotForEmotionClassification.from_backbone_for_language`] reads this map.
         num_speakers (`int`, *optional*, defaults to 0):
             Number of training speakers of the adversarial head; 0 builds no speaker head (the "w/o adversarial"
             ablation, or inference).
@@ -124,10 +124,10 @@ class ZeroShotSerConfig(PretrainedConfig):
     Example:
 
     ```python
-    >>> from hf_cser.models.zero_shot import ZeroShotSerConfig, ZeroShotSerForEmotionClassification
+    >>> from hf_cser.models.zero_shot import ZeroShotConfig, ZeroShotForEmotionClassification
 
-    >>> config = ZeroShotSerConfig(num_speakers=24, lora={"r": 8}, adapters={"bottleneck_size": 64}, gating={})
-    >>> model = ZeroShotSerForEmotionClassification(config)  # random backbone; see `from_backbone`
+    >>> config = ZeroShotConfig(num_speakers=24, lora={"r": 8}, adapters={"bottleneck_size": 64}, gating={})
+    >>> model = ZeroShotForEmotionClassification(config)  # random backbone; see `from_backbone`
     ```
     """
 
@@ -263,4 +263,4 @@ class ZeroShotSerConfig(PretrainedConfig):
         return AutoConfig.for_model(model_type, **values)
 
 
-__all__ = ["GRL_SCHEDULES", "SUPPORTED_BACKBONES", "ZeroShotSerConfig", "default_backbone_config"]
+__all__ = ["GRL_SCHEDULES", "SUPPORTED_BACKBONES", "ZeroShotConfig", "default_backbone_config"]

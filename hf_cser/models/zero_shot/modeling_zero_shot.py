@@ -37,7 +37,7 @@ from ...encoders.whisper.encoding import (
 from ...hub import CheckedFolderLoadingMixin
 from ...losses.grl import GradientReversalLayer
 from ...modeling_utils import init_linear_and_layer_norm
-from .configuration_zero_shot import ZeroShotSerConfig
+from .configuration_zero_shot import ZeroShotConfig
 
 try:  # transformers >= 5: init helpers that respect already-loaded weights
     from transformers import initialization as init
@@ -47,16 +47,16 @@ except ImportError:  # transformers 4.x
 logger = logging.get_logger(__name__)
 
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
-"""File written by [`~ZeroShotSerForEmotionClassification.save_adapter_weights`]: PEFT and head weights only."""
+"""File written by [`~ZeroShotForEmotionClassification.save_adapter_weights`]: PEFT and head weights only."""
 
 HEAD_PREFIXES = ("classifier.", "speaker_head.", "top_adapter.", "frame_mean", "frame_std")
 """State-dict prefixes of everything outside the backbone (saved by the adapter-only checkpoint)."""
 
 
 @dataclass
-class ZeroShotSerOutput(ModelOutput):
+class ZeroShotOutput(ModelOutput):
     """
-    Output of [`ZeroShotSerForEmotionClassification`].
+    Output of [`ZeroShotForEmotionClassification`].
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*):
@@ -154,10 +154,10 @@ def _mark_peft_modules_initialized(backbone: nn.Module) -> None:
                 child._is_hf_initialized = True
 
 
-class ZeroShotSerPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
+class ZeroShotPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
     """Base class: config class and weight initialisation of the heads (the backbone initialises itself)."""
 
-    config_class = ZeroShotSerConfig
+    config_class = ZeroShotConfig
     base_model_prefix = "zero_shot_ser"
     main_input_name = "input_values"
     supports_gradient_checkpointing = False
@@ -170,7 +170,7 @@ class ZeroShotSerPreTrainedModel(CheckedFolderLoadingMixin, PreTrainedModel):
             init.ones_(module.frame_std)
 
 
-class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
+class ZeroShotForEmotionClassification(ZeroShotPreTrainedModel):
     r"""
     Zero-shot cross-lingual emotion classifier of ``papers/001``.
 
@@ -182,8 +182,8 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
 
     Saving: `save_pretrained` writes everything (backbone, PEFT and heads) and
     `AutoModelForAudioClassification.from_pretrained(folder)` reloads it. The lightweight option is
-    [`~ZeroShotSerForEmotionClassification.save_adapter_weights`]: only the PEFT and head weights (a few MB), to be
-    loaded with [`~ZeroShotSerForEmotionClassification.load_adapter_weights`] into a model built from the same
+    [`~ZeroShotForEmotionClassification.save_adapter_weights`]: only the PEFT and head weights (a few MB), to be
+    loaded with [`~ZeroShotForEmotionClassification.load_adapter_weights`] into a model built from the same
     pretrained backbone and config.
 
     Inputs are raw 16 kHz waveforms from a `Wav2Vec2FeatureExtractor` (also for Whisper, whose log-mel is computed
@@ -195,9 +195,9 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
     Example:
 
     ```python
-    >>> from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+    >>> from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
 
-    >>> model = ZeroShotSerForEmotionClassification.from_backbone(
+    >>> model = ZeroShotForEmotionClassification.from_backbone(
     ...     "facebook/wav2vec2-base", num_speakers=24, lora={"r": 8}, adapters={}, gating={}
     ... )
     >>> out = model(input_values, attention_mask=attention_mask, labels=labels, speaker_labels=speakers)
@@ -207,7 +207,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
 
     accepts_loss_kwargs = False
 
-    def __init__(self, config: ZeroShotSerConfig, backbone: PreTrainedModel | None = None):
+    def __init__(self, config: ZeroShotConfig, backbone: PreTrainedModel | None = None):
         super().__init__(config)
         if backbone is None:
             backbone = build_speech_backbone(config.build_backbone_config())
@@ -304,7 +304,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
     # ------------------------------------------------------------------ construction from pretrained backbones
 
     @classmethod
-    def from_backbone(cls, name_or_path: str | os.PathLike, **config_kwargs) -> ZeroShotSerForEmotionClassification:
+    def from_backbone(cls, name_or_path: str | os.PathLike, **config_kwargs) -> ZeroShotForEmotionClassification:
         """A new model around a pretrained backbone (`AutoModel.from_pretrained(name_or_path)`), fresh heads.
 
         Args:
@@ -312,11 +312,11 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
                 Hub id or folder of a wav2vec 2.0, HuBERT, WavLM or Whisper model (Whisper: its encoder), or
                 `"whisper-base-offline"` (the installed Whisper base, converted once and cached).
             config_kwargs:
-                Any other [`ZeroShotSerConfig`] field (`num_speakers`, `lora`, `adapters`, `gating`, ...).
+                Any other [`ZeroShotConfig`] field (`num_speakers`, `lora`, `adapters`, `gating`, ...).
         """
         backbone = load_speech_backbone(name_or_path)
         config_kwargs.pop("backbone_config", None)
-        config = ZeroShotSerConfig(
+        config = ZeroShotConfig(
             backbone_config=backbone.config.to_dict(),
             backbone_name_or_path=str(name_or_path),
             **config_kwargs,
@@ -326,7 +326,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
     @classmethod
     def from_backbone_for_language(
         cls, language: str, language_backbones: dict[str, str], **config_kwargs
-    ) -> ZeroShotSerForEmotionClassification:
+    ) -> ZeroShotForEmotionClassification:
         """[`from_backbone`] with the language-matched base model of the source `language` (the paper's setting).
 
         Args:
@@ -453,7 +453,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         backbone_hidden_states: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
         return_dict: bool | None = None,
-    ) -> ZeroShotSerOutput | tuple:
+    ) -> ZeroShotOutput | tuple:
         r"""
         Args:
             input_values (`torch.FloatTensor` of shape `(batch_size, num_samples)`):
@@ -471,7 +471,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
             frame_mask (`torch.LongTensor` of shape `(batch_size, num_frames)`, *optional*):
                 Valid frames of `backbone_hidden_states` (all when `None`).
             return_dict (`bool`, *optional*):
-                Whether to return a [`ZeroShotSerOutput`] instead of a tuple.
+                Whether to return a [`ZeroShotOutput`] instead of a tuple.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if (input_values is None) == (backbone_hidden_states is None):
@@ -506,7 +506,7 @@ class ZeroShotSerForEmotionClassification(ZeroShotSerPreTrainedModel):
         if not return_dict:
             output = tuple(t for t in (logits, embeddings, speaker_logits, speaker_loss) if t is not None)
             return ((loss,) + output) if loss is not None else output
-        return ZeroShotSerOutput(
+        return ZeroShotOutput(
             loss=loss, logits=logits, embeddings=embeddings, speaker_logits=speaker_logits, speaker_loss=speaker_loss
         )
 
@@ -515,8 +515,8 @@ __all__ = [
     "ADAPTER_WEIGHTS_NAME",
     "SpeakerAdversarialHead",
     "TopFrameAdapter",
-    "ZeroShotSerForEmotionClassification",
-    "ZeroShotSerOutput",
-    "ZeroShotSerPreTrainedModel",
+    "ZeroShotForEmotionClassification",
+    "ZeroShotOutput",
+    "ZeroShotPreTrainedModel",
     "masked_mean_pool",
 ]

@@ -233,7 +233,7 @@ class FeatureGanClassifierTrainer:
         is written every that many optimizer steps; ``resume_from_checkpoint`` continues from one and ends with the
         same weights as an uninterrupted run.
         """
-        from tqdm.auto import tqdm
+        from hf_cser.console import progress_bar
 
         args, model, data = self.args, self.model, self.train_set
         self._freeze_all_but_head()
@@ -257,7 +257,9 @@ class FeatureGanClassifierTrainer:
             start_epoch, start_batch, global_step = state["epoch"], state["next_start"], state["global_step"]
             self.log_history = state["log_history"]
             logger.info(f"classifier: resumed from '{resume_from_checkpoint}' (step {global_step}).")
-        for epoch in tqdm(range(start_epoch, args.num_train_epochs), desc="classifier", disable=args.disable_tqdm):
+        for epoch in progress_bar(
+            range(start_epoch, args.num_train_epochs), desc="classifier", disable=args.disable_tqdm
+        ):
             model.train()
             if order is None or epoch != start_epoch:
                 order, losses = torch.randperm(n, generator=generator), []

@@ -230,7 +230,7 @@ class FeatureInfoGanTrainer:
         ``resume_from_checkpoint`` (a ``checkpoint-<step>`` folder) continues from one and ends with the same
         weights as an uninterrupted run.
         """
-        from tqdm.auto import tqdm
+        from hf_cser.console import progress_bar
 
         args, model = self.args, self.model
         model.train()
@@ -252,7 +252,7 @@ class FeatureInfoGanTrainer:
             interval = state["interval"]
             start_epoch, start_step = state["epoch"], state["step"] + 1
             logger.info(f"InfoGAN: resumed from '{resume_from_checkpoint}' (G step {self.global_step}).")
-        progress = tqdm(
+        progress = progress_bar(
             total=args.num_train_epochs * steps_per_epoch,
             desc="InfoGAN",
             disable=args.disable_tqdm,

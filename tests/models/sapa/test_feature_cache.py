@@ -47,7 +47,7 @@ def corpus(tmp_path_factory):
 
 def test_compute_window_features_columns_and_values(tmp_path, corpus, tiny_sapa_model_factory):
     model = tiny_sapa_model_factory(max_windows=5)
-    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    extractor = SapaFeatureExtractor.from_sapa_arguments(model.config)
     cached = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
     assert len(cached) == 3
     for name in ("emotion", "language", "speaker", "gender", "corpus", "content_features", "num_windows"):
@@ -82,7 +82,7 @@ def test_cache_hit_skips_the_encoders_and_weight_change_invalidates(
     tmp_path, corpus, monkeypatch, tiny_sapa_model_factory
 ):
     model = tiny_sapa_model_factory(max_windows=5)
-    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    extractor = SapaFeatureExtractor.from_sapa_arguments(model.config)
     calls = []
     original = SapaForEmotionClassification.extract_window_features
 
@@ -148,7 +148,7 @@ def test_numpy_formatted_rows_collate_to_the_same_batch_as_python_lists(tmp_path
     """The default numpy formatting changes the speed, not the batch: equal to the list rows and to a hand-padded
     reference, read the way the trainer's data loader reads them (`__getitems__`)."""
     model = tiny_sapa_model_factory(max_windows=5)
-    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    extractor = SapaFeatureExtractor.from_sapa_arguments(model.config)
     as_numpy = compute_window_features(model, extractor, corpus, cache_dir=tmp_path, progress=False)
     as_lists = compute_window_features(
         model, extractor, corpus, cache_dir=tmp_path, progress=False, output_format=None

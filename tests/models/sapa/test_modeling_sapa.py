@@ -59,7 +59,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def extractor(model):
-    return SapaFeatureExtractor.from_sapa_config(model.config)
+    return SapaFeatureExtractor.from_sapa_arguments(model.config)
 
 
 def random_features(config, batch=2, windows=4, seed=0):
@@ -194,7 +194,7 @@ def test_frozen_encoders_get_no_gradient_but_head_does():
     model = SapaForEmotionClassification(config)
     model.train()
     assert model.training and not model.content_encoder.backbone.training and not model.speaker_encoder.training
-    inputs = SapaFeatureExtractor.from_sapa_config(config)(syllables(0.6), sampling_rate=16000, return_tensors="pt")
+    inputs = SapaFeatureExtractor.from_sapa_arguments(config)(syllables(0.6), sampling_rate=16000, return_tensors="pt")
     out = model(
         inputs["input_values"],
         inputs["attention_mask"],
@@ -297,7 +297,7 @@ def test_whisper_content_encoder_end_to_end(tmp_path, tiny_whisper_saver):
     assert model.content_encoder.frame_offset == 0.0 and model.content_encoder.frame_period == 0.02
     for name, value in whisper.encoder.state_dict().items():
         torch.testing.assert_close(model.content_encoder.backbone.state_dict()[name], value, msg=name)
-    extractor = SapaFeatureExtractor.from_sapa_config(model.config)
+    extractor = SapaFeatureExtractor.from_sapa_arguments(model.config)
     inputs = extractor([syllables(1.0), syllables(0.6)], sampling_rate=16000, return_tensors="pt")
     feeds = {k: inputs[k] for k in extractor.model_input_names}
     model.save_pretrained(tmp_path / "sapa")

@@ -10,9 +10,9 @@ from hf_cser.encoders.peft_adapters import is_peft_parameter_name
 from hf_cser.labels import EMOTIONS, ID2LABEL
 from hf_cser.models.zero_shot import (
     ADAPTER_WEIGHTS_NAME,
-    ZeroShotSerConfig,
-    ZeroShotSerForEmotionClassification,
-    ZeroShotSerOutput,
+    ZeroShotConfig,
+    ZeroShotForEmotionClassification,
+    ZeroShotOutput,
 )
 
 PEFT_ALL = dict(lora={"r": 4}, adapters={"bottleneck_size": 8}, gating={})
@@ -39,7 +39,7 @@ def tiny_model(seed=0, **kwargs):
     torch.manual_seed(seed)
     values = dict(backbone_config=tiny_backbone_config(), num_speakers=5, speaker_hidden_size=16)
     values.update(kwargs)
-    return ZeroShotSerForEmotionClassification(ZeroShotSerConfig(**values)).eval()
+    return ZeroShotForEmotionClassification(ZeroShotConfig(**values)).eval()
 
 
 def waveforms(batch=2, samples=6000, seed=0):
@@ -65,14 +65,14 @@ def is_head(name):
 
 
 def test_config_defaults_and_labels():
-    config = ZeroShotSerConfig(backbone_config=tiny_backbone_config())
+    config = ZeroShotConfig(backbone_config=tiny_backbone_config())
     assert config.model_type == "zero_shot_ser"
     assert config.num_labels == len(EMOTIONS) == 4
     assert config.id2label == ID2LABEL
     assert config.freeze_backbone and config.num_speakers == 0 and not config.uses_peft
     assert (config.scl_weight, config.adversarial_weight, config.speaker_hidden_size) == (1.0, 0.1, 256)
-    assert ZeroShotSerConfig().backbone_config["model_type"] == "wav2vec2"  # wav2vec 2.0 Base by default
-    assert isinstance(AutoConfig.for_model("zero_shot_ser"), ZeroShotSerConfig)
+    assert ZeroShotConfig().backbone_config["model_type"] == "wav2vec2"  # wav2vec 2.0 Base by default
+    assert isinstance(AutoConfig.for_model("zero_shot_ser"), ZeroShotConfig)
 
 
 @pytest.mark.parametrize(
@@ -99,16 +99,16 @@ def test_config_defaults_and_labels():
 def test_config_validation_names_the_field(kwargs, field):
     kwargs.setdefault("backbone_config", tiny_backbone_config())
     with pytest.raises(ValueError, match=f"`{field}`"):
-        ZeroShotSerConfig(**kwargs)
+        ZeroShotConfig(**kwargs)
 
 
 def test_config_save_load_round_trip(tmp_path):
-    config = ZeroShotSerConfig(
+    config = ZeroShotConfig(
         backbone_config=tiny_backbone_config(), num_speakers=7, language_backbones={"en": "a/b"}, **PEFT_ALL
     )
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
-    assert isinstance(loaded, ZeroShotSerConfig)
+    assert isinstance(loaded, ZeroShotConfig)
     expected = {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}
     assert {k: v for k, v in loaded.to_dict().items() if k != "_name_or_path"} == expected
 
@@ -119,7 +119,7 @@ def test_config_save_load_round_trip(tmp_path):
 def test_forward_shapes_and_losses():
     model = tiny_model(**PEFT_ALL)
     out = model(waveforms(), labels=torch.tensor([0, 3]), speaker_labels=torch.tensor([1, -100]))
-    assert isinstance(out, ZeroShotSerOutput)
+    assert isinstance(out, ZeroShotOutput)
     assert out.logits.shape == (2, 4)
     assert out.embeddings.shape == (2, 32)
     assert out.speaker_logits.shape == (2, 5)
@@ -229,7 +229,7 @@ def test_save_pretrained_round_trip_through_auto_classes(tmp_path):
     perturb([p for p in model.parameters() if p.requires_grad])  # non-trivial PEFT and head weights
     model.save_pretrained(tmp_path)
     loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
-    assert isinstance(loaded, ZeroShotSerForEmotionClassification)
+    assert isinstance(loaded, ZeroShotForEmotionClassification)
     x = waveforms()
     with torch.no_grad():
         expected, got = model(x), loaded(x)
@@ -248,7 +248,7 @@ def backbone_folder(tmp_path):
 
 def test_from_backbone_keeps_pretrained_weights(backbone_folder):
     pretrained = Wav2Vec2Model.from_pretrained(backbone_folder)
-    model = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, num_speakers=3, **PEFT_ALL)
+    model = ZeroShotForEmotionClassification.from_backbone(backbone_folder, num_speakers=3, **PEFT_ALL)
     assert model.config.backbone_name_or_path == str(backbone_folder)
     torch.testing.assert_close(
         model.backbone.encoder.layers[0].attention.q_proj.weight, pretrained.encoder.layers[0].attention.q_proj.weight
@@ -262,7 +262,7 @@ def test_from_backbone_keeps_pretrained_weights(backbone_folder):
 def test_adapter_only_save_load_reproduces_logits(backbone_folder, tmp_path):
     kwargs = dict(num_speakers=3, speaker_hidden_size=8, **PEFT_ALL)
     torch.manual_seed(0)
-    model = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
+    model = ZeroShotForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
     perturb([p for p in model.parameters() if p.requires_grad])
     out_dir = tmp_path / "adapter"
     model.save_adapter_weights(out_dir)
@@ -271,7 +271,7 @@ def test_adapter_only_save_load_reproduces_logits(backbone_folder, tmp_path):
     assert set(saved) == trainable_names(model)
 
     torch.manual_seed(99)
-    fresh = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
+    fresh = ZeroShotForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
     x = waveforms()
     with torch.no_grad():
         assert not torch.allclose(fresh(x).logits, model(x).logits)
@@ -281,12 +281,12 @@ def test_adapter_only_save_load_reproduces_logits(backbone_folder, tmp_path):
 
 
 def test_adapter_weights_mismatch_and_full_fine_tuning_errors(backbone_folder, tmp_path):
-    model = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, num_speakers=3, lora={"r": 4})
+    model = ZeroShotForEmotionClassification.from_backbone(backbone_folder, num_speakers=3, lora={"r": 4})
     model.save_adapter_weights(tmp_path / "a")
-    other = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, num_speakers=3, adapters={})
+    other = ZeroShotForEmotionClassification.from_backbone(backbone_folder, num_speakers=3, adapters={})
     with pytest.raises(KeyError, match="missing"):
         other.load_adapter_weights(tmp_path / "a")
-    no_speakers = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, lora={"r": 4})
+    no_speakers = ZeroShotForEmotionClassification.from_backbone(backbone_folder, lora={"r": 4})
     with pytest.raises(KeyError, match="speaker_head"):
         no_speakers.load_adapter_weights(tmp_path / "a")
     with pytest.raises(FileNotFoundError):
@@ -343,7 +343,7 @@ def test_cached_frames_are_refused_while_backbone_weights_train():
 def test_top_adapter_and_statistics_survive_both_save_formats(backbone_folder, tmp_path):
     kwargs = dict(num_speakers=3, speaker_hidden_size=8, top_adapter_size=4, normalize_frames=True)
     torch.manual_seed(0)
-    model = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
+    model = ZeroShotForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
     perturb([p for p in model.parameters() if p.requires_grad])
     model.set_frame_normalization(torch.linspace(-1, 1, 32), torch.linspace(0.5, 2, 32))
     model.save_pretrained(tmp_path / "full")
@@ -352,7 +352,7 @@ def test_top_adapter_and_statistics_survive_both_save_formats(backbone_folder, t
         load_file(os.path.join(tmp_path / "adapter", ADAPTER_WEIGHTS_NAME))
     )
     full = AutoModelForAudioClassification.from_pretrained(tmp_path / "full").eval()
-    fresh = ZeroShotSerForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
+    fresh = ZeroShotForEmotionClassification.from_backbone(backbone_folder, **kwargs).eval()
     fresh.load_adapter_weights(tmp_path / "adapter")
     x = waveforms()
     with torch.no_grad():
@@ -374,3 +374,27 @@ def test_hubert_backbone_forward():
     )
     model = tiny_model(backbone_config=config, lora={"r": 2})
     assert model(waveforms(), attention_mask=torch.ones(2, 6000, dtype=torch.long)).embeddings.shape == (2, 32)
+
+
+def test_the_old_class_names_still_work_and_old_folders_load_by_model_type(tmp_path):
+    """Renamed `ZeroShotSer*` -> `ZeroShot*` (issue 17): the old names are the same classes, and a folder saved under
+    the old architecture name loads with the Auto classes (they read `model_type`, which did not change)."""
+    import json
+
+    from transformers import AutoModelForAudioClassification
+
+    from hf_cser.models import zero_shot
+
+    assert zero_shot.ZeroShotSerForEmotionClassification is zero_shot.ZeroShotForEmotionClassification
+    assert (
+        zero_shot.ZeroShotSerConfig is zero_shot.ZeroShotConfig
+        and zero_shot.ZeroShotConfig.model_type == "zero_shot_ser"
+    )
+    model = tiny_model()
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["architectures"] = ["ZeroShotSerForEmotionClassification"]  # as written before the rename
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert isinstance(
+        AutoModelForAudioClassification.from_pretrained(tmp_path), zero_shot.ZeroShotForEmotionClassification
+    )

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hf_cser.encoders.whisper.encoding import encode_whisper_frames
-from hf_cser.models.zero_shot import ZeroShotSerForEmotionClassification
+from hf_cser.models.zero_shot import ZeroShotForEmotionClassification
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,7 +29,7 @@ def batch(seed=0):
 @pytest.mark.parametrize("peft", ["lora", "adapters", "gating"])
 def test_peft_weights_reach_the_output(tiny_whisper_folder, peft):
     torch.manual_seed(1)
-    model = ZeroShotSerForEmotionClassification.from_backbone(tiny_whisper_folder, **{peft: True}).eval()
+    model = ZeroShotForEmotionClassification.from_backbone(tiny_whisper_folder, **{peft: True}).eval()
     assert type(model.backbone).__name__ == "WhisperEncoder"
     trainable = [n for n, p in model.backbone.named_parameters() if p.requires_grad]
     assert trainable and all(("lora_" in n) or ("bottleneck_adapter" in n) or ("weight_gate" in n) for n in trainable)
@@ -50,7 +50,7 @@ def test_peft_weights_reach_the_output(tiny_whisper_folder, peft):
 
 def test_backbone_layer_pools_that_layer_and_cached_frames_match(tiny_whisper_folder):
     torch.manual_seed(2)
-    model = ZeroShotSerForEmotionClassification.from_backbone(tiny_whisper_folder, backbone_layer=1).eval()
+    model = ZeroShotForEmotionClassification.from_backbone(tiny_whisper_folder, backbone_layer=1).eval()
     input_values, attention_mask = batch(1)
     with torch.no_grad():
         frames, mask = model.encode_frames(input_values, attention_mask)
@@ -63,14 +63,14 @@ def test_backbone_layer_pools_that_layer_and_cached_frames_match(tiny_whisper_fo
     torch.testing.assert_close(frames[mask.bool()], states[1][reference_mask])
     torch.testing.assert_close(from_waves.logits, from_frames.logits)
     with pytest.raises(ValueError, match="backbone_layer"):
-        ZeroShotSerForEmotionClassification.from_backbone(tiny_whisper_folder, backbone_layer=3)
+        ZeroShotForEmotionClassification.from_backbone(tiny_whisper_folder, backbone_layer=3)
 
 
 def test_save_and_reload_with_auto_class(tiny_whisper_folder, tmp_path):
     from transformers import AutoModelForAudioClassification
 
     torch.manual_seed(3)
-    model = ZeroShotSerForEmotionClassification.from_backbone(tiny_whisper_folder, lora=True, num_speakers=3).eval()
+    model = ZeroShotForEmotionClassification.from_backbone(tiny_whisper_folder, lora=True, num_speakers=3).eval()
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if "lora_B" in name:

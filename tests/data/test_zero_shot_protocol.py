@@ -1,7 +1,7 @@
 import pytest
 
 from hf_cser.data import build_dataset_dict
-from hf_cser.data.protocol import (
+from hf_cser.data.zero_shot_protocol import (
     PAPER_SETTINGS,
     PAPER_TABLE1_SIZES,
     SYSTEMS,
