@@ -22,14 +22,14 @@ Edges are found with a blocked, normalised matrix product over the upper triangl
 time against the columns from the block's first row on, ``O(block_size * N)`` memory; the ``N x N`` matrix is never
 materialised) and ``numpy.nonzero``: there is no Python loop over node pairs. The data-adaptive threshold
 (:func:`quantile_threshold`) reads the same blocks, or scores its sampled pairs a chunk at a time.
+
+The building blocks live in :mod:`hf_cser.analysis.speaker_graph_blocks` and the plots in
+:mod:`hf_cser.analysis.speaker_graph_plots`; every name stays importable from here.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,19 @@ from scipy import sparse
 from transformers.utils import logging
 
 from ..labels import EMOTIONS
+from .speaker_graph_blocks import (  # noqa: F401
+    SUMMARY_FIELDS,
+    build_similarity_graph,
+    check_tau,
+    graph_modularity,
+    louvain_partition,
+    quantile_threshold,
+    random_grouping,
+    read_table,
+    similarity_edges,
+    write_table,
+)
+from .speaker_graph_plots import plot_speaker_graphs
 
 logger = logging.get_logger(__name__)
 
@@ -48,228 +61,6 @@ GROUPINGS = ("emotion", "agnostic", "random")
 
 EMOTION_AGNOSTIC = "w/o Emo"
 """Row name of the emotion-agnostic graph in :meth:`SpeakerStyleGraph.summary`."""
-
-SUMMARY_FIELDS = ("emotion", "num_speakers", "num_edges", "num_clusters", "modularity", "random_modularity")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Building blocks (usable on their own)
-
-
-def _check_tau(tau: float) -> float:
-    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or math.isnan(tau) or not -1.0 <= tau <= 1.0:
-        raise ValueError(f"`tau` must be a cosine-similarity threshold in [-1, 1], got {tau!r} (the paper uses 0.7).")
-    return float(tau)
-
-
-def _unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``vectors`` as float64 rows scaled to unit length (zero rows stay zero) and the mask of zero rows."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    return unit, norms[:, 0] == 0
-
-
-def _upper_blocks(unit: np.ndarray, block_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield ``(start, sims, strict_upper)`` per block of ``block_size`` rows: ``sims = unit[start:stop] @
-    unit[start:].T`` (rows ``start:stop`` of the cosine matrix from column ``start`` on, i.e. the diagonal square and
-    everything right of it) and the boolean mask of ``j > i`` inside the diagonal square ``sims[:, :stop - start]``.
-    Each pair ``i < j`` appears in exactly one block; the ``N x N`` matrix is never built."""
-    num_nodes = unit.shape[0]
-    size = min(block_size, num_nodes)
-    strict_upper = np.triu(np.ones((size, size), dtype=bool), k=1)  # built once, sliced for the last block
-    for start in range(0, num_nodes, block_size):
-        stop = min(start + block_size, num_nodes)
-        yield start, unit[start:stop] @ unit[start:].T, strict_upper[: stop - start, : stop - start]
-
-
-def similarity_edges(
-    vectors: np.ndarray, tau: float = 0.7, block_size: int = 1024
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All pairs ``i < j`` with ``cos(vectors[i], vectors[j]) > tau``, found block by block.
-
-    Only the upper triangle is computed: block ``[start, stop)`` of rows is multiplied with the columns from
-    ``start`` on. Edges come out in row-major order (by ``i``, then ``j``).
-
-    Args:
-        vectors (`np.ndarray` of shape `(num_nodes, dim)`): one vector per node.
-        tau (`float`, *optional*, defaults to 0.7): the threshold (paper value); an edge needs a cosine strictly above.
-        block_size (`int`, *optional*, defaults to 1024): rows per block of the similarity matrix (library default);
-            peak memory is about ``block_size * num_nodes`` similarities (float64) plus as many booleans.
-
-    Returns:
-        `tuple[np.ndarray, np.ndarray, np.ndarray]`: row indices, column indices (``row < col``) and cosine weights.
-        A zero vector has no direction and gets no edge.
-    """
-    tau = _check_tau(tau)
-    if block_size < 1:
-        raise ValueError(f"`block_size` must be a positive integer, got {block_size}.")
-    if np.ndim(vectors) != 2:
-        raise ValueError(f"`vectors` must have shape (num_nodes, dim), got {np.shape(vectors)}.")
-    unit, zero = _unit_rows(vectors)
-    num_nodes = unit.shape[0]
-    any_zero = bool(zero.any())
-    if any_zero:
-        logger.warning(f"{int(zero.sum())} of {num_nodes} node vectors are zero: they get no edge.")
-    rows, cols, weights = [], [], []
-    for start, sims, strict_upper in _upper_blocks(unit, block_size):
-        size = strict_upper.shape[0]
-        keep = sims > tau
-        keep[:, :size] &= strict_upper  # inside the diagonal square keep j > i only
-        if any_zero:  # a zero vector's cosines are 0.0, above a negative tau: drop them explicitly
-            keep[zero[start : start + size], :] = False
-            keep[:, zero[start:]] = False
-        r, c = np.nonzero(keep)
-        rows.append(r + start)
-        cols.append(c + start)
-        weights.append(sims[r, c])
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0)
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
-
-
-def build_similarity_graph(
-    vectors: np.ndarray, nodes: Sequence[Hashable] | None = None, tau: float = 0.7, block_size: int = 1024
-) -> nx.Graph:
-    """The undirected cosine-similarity graph of section 2.2 (eq. 1): edge weight ``cos`` kept when ``> tau``.
-
-    Args:
-        vectors (`np.ndarray` of shape `(num_nodes, dim)`): one vector per node.
-        nodes (`Sequence`, *optional*): node names in the order of ``vectors``; defaults to ``range(num_nodes)``.
-        tau (`float`, *optional*, defaults to 0.7): the edge threshold (paper value).
-        block_size (`int`, *optional*, defaults to 1024): see :func:`similarity_edges`.
-    """
-    vectors = np.asarray(vectors)
-    nodes = list(range(len(vectors))) if nodes is None else list(nodes)
-    if len(nodes) != len(vectors):
-        raise ValueError(f"`nodes` has {len(nodes)} names for {len(vectors)} vectors.")
-    rows, cols, weights = similarity_edges(vectors, tau=tau, block_size=block_size)
-    graph = nx.Graph()
-    graph.add_nodes_from(nodes)
-    graph.add_weighted_edges_from(
-        zip([nodes[i] for i in rows.tolist()], [nodes[j] for j in cols.tolist()], weights.tolist())
-    )
-    return graph
-
-
-def graph_modularity(graph: nx.Graph, communities: Sequence[set], resolution: float = 1.0) -> float:
-    """Weighted ``networkx.community.modularity``; 0.0 for a graph without edges (where networkx divides by 0)."""
-    if graph.number_of_edges() == 0:
-        return 0.0
-    return float(nx.community.modularity(graph, communities, weight="weight", resolution=resolution))
-
-
-def louvain_partition(
-    graph: nx.Graph, resolution: float = 1.0, seed: int = 0, name: str = "graph"
-) -> tuple[list[set], float]:
-    """Louvain communities and their modularity, with a deterministic community order.
-
-    Communities are sorted by decreasing size, ties by the position of their first node in ``graph.nodes``. A graph
-    without edges (no pair above ``tau``) or with one node gives one community per node and modularity 0.0, with a
-    warning.
-
-    Args:
-        graph (`nx.Graph`): the similarity graph.
-        resolution (`float`, *optional*, defaults to 1.0): Louvain resolution (the networkx default; the paper does
-            not give one).
-        seed (`int`, *optional*, defaults to 0): Louvain's random seed (library default).
-        name (`str`, *optional*): what to call the graph in warnings.
-    """
-    order = {node: i for i, node in enumerate(graph.nodes)}
-    if graph.number_of_edges() == 0:
-        if graph.number_of_nodes() > 0:
-            logger.warning(
-                f"{name}: {graph.number_of_nodes()} speaker(s) and no edge above the threshold; each speaker is its "
-                "own community and the modularity is set to 0.0."
-            )
-        communities = [{node} for node in graph.nodes]
-        return communities, 0.0
-    communities = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=seed)
-    communities = sorted(communities, key=lambda c: (-len(c), min(order[node] for node in c)))
-    return communities, graph_modularity(graph, communities, resolution=resolution)
-
-
-def random_grouping(nodes: Sequence[Hashable], sizes: Sequence[int], seed: int = 0) -> list[set]:
-    """The "Rand" baseline: ``nodes`` shuffled with ``seed`` and cut into groups of the given ``sizes``."""
-    if sum(sizes) != len(nodes):
-        raise ValueError(f"`sizes` sum to {sum(sizes)}, but there are {len(nodes)} nodes.")
-    permutation = np.random.default_rng(seed).permutation(len(nodes))
-    nodes = list(nodes)
-    groups, start = [], 0
-    for size in sizes:
-        groups.append({nodes[i] for i in permutation[start : start + size]})
-        start += size
-    return groups
-
-
-def write_table(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """Write rows (dicts with the same keys) as JSON (``.json``, a list of objects) or CSV (any other suffix)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [dict(row) for row in rows]
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(rows, indent=2) + "\n")
-        return path
-    fieldnames = list(rows[0]) if rows else list(SUMMARY_FIELDS)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def _parse_cell(value: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            continue
-    return value
-
-
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    """Read a table written by :func:`write_table` (CSV cells that look like numbers come back as numbers)."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        return json.loads(path.read_text())
-    with path.open(newline="") as handle:
-        return [{key: _parse_cell(value) for key, value in row.items()} for row in csv.DictReader(handle)]
-
-
-def quantile_threshold(
-    vectors: np.ndarray, quantile: float, seed: int = 0, max_pairs: int = 2_000_000, block_size: int = 1024
-) -> float:
-    """The ``quantile`` of the pairwise cosine similarities of ``vectors`` (all pairs, or ``max_pairs`` seeded
-    random pairs when there are more), used as a data-adaptive edge threshold. ``nan`` with fewer than 2 vectors.
-
-    All pairs are read from the same blocked products as :func:`similarity_edges` (same ``block_size``, so a pair's
-    cosine is the very float compared with the threshold there); sampled pairs are scored ``1024`` at a time, so
-    memory stays ``O(block_size * N + max_pairs)`` instead of two ``max_pairs x dim`` gathered copies.
-    """
-    n = len(vectors)
-    if n < 2:
-        return float("nan")
-    if block_size < 1:
-        raise ValueError(f"`block_size` must be a positive integer, got {block_size}.")
-    unit, _ = _unit_rows(vectors)
-    if n * (n - 1) // 2 <= max_pairs:
-        values = np.concatenate(
-            [
-                part
-                for _, sims, strict_upper in _upper_blocks(unit, block_size)
-                for part in (sims[:, : strict_upper.shape[0]][strict_upper], sims[:, strict_upper.shape[0] :].ravel())
-            ]
-        )
-    else:
-        rng = np.random.default_rng(seed)
-        i, j = rng.integers(0, n, max_pairs), rng.integers(0, n, max_pairs)
-        i, j = i[i != j], j[i != j]
-        values = np.empty(len(i))
-        chunk = 1024  # two 1024 x dim gathers stay in cache
-        for s in range(0, len(i), chunk):
-            np.einsum("ij,ij->i", unit[i[s : s + chunk]], unit[j[s : s + chunk]], out=values[s : s + chunk])
-    return float(np.quantile(values, quantile))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -361,7 +152,7 @@ class SpeakerStyleGraph:
         emotion_names: Sequence[str] = EMOTIONS,
         tau_quantile: float | None = None,
     ) -> None:
-        self.tau = _check_tau(tau)
+        self.tau = check_tau(tau)
         if tau_quantile is not None and not 0.0 <= tau_quantile < 1.0:
             raise ValueError(f"`tau_quantile` must be in [0, 1) or None, got {tau_quantile}.")
         self.tau_quantile = tau_quantile
@@ -581,87 +372,12 @@ class SpeakerStyleGraph:
             `list[Path]`: the written files.
         """
         self._check_fitted()
-        if layout not in ("pca", "spring"):
-            raise ValueError(f"`layout` must be 'pca' or 'spring', got {layout!r}.")
-        try:
-            from matplotlib.collections import LineCollection
-            from matplotlib.figure import Figure  # Agg canvas, no pyplot and no global backend change
-        except ImportError as error:  # pragma: no cover - matplotlib is a dependency, but may be stripped
-            raise ImportError("Plotting speaker graphs needs matplotlib: `pip install matplotlib`.") from error
-
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        markers = ("o", "s", "^", "D", "v", "P", "X", "*")
-        rng = np.random.default_rng(self.seed)
-        paths = []
-        for emotion in self.graphs if emotions is None else emotions:
-            if emotion not in self.graphs:
-                raise ValueError(f"emotion id {emotion} has no graph; fitted emotions: {sorted(self.graphs)}.")
-            result = self.graphs[emotion]
-            corpus = [self.speaker_corpus.get(s, "unknown") for s in result.speakers]
-            keep = np.arange(len(result.speakers))
-            if max_speakers_per_corpus is not None:
-                corpus_arr = np.array(corpus)
-                keep = np.sort(
-                    np.concatenate(
-                        [
-                            rng.permutation(np.flatnonzero(corpus_arr == c))[:max_speakers_per_corpus]
-                            for c in sorted(set(corpus))
-                        ]
-                    )
-                ).astype(int)
-            positions = self._layout(result, layout)
-            community = result.assignment()
-            colours = np.array([community[result.speakers[i]] for i in keep])
-
-            fig = Figure(figsize=(5.5, 5))
-            ax = fig.add_subplot()
-            if draw_edges and result.graph.number_of_edges():
-                index = {s: i for i, s in enumerate(result.speakers)}
-                kept = set(keep.tolist())
-                segments = [
-                    (positions[index[u]], positions[index[v]])
-                    for u, v in result.graph.edges
-                    if index[u] in kept and index[v] in kept
-                ]
-                ax.add_collection(LineCollection(segments, colors="0.8", linewidths=0.5, zorder=1))
-            for k, name in enumerate(sorted(set(corpus))):
-                chosen = np.array([corpus[i] == name for i in keep], dtype=bool)
-                ax.scatter(
-                    positions[keep[chosen], 0],
-                    positions[keep[chosen], 1],
-                    c=colours[chosen],
-                    cmap="tab10" if result.num_clusters <= 10 else "tab20",
-                    vmin=0,
-                    vmax=9 if result.num_clusters <= 10 else max(19, result.num_clusters - 1),
-                    marker=markers[k % len(markers)],
-                    edgecolors="k",
-                    linewidths=0.4,
-                    s=60,
-                    label=name,
-                    zorder=2,
-                )
-            ax.set_title(f"{result.name}: {result.num_clusters} clusters, Q = {result.modularity:.2f}")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            legend = ax.legend(title="corpus", loc="best", fontsize="small")
-            for handle in getattr(legend, "legend_handles", None) or getattr(legend, "legendHandles", []):
-                handle.set_array(None)  # the marker names the corpus; colours are communities
-                handle.set_facecolor("0.6")
-            path = output_dir / f"speaker_graph_{result.name.replace('/', '_').replace(' ', '_')}.png"
-            fig.savefig(path, dpi=dpi, bbox_inches="tight")
-            paths.append(path)
-        return paths
-
-    def _layout(self, result: EmotionSpeakerGraph, layout: str) -> np.ndarray:
-        if layout == "spring":
-            pos = nx.spring_layout(result.graph, weight="weight", seed=self.seed)
-            return np.array([pos[s] for s in result.speakers], dtype=float).reshape(-1, 2)
-        centred = result.vectors - result.vectors.mean(axis=0, keepdims=True)
-        if centred.shape[0] < 2:
-            return np.zeros((centred.shape[0], 2))
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        projected = centred @ vt[:2].T
-        if projected.shape[1] < 2:
-            projected = np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
-        return projected
+        return plot_speaker_graphs(
+            self,
+            output_dir,
+            emotions=emotions,
+            layout=layout,
+            max_speakers_per_corpus=max_speakers_per_corpus,
+            draw_edges=draw_edges,
+            dpi=dpi,
+        )

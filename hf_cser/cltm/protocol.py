@@ -33,39 +33,33 @@ doublings does not need.
 Resumable runs (:class:`RunLog`): every finished run is appended to a CSV (flushed and fsynced, under a file lock so
 several processes of one ``accelerate launch`` can share it); on restart the runs already in the file are skipped, so
 a crash loses at most the run in flight.
+
+The code is split by responsibility; every name stays importable from here: :mod:`hf_cser.cltm.runs` (run specs,
+planning, the run log) and :mod:`hf_cser.cltm.dynamic_interval` (the dynamic-interval rule); this module keeps the
+corpus table, the balanced subsets and the runner.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
-import os
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from transformers.utils import logging
 
-logger = logging.get_logger(__name__)
-
-RUN_FIELDS = (
-    "task",
-    "kind",
-    "target",
-    "donor",
-    "n",
-    "seed",
-    "performance",
-    "metric",
-    "num_train",
-    "num_eval",
-    "seconds",
+from .dynamic_interval import (  # noqa: F401
+    DynamicIntervalRule,
+    DynamicIntervalSelection,
+    learning_curve_points,
+    select_dynamic_interval,
 )
+from .runs import RUN_FIELDS, RunLog, RunSpec, check_run_config, plan_cltm_runs, plan_self_runs, run_key  # noqa: F401
+
+logger = logging.get_logger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -272,266 +266,6 @@ def balanced_subset(
             depth += 1
         chosen.extend(taken)
     return np.asarray(sorted(chosen), dtype=np.int64)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Run planning
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run: ``kind`` ``single`` / ``self`` / ``dual``, target, donor (dual only), N, seed."""
-
-    task: str
-    kind: str
-    target: str
-    donor: str | None
-    n: int
-    seed: int
-
-    @property
-    def key(self) -> tuple[str, str, str, str, int, int]:
-        return (self.task, self.kind, self.target, self.donor or "", int(self.n), int(self.seed))
-
-
-def run_key(row: Mapping[str, Any]) -> tuple[str, str, str, str, int, int]:
-    """The :attr:`RunSpec.key` of a CSV row."""
-    donor = row.get("donor")
-    donor = "" if donor is None or str(donor) in ("", "None", "nan") else str(donor)
-    return (str(row["task"]), str(row["kind"]), str(row["target"]), donor, int(row["n"]), int(row["seed"]))
-
-
-def plan_self_runs(
-    task: str, languages: Sequence[str], seeds: Sequence[int], n_values: Iterable[int]
-) -> list[RunSpec]:
-    """The single and self runs of every language, N and seed (the learning-curve sweep)."""
-    return [
-        RunSpec(task, kind, lang, None, int(n), int(seed))
-        for n in n_values
-        for seed in seeds
-        for lang in languages
-        for kind in ("single", "self")
-    ]
-
-
-def plan_cltm_runs(task: str, languages: Sequence[str], seeds: Sequence[int], n: int) -> list[RunSpec]:
-    """Every run of one CLTM: single and self per target, dual per ordered pair (target != donor), per seed."""
-    runs = plan_self_runs(task, languages, seeds, [n])
-    runs += [
-        RunSpec(task, "dual", target, donor, int(n), int(seed))
-        for seed in seeds
-        for target in languages
-        for donor in languages
-        if donor != target
-    ]
-    return runs
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Dynamic interval
-
-
-@dataclass
-class DynamicIntervalRule:
-    """The rule that picks N from the learning-curve sweep (module docstring).
-
-    Args:
-        tau (`float`, *optional*, defaults to 0.05): minimum relative gain Delta / Perf(N).
-        z (`float`, *optional*, defaults to 1.3): minimum gain in standard errors.
-        epsilon (`float`, *optional*, defaults to 0.05): minimum slope per natural-log unit of data.
-        threshold (`float`, *optional*, defaults to 1.0): minimum median CI_min.
-        require_positive_self_gain (`bool`, *optional*, defaults to `True`): every language's mean self-gain > 0.
-    """
-
-    tau: float = 0.05
-    z: float = 1.3
-    epsilon: float = 0.05
-    threshold: float = 1.0
-    require_positive_self_gain: bool = True
-
-    def ci_min(self, delta: float, se: float, perf_n: float) -> float:
-        """The confidence index of one (language, N)."""
-        if not np.isfinite(delta) or delta <= 0:
-            return 0.0
-        relative = delta / (self.tau * perf_n) if perf_n > 0 else math.inf
-        snr = delta / (self.z * se) if np.isfinite(se) and se > 0 else math.inf
-        slope = (delta / math.log(2.0)) / self.epsilon
-        return float(min(relative, snr, slope))
-
-
-@dataclass
-class DynamicIntervalSelection:
-    """The chosen N, why, and the per-N table (``n``, ``median_ci_min``, ``all_positive``, ``per_language``)."""
-
-    n: int
-    reason: str
-    table: list[dict[str, Any]]
-    rule: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "interval": [self.n, 2 * self.n],
-            "reason": self.reason,
-            "rule": self.rule,
-            "table": self.table,
-        }
-
-
-def learning_curve_points(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
-    """Per (language, N): per-seed Perf(N) (single) and Perf(2N) (self) from run rows."""
-    points: dict[tuple[str, int], dict[str, Any]] = defaultdict(lambda: {"single": {}, "self": {}})
-    for row in rows:
-        if row["kind"] in ("single", "self"):
-            points[(str(row["target"]), int(row["n"]))][row["kind"]][int(row["seed"])] = float(row["performance"])
-    return dict(points)
-
-
-def select_dynamic_interval(
-    rows: Iterable[Mapping[str, Any]], rule: DynamicIntervalRule | None = None
-) -> DynamicIntervalSelection:
-    """Pick N from single/self run rows of several N (module docstring)."""
-    rule = rule if rule is not None else DynamicIntervalRule()
-    points = learning_curve_points(rows)
-    if not points:
-        raise ValueError("No single/self runs to choose the dynamic interval from.")
-    n_values = sorted({n for _, n in points})
-    languages = sorted({lang for lang, _ in points})
-    table = []
-    for n in n_values:
-        per_language = {}
-        for lang in languages:
-            p = points.get((lang, n))
-            if p is None:
-                continue
-            seeds = sorted(set(p["single"]) & set(p["self"]))
-            gains = np.array([p["self"][s] - p["single"][s] for s in seeds])
-            perf_n = float(np.mean(list(p["single"].values()))) if p["single"] else float("nan")
-            delta = float(gains.mean()) if gains.size else float("nan")
-            se = float(gains.std(ddof=1) / math.sqrt(gains.size)) if gains.size > 1 else float("nan")
-            per_language[lang] = {
-                "perf_n": perf_n,
-                "perf_2n": float(np.mean(list(p["self"].values()))) if p["self"] else float("nan"),
-                "self_gain": delta,
-                "self_gain_se": se,
-                "ci_min": rule.ci_min(delta, se, perf_n),
-                "num_seeds": int(gains.size),
-            }
-        ci = [v["ci_min"] for v in per_language.values()]
-        table.append(
-            {
-                "n": n,
-                "median_ci_min": float(np.median(ci)) if ci else 0.0,
-                "all_positive": bool(per_language)
-                and len(per_language) == len(languages)
-                and all(np.isfinite(v["self_gain"]) and v["self_gain"] > 0 for v in per_language.values()),
-                "per_language": per_language,
-            }
-        )
-
-    def best(candidates):
-        return max(candidates, key=lambda r: (r["median_ci_min"], -r["n"]))
-
-    qualified = [
-        r
-        for r in table
-        if r["median_ci_min"] >= rule.threshold and (r["all_positive"] or not rule.require_positive_self_gain)
-    ]
-    if qualified:
-        chosen = best(qualified)
-        reason = (
-            f"largest median CI_min ({chosen['median_ci_min']:.3f}) among the N meeting the rule "
-            f"({[r['n'] for r in qualified]})"
-        )
-    else:
-        positive = [r for r in table if r["all_positive"]]
-        chosen = best(positive or table)
-        reason = (
-            f"no N meets the rule (median CI_min >= {rule.threshold}"
-            + (" with every self-gain positive" if rule.require_positive_self_gain else "")
-            + "); fell back to "
-            f"the largest median CI_min ({chosen['median_ci_min']:.3f}) among "
-            + ("the N with every self-gain positive" if positive else "all N")
-        )
-        logger.warning(f"Dynamic interval: {reason}; N = {chosen['n']}.")
-    return DynamicIntervalSelection(n=int(chosen["n"]), reason=reason, table=table, rule=asdict(rule))
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Resumable run log
-
-
-class RunLog:
-    """A CSV of finished runs (:data:`RUN_FIELDS`), appended one row at a time.
-
-    Args:
-        path (`str`): the CSV file (created with its header on the first append).
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = os.fspath(path)
-
-    def rows(self) -> list[dict[str, str]]:
-        """Every complete row of the file (a torn last line from a crash is ignored)."""
-        if not os.path.isfile(self.path):
-            return []
-        with open(self.path, newline="", encoding="utf-8") as f:
-            rows = []
-            for row in csv.DictReader(f):
-                if None in row.values() or row.get("performance") in (None, ""):
-                    continue  # a line cut by a crash
-                rows.append(row)
-            return rows
-
-    def finished(self) -> dict[tuple, dict[str, str]]:
-        """Finished runs by :attr:`RunSpec.key`."""
-        return {run_key(r): r for r in self.rows()}
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        """Append one row durably (flush + fsync) under an exclusive lock."""
-        import fcntl
-
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        with open(self.path, "a", newline="", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                f.seek(0, os.SEEK_END)
-                writer = csv.DictWriter(f, fieldnames=RUN_FIELDS, extrasaction="ignore")
-                if f.tell() == 0:
-                    writer.writeheader()
-                else:
-                    self._terminate_torn_line(f)
-                writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RUN_FIELDS})
-                f.flush()
-                os.fsync(f.fileno())
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-    def _terminate_torn_line(self, f) -> None:
-        with open(self.path, "rb") as r:
-            r.seek(-1, os.SEEK_END)
-            if r.read(1) != b"\n":
-                f.write("\n")
-
-
-def check_run_config(output_dir: str | os.PathLike, config: Mapping[str, Any], overwrite: bool = False) -> None:
-    """Write ``cltm_config.json`` or check that an existing one matches ``config`` (a resumed grid must not mix
-    runs of different settings). ``overwrite`` replaces a mismatching config (the caller removes old runs)."""
-    path = os.path.join(output_dir, "cltm_config.json")
-    normalised = json.loads(json.dumps(dict(config), sort_keys=True, default=str))
-    if os.path.isfile(path) and not overwrite:
-        with open(path, encoding="utf-8") as f:
-            previous = json.load(f)
-        diff = sorted(k for k in set(previous) | set(normalised) if previous.get(k) != normalised.get(k))
-        if diff:
-            raise ValueError(
-                f"{output_dir} holds runs made with other settings (differing: {diff}). Use another "
-                "`--output_dir`, or `--overwrite_output_dir` to discard them."
-            )
-        return
-    os.makedirs(output_dir, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(normalised, f, indent=2, sort_keys=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------

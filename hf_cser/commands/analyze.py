@@ -175,16 +175,13 @@ def _fit_graph(path: str, args):
 def run_speaker_graph(args) -> int:
     from pathlib import Path
 
-    from ..analysis import write_table
+    from ..analysis.reports import write_speaker_graph_report
 
     output = Path(args.output)
     graph = _fit_graph(args.embeddings, args)
     summary = graph.summary()
-    files = [graph.save_summary(output / f"speaker_graph_summary.{suffix}") for suffix in ("json", "csv")]
-    clusters = graph.assignments_table()
-    files += [write_table(clusters, output / f"speaker_clusters.{suffix}") for suffix in ("json", "csv")]
-    if not args.no_plot:
-        files += graph.plot(output, layout=args.layout, max_speakers_per_corpus=args.max_speakers_per_corpus)
+    options = {"layout": args.layout, "max_speakers_per_corpus": args.max_speakers_per_corpus}
+    files = write_speaker_graph_report(graph, output, plot=not args.no_plot, **options)
     if args.json:
         _print_json({"summary": summary, "files": [str(f) for f in files]})
         return 0
@@ -196,13 +193,8 @@ def run_speaker_graph(args) -> int:
 def run_phoneme_commonality(args) -> int:
     from pathlib import Path
 
-    from ..analysis.phoneme_commonality import (
-        anchor_rows,
-        phoneme_similarity_table,
-        plot_phoneme_similarity,
-        save_rows,
-        select_anchor_phonemes,
-    )
+    from ..analysis.phoneme_commonality import anchor_rows, phoneme_similarity_table, select_anchor_phonemes
+    from ..analysis.reports import write_phoneme_commonality_report
 
     arrays = _load_npz(args.inputs, ("embeddings", "phone_ids", "emotion_ids", "groups"), aliases={"corpus": "groups"})
     output = Path(args.output)
@@ -218,16 +210,7 @@ def run_phoneme_commonality(args) -> int:
         normalize_windows=args.normalize_windows,
     )
     anchors = select_anchor_phonemes(table, rule=args.rule, k=args.k, threshold=args.threshold, margin=args.margin)
-    matrix_rows = [{"source": s, "target": t, **row} for s, t in table.pairs for row in table.matrix_rows(s, t)]
-    files = [
-        table.save(output / "phoneme_similarity.json"),
-        table.save(output / "phoneme_similarity.csv"),
-        save_rows(matrix_rows, output / "phoneme_similarity_matrix.csv"),
-        save_rows(anchor_rows(anchors), output / "phoneme_anchors.json"),
-        save_rows(anchor_rows(anchors), output / "phoneme_anchors.csv"),
-    ]
-    if not args.no_plot:
-        files += plot_phoneme_similarity(table, output, anchors=anchors)
+    files = write_phoneme_commonality_report(table, anchors, output, plot=not args.no_plot)
     if args.json:
         payload = table.to_dict()
         payload.update(anchor_rule=args.rule, anchors=anchors, files=[str(f) for f in files])
@@ -276,19 +259,12 @@ def _read_cluster_csv(path: str) -> dict[str, dict]:
 
 
 def run_transferability(args) -> int:
-    import json
     from pathlib import Path
 
     import numpy as np
 
-    from ..analysis.phoneme_commonality import save_rows
-    from ..analysis.transferability import (
-        CLUSTER_FIELDS,
-        RANDOM_UTTERANCES,
-        plot_transferability,
-        random_speaker_groupings,
-        speaker_group_transferability,
-    )
+    from ..analysis.reports import write_transferability_report
+    from ..analysis.transferability import RANDOM_UTTERANCES, random_speaker_groupings, speaker_group_transferability
 
     if args.num_seeds < 1:
         raise SystemExit(f"--num-seeds must be >= 1, got {args.num_seeds}.")
@@ -317,16 +293,7 @@ def run_transferability(args) -> int:
         reference="w/ Emo",
     )
     table = result.table()
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "transferability.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    files = [
-        output / "transferability.json",
-        result.save(output / "transferability.csv"),
-        save_rows(result.cluster_rows, output / "transferability_clusters.csv", CLUSTER_FIELDS),
-        save_rows(table, output / "transferability_table.csv"),
-    ]
-    if not args.no_plot:
-        files.append(plot_transferability(result, output / "transferability.png"))
+    files = write_transferability_report(result, output, plot=not args.no_plot)
     if args.json:
         payload = result.to_dict()
         payload["files"] = [str(f) for f in files]

@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from hf_cser.cli import main
-from hf_cser.encoders import phonetic_pretraining
+from hf_cser.encoders import phonetic_data, phonetic_pretraining
 from hf_cser.encoders.content_encoder import ContentEncoder, conv_frame_geometry, pool_windows
 from hf_cser.encoders.phonetic_pretraining import (
     PHONETIC_LABELS,
@@ -272,12 +272,12 @@ def _frame_loss(model, corpus_dir) -> float:
     from hf_cser.data.synthetic import load_synthetic_corpus
 
     train = load_synthetic_corpus(corpus_dir)["train"]
-    utterances = phonetic_pretraining._Utterances(train)
+    utterances = phonetic_data.Utterances(train)
     from hf_cser.audio import load_audio
 
     waves = [load_audio(p) for p in utterances.paths]
-    inputs, mask = phonetic_pretraining._batch_inputs(phonetic_pretraining.phonetic_feature_extractor(), waves)
-    labels = phonetic_pretraining._labels_batch(
+    inputs, mask = phonetic_data.batch_inputs(phonetic_pretraining.phonetic_feature_extractor(), waves)
+    labels = phonetic_data.labels_batch(
         model.config, utterances.phonemes, utterances.languages, [len(w) for w in waves], [0.0] * len(waves), "espeak"
     )
     with torch.no_grad():

@@ -108,11 +108,14 @@ def test_output_folder_is_complete(trained):
     assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
     analysis = out / "analysis"
     for name in (
-        "table1_speaker_graphs.json",
-        "table2_phoneme_similarity.csv",
-        "table3_anchor_phonemes.csv",
-        "table5_transferability.json",
-        "table5.png",
+        "speaker_graph_summary.json",
+        "speaker_clusters.csv",
+        "phoneme_similarity.csv",
+        "phoneme_similarity_matrix.csv",
+        "phoneme_anchors.csv",
+        "transferability.json",
+        "transferability_table.csv",
+        "transferability.png",
     ):
         assert (analysis / name).is_file(), name
     assert list(analysis.glob("speaker_graph_*.png"))
@@ -234,7 +237,7 @@ def test_same_seed_same_weights_and_metrics(trained, tiny_corpus, tiny_backbone,
     assert summary == trained["summary"]
     first, second = load_file(trained["out"] / "model.safetensors"), load_file(out / "model.safetensors")
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
-    graphs = [json.loads((o / "analysis" / "table1_speaker_graphs.json").read_text()) for o in (trained["out"], out)]
+    graphs = [json.loads((o / "analysis" / "speaker_graph_summary.json").read_text()) for o in (trained["out"], out)]
     assert graphs[0] == graphs[1]  # seeded Louvain: the same speaker-style clusters
     # another seed gives other weights (so the equality above can fail)
     other = tmp_path / "seed7"

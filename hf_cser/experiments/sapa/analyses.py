@@ -5,7 +5,6 @@ training."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 
 import numpy as np
@@ -45,20 +44,17 @@ def run_analyses(
     target_preds,
     seed,
 ):
-    """Paper section 2 and 4.4 analyses; diagnostic only (they read target labels after training)."""
+    """Paper section 2 and 4.4 analyses in `<args_out_dir>/analysis/`, with the files and names of `hf-cser analyze`
+    (`hf_cser.analysis.reports`); diagnostic only (they read target labels after training). Returns the files written
+    per analysis and the anchor phonemes."""
     from hf_cser.analysis import SpeakerStyleGraph
-    from hf_cser.analysis.phoneme_commonality import (
-        anchor_rows,
-        phoneme_similarity_table,
-        plot_phoneme_similarity,
-        save_rows,
-        select_anchor_phonemes,
+    from hf_cser.analysis.phoneme_commonality import phoneme_similarity_table, select_anchor_phonemes
+    from hf_cser.analysis.reports import (
+        write_phoneme_commonality_report,
+        write_speaker_graph_report,
+        write_transferability_report,
     )
-    from hf_cser.analysis.transferability import (
-        groupings_from_speaker_graph,
-        plot_transferability,
-        speaker_group_transferability,
-    )
+    from hf_cser.analysis.transferability import groupings_from_speaker_graph, speaker_group_transferability
     from hf_cser.models.sapa.feature_cache import compute_window_features
 
     out = os.path.join(args_out_dir, "analysis")
@@ -72,9 +68,7 @@ def run_analyses(
     graph = SpeakerStyleGraph(tau=data_args.graph_tau, seed=seed, tau_quantile=resolve_tau_quantile(data_args)).fit(
         emb, speakers, emotions, speaker_corpus=corpus
     )
-    written["speaker_graph_table"] = str(graph.save_summary(os.path.join(out, "table1_speaker_graphs.json")))
-    graph.save_summary(os.path.join(out, "table1_speaker_graphs.csv"))
-    written["speaker_graph_plots"] = [str(p) for p in graph.plot(out)]
+    written["speaker_graph"] = [str(p) for p in write_speaker_graph_report(graph, out)]
     # Table 5: per-cluster target accuracy for w/ Emo, w/o Emo and Rand groupings
     transfer = speaker_group_transferability(
         target_preds,
@@ -82,10 +76,7 @@ def run_analyses(
         list(target_feats["speaker"]),
         groupings_from_speaker_graph(graph),
     )
-    save_rows(transfer.rows, os.path.join(out, "table5_transferability.csv"))
-    with open(os.path.join(out, "table5_transferability.json"), "w") as f:
-        json.dump({"table": transfer.table(), "rows": transfer.rows}, f, indent=2, default=str)
-    written["transferability_plot"] = str(plot_transferability(transfer, os.path.join(out, "table5.png")))
+    written["transferability"] = [str(p) for p in write_transferability_report(transfer, out)]
     # Tables 2 / 3: phoneme commonality from 120 ms windows of the frozen content encoder
     with window_length(model, feature_extractor, 120.0):
         cache_dir = data_args.feature_cache_dir
@@ -101,10 +92,7 @@ def run_analyses(
             emos.extend([emo] * len(ph))
             groups.extend([lang] * len(ph))
     table = phoneme_similarity_table(np.concatenate(windows), np.asarray(phones), np.asarray(emos), np.asarray(groups))
-    table.save(os.path.join(out, "table2_phoneme_similarity.json"))
-    table.save(os.path.join(out, "table2_phoneme_similarity.csv"))
     anchors = select_anchor_phonemes(table, rule=data_args.anchor_rule)
-    save_rows(anchor_rows(anchors), os.path.join(out, "table3_anchor_phonemes.csv"))
     written["anchor_phonemes"] = anchors
-    written["phoneme_plots"] = [str(p) for p in plot_phoneme_similarity(table, out, anchors=anchors)]
+    written["phoneme_commonality"] = [str(p) for p in write_phoneme_commonality_report(table, anchors, out)]
     return written
