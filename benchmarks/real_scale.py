@@ -38,8 +38,9 @@ from collections import defaultdict
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "real"))
-from methods import METHODS, FoldFiles, parse_method_args, run_method  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "real"))
+from methods import METHODS, FoldFiles, parse_method_args, run_measured, run_method  # noqa: E402
 
 DEFAULT_METHODS = ("sapa", "zero_shot_proposed", "feature_gan", "ctl_mtnet", "ctl_mtnet_no_mdd")
 LANGUAGES = ("en", "de", "fr", "zh", "ur")
@@ -50,6 +51,9 @@ MINUTES_TARGET = {"sapa": 10.0}
 DEFAULT_MINUTES_TARGET = 30.0
 RSS_TARGET_MB = 8 * 1024
 CACHE_FAMILIES = {"ctl_mtnet": "mfcc", "ctl_mtnet_no_mdd": "mfcc", "sapa_l2": "sapa"}
+LINEAR_PROBES = "linear_probes"
+"""The baselines of the real-speech table: ``benchmarks/real/run.py`` on the fold (log-mel, GE2E, Whisper middle
+layer and Whisper + GE2E features, each with none / speaker / corpus normalisation, logistic-regression probes)."""
 """Methods whose feature caches hold the same features share one cache folder (a warm run of one may follow a cold run
 of the other); every other method has its own."""
 RUN_FIELDS = ("method", "phase", "status", "seconds", "peak_rss_mb", "uar", "num_source", "num_target", "threads")
@@ -203,6 +207,24 @@ def fold_durations(fold: FoldFiles) -> dict:
     }
 
 
+def run_linear_probes(fold: FoldFiles, output: str, cache: str, threads: int, extra: list[str] | None = None) -> dict:
+    """``run.py``'s baselines on the fold in a child process (`extra`: more ``run.py`` arguments, e.g.
+    ``--systems logmel``); its row (wall time, peak RSS)."""
+    out = os.path.join(output, "runs", LINEAR_PROBES)
+    os.makedirs(out, exist_ok=True)
+    prepared = os.path.dirname(os.path.dirname(fold.folder))  # <output>/data (folds/<target>/ below it)
+    command = [sys.executable, os.path.join(HERE, "real", "run.py"), "--prepared", prepared, "--output", out]
+    command += ["--folds", fold.name, "--cache_dir", os.path.join(cache, "features")]
+    command += ["--frontend_cache_dir", os.path.join(cache, "frontend"), "--no_progress", *(extra or [])]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.time()
+    with open(os.path.join(out, "run.log"), "w") as log:
+        code, peak_rss_mb = run_measured(command, log, os.path.dirname(HERE), env)
+    row = {"seconds": round(time.time() - start, 1), "peak_rss_mb": peak_rss_mb, "uar": ""}
+    row["status"] = "ok" if code == 0 else f"failed (exit {code}; see {out}/run.log)"
+    return row
+
+
 def minutes_target(method: str) -> float:
     return MINUTES_TARGET.get(method, DEFAULT_MINUTES_TARGET)
 
@@ -243,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="working folder (fold, caches, runs, results)")
     parser.add_argument("--num_source", type=int, default=5000, help="labelled source utterances")
     parser.add_argument("--num_target", type=int, default=800, help="held-out target utterances")
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, of {list(METHODS)}")
+    choices = [*METHODS, LINEAR_PROBES]
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, of {choices}")
     parser.add_argument("--phases", default="cold,warm", help="cold (empty caches), warm (filled caches) or both")
     parser.add_argument("--threads", type=int, default=2, help="threads of each run (runs go one at a time)")
     parser.add_argument("--method_args", action="append", default=[], metavar="NAME=ARGS")
@@ -254,11 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    if sorted(set(methods) - set(METHODS)):
-        parser.error(f"unknown method(s) {sorted(set(methods) - set(METHODS))}; choose from {list(METHODS)}.")
+    if sorted(set(methods) - set(choices)):
+        parser.error(f"unknown method(s) {sorted(set(methods) - set(choices))}; choose from {choices}.")
     if not phases or sorted(set(phases) - {"cold", "warm"}):
         parser.error(f"--phases must list cold and / or warm, got {args.phases!r}.")
-    extra = parse_method_args(args.method_args)
+    extra = parse_method_args(args.method_args, known=choices)
     fold = build_fold(
         args.output,
         args.num_source,
@@ -282,9 +305,12 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(cache, ignore_errors=True)
             output = os.path.join(args.output, "runs", phase)
             shutil.rmtree(os.path.join(output, "runs", method), ignore_errors=True)  # a fresh run, not a resume
-            (row, *_) = run_method(
-                METHODS[method], fold, args.seed, output, extra.get(method, []), cache, args.threads
-            )
+            if method == LINEAR_PROBES:
+                row = run_linear_probes(fold, output, cache, args.threads, extra.get(method, []))
+            else:
+                (row, *_) = run_method(
+                    METHODS[method], fold, args.seed, output, extra.get(method, []), cache, args.threads
+                )
             run = {
                 "method": method,
                 "phase": phase,

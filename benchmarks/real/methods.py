@@ -243,13 +243,15 @@ METHOD_RUN_FIELDS = (
 )
 
 
-def parse_method_args(values: list[str]) -> dict[str, list[str]]:
-    """``NAME=ARGS`` pairs (ARGS split like a shell) -> {method: extra arguments}; unknown names are an error."""
+def parse_method_args(values: list[str], known=None) -> dict[str, list[str]]:
+    """``NAME=ARGS`` pairs (ARGS split like a shell) -> {method: extra arguments}; a NAME not in `known` (default:
+    :data:`METHODS`) is an error."""
+    known = sorted(METHODS if known is None else known)
     out: dict[str, list[str]] = {}
     for value in values:
         name, sep, rest = value.partition("=")
-        if not sep or name not in METHODS:
-            raise ValueError(f"--method_args {value!r}: expected NAME=ARGS with NAME one of {sorted(METHODS)}.")
+        if not sep or name not in known:
+            raise ValueError(f"--method_args {value!r}: expected NAME=ARGS with NAME one of {known}.")
         out.setdefault(name, []).extend(shlex.split(rest))
     return out
 

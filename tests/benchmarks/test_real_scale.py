@@ -120,3 +120,18 @@ def test_bad_arguments_are_refused(scale, tmp_path):
         scale.main(["--output", str(tmp_path), "--methods", "nope"])
     with pytest.raises(SystemExit):
         scale.main(["--output", str(tmp_path), "--phases", "hot"])
+
+
+def test_the_linear_probe_baselines_run_on_the_scale_fold(scale, ran):
+    """`--methods linear_probes` times benchmarks/real/run.py's baselines on the same fold (here log-mel probes
+    only): a row with wall time and peak memory, run.py's results for the fold, and the cold / warm cache split."""
+    out, args = ran
+    probes = [*args, "--methods", "linear_probes", "--method_args", "linear_probes=--systems logmel"]
+    assert scale.main([*probes, "--phases", "cold", "--no_progress"]) == 0
+    runs = [r for r in read(out / "real_scale_runs.csv") if r["method"] == "linear_probes"]
+    assert [(r["phase"], r["status"]) for r in runs] == [("cold", "ok")]
+    assert float(runs[0]["seconds"]) > 0 and float(runs[0]["peak_rss_mb"]) > 50
+    folder = out / "runs" / "cold" / "runs" / "linear_probes"
+    log = (folder / "run.log").read_text()
+    assert '"system": "logmel"' in log and '"fold": "ur"' in log
+    assert list((out / "cache" / "linear_probes").rglob("*"))  # its own cache family: cold really starts empty
