@@ -3,7 +3,13 @@
 from .alignments import SILENCE_LABELS, read_ctm, read_textgrid, read_textgrid_tiers, validate_alignment
 from .corpora import CorpusLoadReport, get_load_report, list_corpora, load_corpus
 from .folds import FOLD_STRATEGIES, make_folds, speaker_independent_folds, stratified_folds
-from .leakage import TargetLeakageError, check_no_target_language_leak, check_target_disjoint, dataset_languages
+from .leakage import (
+    TargetLeakageError,
+    check_no_target_language_leak,
+    check_no_target_rows,
+    check_target_disjoint,
+    dataset_languages,
+)
 from .phones import (
     SHARED_VOWELS,
     PhonemeWindows,
@@ -55,6 +61,7 @@ __all__ = [
     "check_no_target_leakage",
     "check_target_disjoint",
     "check_no_target_language_leak",
+    "check_no_target_rows",
     "dataset_languages",
     "centred_windows",
     "corpus_features",

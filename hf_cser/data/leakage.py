@@ -4,6 +4,8 @@ normalisation statistics or early stopping.
 - :func:`check_target_disjoint`: the target's audio files and speakers are absent from every training-side split (and
   labels are absent from unlabelled adaptation data).
 - :func:`check_no_target_language_leak`: an evaluation set used for model selection holds no target-language row.
+- :func:`check_no_target_rows`: the zero-shot trainer's guard: no training or evaluation set holds a target-language
+  row (unless the run is the upper bound).
 - :func:`dataset_languages`: the languages of a dataset's rows (for the checks above).
 
 The zero-shot protocol's own per-system check (`hf_cser.data.zero_shot_protocol.check_no_target_leakage`) builds
@@ -67,6 +69,34 @@ def check_no_target_language_leak(eval_dataset: Any, target_languages: Sequence[
                 "eval dataset, so it must be the source-language validation split; evaluate the target language only "
                 "after training, e.g. `trainer.evaluate(target_test, metric_key_prefix='test')`."
             )
+
+
+def check_no_target_rows(datasets: Mapping[str, Any], target_languages: Sequence[str]) -> None:
+    """Raise `TargetLeakageError` naming the language when a dataset holds rows of a target language.
+
+    Args:
+        datasets (`Mapping[str, Dataset]`): ``{"train_dataset": ..., "eval_dataset": ...}``; `None` values are skipped
+            and a mapping value (several eval sets) is checked set by set.
+        target_languages (`Sequence[str]`): the zero-shot target language codes.
+    """
+    targets = {str(lang) for lang in target_languages}
+    for name, dataset in datasets.items():
+        if dataset is None:
+            continue
+        parts = dataset.items() if isinstance(dataset, Mapping) else [(name, dataset)]
+        for part_name, part in parts:
+            part_name = part_name if part_name == name else f"{name}[{part_name!r}]"
+            languages = dataset_languages(part)
+            if languages is None:
+                logger.warning(f"Cannot check `{part_name}` for target leakage: its rows carry no `language`.")
+                continue
+            leaked = sorted(languages & targets)
+            if leaked:
+                raise TargetLeakageError(
+                    f"`{part_name}` holds rows of the target language(s) {leaked}: a zero-shot system never trains or "
+                    f"selects models on the target. Remove those rows, or set `upper_bound=True` for the Upper bound "
+                    "system."
+                )
 
 
 _LABEL_COLUMNS = ("emotion", "label", "labels")
@@ -161,4 +191,10 @@ def check_target_disjoint(
         )
 
 
-__all__ = ["TargetLeakageError", "check_no_target_language_leak", "check_target_disjoint", "dataset_languages"]
+__all__ = [
+    "TargetLeakageError",
+    "check_no_target_language_leak",
+    "check_no_target_rows",
+    "check_target_disjoint",
+    "dataset_languages",
+]

@@ -28,9 +28,8 @@ from transformers import PreTrainedModel, TrainerCallback
 from transformers.trainer_utils import seed_worker
 from transformers.utils import logging
 
-from ..data.leakage import dataset_languages
+from ..data.leakage import check_no_target_rows, dataset_languages
 from ..data.sampler import HierarchicalLanguageEmotionSampler
-from ..data.zero_shot_protocol import TargetLeakageError
 from ..losses import LanguageAwareSupConLoss
 from .base import GradientReversalMixin, GrlScheduleCallback, HfCserTrainer
 from .checkpointing import SamplerEpochCallback
@@ -63,34 +62,6 @@ def build_speaker_map(train_dataset: Any, speaker_column: str = "speaker") -> di
     else:
         speakers = [row[speaker_column] for row in train_dataset]
     return {speaker: i for i, speaker in enumerate(sorted({str(s) for s in speakers}))}
-
-
-def check_no_target_rows(datasets: Mapping[str, Any], target_languages: Sequence[str]) -> None:
-    """Raise `TargetLeakageError` naming the language when a dataset holds rows of a target language.
-
-    Args:
-        datasets (`Mapping[str, Dataset]`): ``{"train_dataset": ..., "eval_dataset": ...}``; `None` values are skipped
-            and a mapping value (several eval sets) is checked set by set.
-        target_languages (`Sequence[str]`): the zero-shot target language codes.
-    """
-    targets = {str(lang) for lang in target_languages}
-    for name, dataset in datasets.items():
-        if dataset is None:
-            continue
-        parts = dataset.items() if isinstance(dataset, Mapping) else [(name, dataset)]
-        for part_name, part in parts:
-            part_name = part_name if part_name == name else f"{name}[{part_name!r}]"
-            languages = dataset_languages(part)
-            if languages is None:
-                logger.warning(f"Cannot check `{part_name}` for target leakage: its rows carry no `language`.")
-                continue
-            leaked = sorted(languages & targets)
-            if leaked:
-                raise TargetLeakageError(
-                    f"`{part_name}` holds rows of the target language(s) {leaked}: a zero-shot system never trains or "
-                    f"selects models on the target. Remove those rows, or set `upper_bound=True` for the Upper bound "
-                    "system."
-                )
 
 
 def _stable_language_id(language: str) -> int:

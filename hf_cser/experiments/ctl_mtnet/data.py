@@ -15,6 +15,10 @@ from hf_cser.data import drop_bad_audio
 
 from .arguments import ProtocolArguments
 
+MFCC_CACHE_VERSION = 2
+"""Part of the MFCC cache key: raised when what is cached changes (the extractor's settings and every file's path,
+size and modification time are the rest)."""
+
 
 def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
     """Rows ``{input_features, emotion, speaker, language, corpus, audio}`` of ``dataset`` with MFCCs computed once
@@ -25,7 +29,7 @@ def feature_rows(dataset, extractor, cache_dir: str) -> list[dict]:
     paths = list(dataset["audio"])
     # keyed on the extractor settings and every file's identity (path, size, modification time): an edited file is
     # recomputed
-    identity = json.dumps([extractor.to_json_string(), file_identities(paths)])
+    identity = json.dumps([MFCC_CACHE_VERSION, extractor.to_json_string(), file_identities(paths)])
     key = hashlib.sha1(identity.encode()).hexdigest()[:16]
     cache = os.path.join(cache_dir, f"mfcc_{key}.npz")
     if os.path.isfile(cache):
