@@ -8,6 +8,7 @@ run filled (warm)::
 
     python benchmarks/real_scale.py --output /tmp/scale                       # 5,000 source + 800 target utterances
     python benchmarks/real_scale.py --output /tmp/scale --methods sapa --phases warm --threads 2
+    python benchmarks/real_scale.py --output /tmp/scale --methods linear_probes   # run.py's baselines on the fold
 
 The fold: a base synthetic corpus (5 languages x 12 speakers x 16 utterances, rendered once) is cut into new
 utterances whose durations are drawn from a log-normal (median 3 s, sigma 0.6, clipped to 0.4-14 s: the shape of

@@ -13,6 +13,7 @@ Usage::
     python benchmarks/run_benchmarks.py                 # full sizes (the committed report)
     python benchmarks/run_benchmarks.py --quick         # small sizes, a smoke run
     python benchmarks/run_benchmarks.py --only losses,speaker_graph
+    python benchmarks/run_benchmarks.py --only training --merge   # rerun one module, keep the others' records
 """
 
 from __future__ import annotations
@@ -86,6 +87,31 @@ def _met(value) -> str:
     return {True: "**met**", False: "**not met**", None: "-"}[value]
 
 
+def _group_key(group: str) -> tuple[str, str]:
+    return group.split(".")[0].zfill(3), group
+
+
+def merge_records(path: str, records: list[dict], seconds: dict, info: dict) -> tuple[list[dict], dict, dict]:
+    """The records of an earlier result file `path` whose groups `records` does not hold, plus `records` (sorted by
+    group, stable); the module times merged; `info` notes the earlier run's date and the groups kept from it."""
+    with open(path) as f:
+        old = json.load(f)
+    measured = {r["group"] for r in records}
+    earlier = old.get("machine", {}).get("date", "?")
+    # each kept record remembers the run that measured it (a record kept by an earlier merge keeps its date)
+    kept = [
+        {**r, "measured": r.get("measured", earlier)} for r in old.get("records", []) if r["group"] not in measured
+    ]
+    merged = sorted(kept + records, key=lambda r: _group_key(r["group"]))
+    if kept:
+        by_date: dict[str, set] = {}
+        for r in kept:
+            by_date.setdefault(r["measured"], set()).add(r["group"])
+        note = "; ".join(f"{date}: {', '.join(sorted(groups, key=_group_key))}" for date, groups in by_date.items())
+        info = {**info, "kept_from_earlier_run": note}
+    return merged, {**old.get("seconds", {}), **seconds}, info
+
+
 def markdown_report(
     info: dict, records: list[dict], failures: dict[str, str], seconds: dict[str, float], quick: bool
 ) -> str:
@@ -110,7 +136,7 @@ def markdown_report(
             f"| {r['group']} | {r['name']} | {_fmt(r['ours'], r['unit'])} | {r['reference_name']} "
             f"({_fmt(r['reference'], r['unit'])}) | {_fmt(r['ratio'])} | {r['target']} | {_met(r['met'])} |"
         )
-    groups = sorted({r["group"] for r in records}, key=lambda g: (g.split(".")[0].zfill(3), g))
+    groups = sorted({r["group"] for r in records}, key=_group_key)
     for group in groups:
         lines += [
             "",
@@ -140,6 +166,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--readme", default="true", choices=["true", "false"], help="write benchmarks/README.md (default true)"
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the records of --output whose groups this run did not measure (the report says from when)",
+    )
     args = parser.parse_args(argv)
     names = discover()
     if args.only:
@@ -166,6 +197,8 @@ def main(argv=None) -> int:
             failures[name] = f"{type(error).__name__}: {error}"
             traceback.print_exc()
         seconds[name] = time.perf_counter() - start
+    if args.merge and os.path.isfile(args.output):
+        records, seconds, info = merge_records(args.output, records, seconds, info)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(

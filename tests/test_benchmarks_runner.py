@@ -79,3 +79,30 @@ def test_data_benchmark_refuses_unknown_groups(common, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--quick", "--groups", "4,7"])
     assert "unknown group(s) ['7']" in capsys.readouterr().err
+
+
+def test_merge_keeps_the_groups_a_partial_rerun_did_not_measure(common, tmp_path, monkeypatch):
+    runner = load("run_benchmarks")
+    old = [
+        common.result("1. losses", "loss", ours=1.0, reference=2.0, target="<= 1.3x", met=True),
+        common.result("5. training throughput", "trainer", ours=1.0, reference=2.0, target=">= 0.85x", met=False),
+    ]
+    out = tmp_path / "latest.json"
+    out.write_text(json.dumps({"machine": {"date": "2026-12-03"}, "records": old, "seconds": {"losses": 5.0}}))
+    new = [common.result("5. training throughput", "trainer", ours=2.0, reference=2.0, target=">= 0.85x", met=True)]
+    fake = types.ModuleType("bench_fake")
+    fake.run = lambda quick=False: new
+    monkeypatch.setitem(sys.modules, "bench_fake", fake)
+    monkeypatch.setattr(runner, "discover", lambda: ["fake"])
+    assert runner.main(["--only", "fake", "--merge", "--output", str(out), "--readme", "false"]) == 0
+    saved = json.loads(out.read_text())
+    groups = [(r["group"], r["met"]) for r in saved["records"]]
+    assert groups == [("1. losses", True), ("5. training throughput", True)]
+    assert saved["seconds"].keys() == {"losses", "fake"}
+    assert saved["machine"]["kept_from_earlier_run"] == "2026-12-03: 1. losses"
+    fake.run = lambda quick=False: [common.result("6. inference", "x", ours=1.0, reference=1.0)]
+    assert runner.main(["--only", "fake", "--merge", "--output", str(out), "--readme", "false"]) == 0
+    kept = json.loads(out.read_text())["machine"]["kept_from_earlier_run"]  # losses still dated by the first run
+    assert kept.startswith("2026-12-03: 1. losses; ") and kept.endswith(": 5. training throughput")
+    assert runner.main(["--only", "fake", "--output", str(out), "--readme", "false"]) == 0  # without --merge: replaced
+    assert [r["group"] for r in json.loads(out.read_text())["records"]] == ["6. inference"]

@@ -227,14 +227,21 @@ def corpus_rows(corpus, language):
     return [{**r, "path": str(corpus / r["path"])} for r in rows]
 
 
-def test_same_seed_same_weights_and_metrics(trained, tiny_corpus, tiny_backbone, tmp_path):
-    """Determinism on CPU: a second run with the same seed and data gives bit-identical weights and metrics."""
+def test_same_seed_same_weights_and_metrics(trained, tiny_corpus, tiny_backbone, tmp_path, capsys):
+    """Determinism on CPU: a second run with the same seed and data gives bit-identical weights and metrics. Its
+    console ends with a readable summary line, then the JSON summary; `--disable_tqdm true` leaves no bar."""
     import torch
     from safetensors.torch import load_file
 
     out = tmp_path / "again"
     summary = load_script("train_sapa").main(script_args(tiny_corpus, tiny_backbone, out, trained["cache"]))
     assert summary == trained["summary"]
+    console = capsys.readouterr()
+    *_, line, last = console.out.strip().splitlines()
+    assert json.loads(last) == summary
+    uar = 100 * summary["target"]["uar"]
+    assert line.startswith("SAPA (sapa) finished in ") and f"target UAR {uar:.1f}" in line and str(out) in line
+    assert "it/s]" not in console.err and "SAPA window features" not in console.err  # no progress bar at all
     first, second = load_file(trained["out"] / "model.safetensors"), load_file(out / "model.safetensors")
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
     graphs = [json.loads((o / "analysis" / "speaker_graph_summary.json").read_text()) for o in (trained["out"], out)]

@@ -76,7 +76,7 @@ def run_ctl_mtnet(
             save_final_model(model, base_args, extractor, protocol, summary, base_args.output_dir, seeds)
         print(table)
         metrics = {f"UAR (MDD {row['mdd']})": row["uar_mean"] / 100 for row in summary}
-        name = f"CTL-MTNet {protocol.task} ({len(runs)} runs)"
+        name = f"CTL-MTNet {protocol.task} ({len(runs)} run{'' if len(runs) == 1 else 's'})"
         print(summary_line(name, time.time() - start, metrics, base_args.output_dir))
         print(json.dumps({"runs": len(runs), "summary": summary}))
     finish_distributed()  # every process reaches the end before the process group goes

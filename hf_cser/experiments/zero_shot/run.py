@@ -348,7 +348,8 @@ def run_zero_shot(
             f"{system} UAR": statistics.fmean(r["uar_mean"] for r in rows if r["system"] == system) / 100
             for system in dict.fromkeys(r["system"] for r in rows)
         }
-        print(summary_line(f"Zero-shot SER ({len(runs)} runs)", time.time() - start, averages, base_args.output_dir))
+        name = f"Zero-shot SER ({len(runs)} run{'' if len(runs) == 1 else 's'})"
+        print(summary_line(name, time.time() - start, averages, base_args.output_dir))
         print(json.dumps({"runs": len(runs), "rows": rows, "bad_audio_skipped": bad_audio.total}))
     finish_distributed()  # every process reaches the end before the process group goes
     return rows

@@ -479,7 +479,8 @@ class ZeroShotForEmotionClassification(ZeroShotPreTrainedModel):
         if backbone_hidden_states is None:
             hidden_states, frame_mask = self.encode_frames(input_values, attention_mask)  # (B, T, H), (B, T)
         else:
-            if self.training and not getattr(self, "_frozen_backbone", self.backbone_is_frozen):
+            frozen = self.__dict__.get("_frozen_backbone")  # a getattr default would walk the backbone every step
+            if self.training and not (self.backbone_is_frozen if frozen is None else frozen):
                 raise ValueError(
                     "`backbone_hidden_states` skips the backbone, but some backbone weights train (PEFT or "
                     "`freeze_backbone=False`); pass `input_values` instead."
