@@ -69,6 +69,15 @@ def file_identities(paths: Iterable[str]) -> list[list[Any]]:
 
 
 def _umask() -> int:
+    """The process's file-mode creation mask. Read from ``/proc/self/status`` where there is one: setting and
+    restoring it (the portable way) leaves a moment in which another thread's new files get mode 0666."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

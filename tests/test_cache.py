@@ -37,3 +37,17 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
     write_atomically(path, lambda tmp: open(tmp, "w").write("new"))
     assert path.read_text() == "new"
+
+
+def test_the_umask_is_read_without_changing_it(monkeypatch):
+    """Reading the mask must not set it to 0 even for a moment (another thread's files would get mode 0666)."""
+    from hf_cser import cache
+
+    previous = os.umask(0o027)
+    try:
+        calls = []
+        real = os.umask
+        monkeypatch.setattr(cache.os, "umask", lambda mask: calls.append(mask) or real(mask))
+        assert cache._umask() == 0o027 and calls == []  # read from /proc/self/status on Linux
+    finally:
+        os.umask(previous)

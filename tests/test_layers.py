@@ -76,3 +76,17 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     fake.write_text("def f():\n    from ..trainers import SapaTrainer\n")
     monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path / "hf_cser")
     assert [(n, layer_of(n)) for n, _ in imported_hf_cser_modules(fake)] == [("trainers", 4)]
+
+
+def test_library_code_reports_through_the_logger_not_print():
+    """Only the CLI (hf_cser/commands, hf_cser/cli.py) prints; library functions log, or hand their report lines to
+    an `echo` callable (the training scripts pass `print`)."""
+    printing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in ("commands", "cli.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                printing.append(f"{relative}:{node.lineno}")
+    assert printing == []

@@ -49,7 +49,8 @@ def main(argv=None) -> dict | None:
     set_progress_bars(out_args.progress)  # every hf_cser stage bar follows --progress
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     torch.set_num_threads(model_args.num_threads)
-    return run_cltm(args, model_args, out_args)
+    # the report (tables, summary line, final JSON line) goes to the console
+    return run_cltm(args, model_args, out_args, echo=print)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def main(argv=None) -> list[dict]:
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=base_args.get_process_log_level()
     )
-    return run_ctl_mtnet(model_args, protocol, base_args)
+    # the report (tables, summary line, final JSON line) goes to the console
+    return run_ctl_mtnet(model_args, protocol, base_args, echo=print)
 
 
 if __name__ == "__main__":

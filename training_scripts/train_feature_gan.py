@@ -51,7 +51,8 @@ def main(argv=None) -> dict:
     model_args, data_args, run_args = parser.parse_args_into_dataclasses(args=argv)
     set_progress_bars(not run_args.disable_tqdm)  # every hf_cser stage bar follows --disable_tqdm
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_feature_gan(model_args, data_args, run_args)
+    # the report (tables, summary line, final JSON line) goes to the console
+    return run_feature_gan(model_args, data_args, run_args, echo=print)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def main(argv=None) -> dict:
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     set_progress_bars(not training_args.disable_tqdm)  # every hf_cser stage bar follows --disable_tqdm
     configure_logging(training_args)
-    return run_sapa(model_args, data_args, training_args)
+    # the report (tables, summary line, final JSON line) goes to the console
+    return run_sapa(model_args, data_args, training_args, echo=print)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def main(argv=None) -> list[dict]:
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=base_args.get_process_log_level()
     )
-    return run_zero_shot(model_args, protocol_args, base_args)
+    # the report (tables, summary line, final JSON line) goes to the console
+    return run_zero_shot(model_args, protocol_args, base_args, echo=print)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -88,9 +89,18 @@ def load_cltm_inputs(args: ProtocolArguments, model_args: ModelArguments, out_ar
     return table, inputs, languages, counter
 
 
-def run_cltm(args: ProtocolArguments, model_args: ModelArguments, out_args: OutputArguments) -> dict | None:
+def run_cltm(
+    args: ProtocolArguments,
+    model_args: ModelArguments,
+    out_args: OutputArguments,
+    echo: Callable[[str], None] | None = None,
+) -> dict | None:
     """The experiment of `training_scripts/run_cltm.py`; its files go to `out_args.output_dir` (default
-    `outputs/cltm_<task>`). Returns ``{"result", "diagnostics", "n"}`` on the main process, `None` on the others."""
+    `outputs/cltm_<task>`). Returns ``{"result", "diagnostics", "n"}`` on the main process, `None` on the others.
+
+    `echo` receives the run's report lines (tables, the summary line, the final JSON line); default: this module's
+    logger at INFO. The training script passes `print` (its console report)."""
+    echo = echo or logger.info
     # a CPU-only multi-process launch needs cpu=True to form a gloo group (else every process runs alone)
     state = PartialState(cpu=cpu_only_distributed_launch())
     task = get_task(args.task)
@@ -204,8 +214,8 @@ def run_cltm(args: ProtocolArguments, model_args: ModelArguments, out_args: Outp
         vmax=out_args.vmax,
         title=title,
     )
-    print(markdown)
-    print(
+    echo(markdown)
+    echo(
         json.dumps(
             {
                 "task": args.task,

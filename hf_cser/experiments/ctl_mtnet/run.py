@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from hf_cser.audio import BadAudioCounter
 from hf_cser.console import summary_line
@@ -31,11 +32,18 @@ logger = logging.getLogger(__name__)
 
 
 def run_ctl_mtnet(
-    model_args: ModelArguments, protocol: ProtocolArguments, base_args: CtlMtNetTrainingArguments
+    model_args: ModelArguments,
+    protocol: ProtocolArguments,
+    base_args: CtlMtNetTrainingArguments,
+    echo: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """The experiment of `training_scripts/train_ctl_mtnet.py`: every run of the protocol (folds x seeds, or seeds),
     then `ctl_mtnet_runs.csv`, `ctl_mtnet_summary.csv`, `ctl_mtnet_results.md` and the last run's model in
-    `base_args.output_dir`; returns the summary rows."""
+    `base_args.output_dir`; returns the summary rows.
+
+    `echo` receives the run's report lines (tables, the summary line, the final JSON line); default: this module's
+    logger at INFO. The training script passes `print` (its console report)."""
+    echo = echo or logger.info
     start = time.time()
     default_output_dir(base_args, "outputs/ctl_mtnet")
     if protocol.task not in TASKS:
@@ -74,10 +82,10 @@ def run_ctl_mtnet(
         if protocol.save_model and run_dir is not None:
             model = CtlMtNetForEmotionClassification.from_pretrained(os.path.join(run_dir, FINAL_MODEL_DIR))
             save_final_model(model, base_args, extractor, protocol, summary, base_args.output_dir, seeds)
-        print(table)
+        echo(table)
         metrics = {f"UAR (MDD {row['mdd']})": row["uar_mean"] / 100 for row in summary}
         name = f"CTL-MTNet {protocol.task} ({len(runs)} run{'' if len(runs) == 1 else 's'})"
-        print(summary_line(name, time.time() - start, metrics, base_args.output_dir))
-        print(json.dumps({"runs": len(runs), "summary": summary}))
+        echo(summary_line(name, time.time() - start, metrics, base_args.output_dir))
+        echo(json.dumps({"runs": len(runs), "summary": summary}))
     finish_distributed()  # every process reaches the end before the process group goes
     return summary

@@ -24,11 +24,12 @@ from .data import feature_rows, load_checked, protocol_rows
 logger = logging.getLogger(__name__)
 
 
-def finished_run(run_dir: str) -> dict | None:
-    """The result row of a finished run (its `run_result.json`), or `None`."""
+def finished_run(run_dir: str, label: str = "") -> dict | None:
+    """The result row of a finished run (its `run_result.json`; logged as skipped, named by `label`), or `None`."""
     path = os.path.join(run_dir, RUN_RESULT_NAME)
     if not os.path.isfile(path):
         return None
+    logger.info(f"{label or run_dir}: finished in an earlier run ({run_dir}), skipped")
     with open(path) as f:
         return json.load(f)
 
@@ -147,9 +148,8 @@ def single_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, se
     for seed, fold in grid:
         train_index, test_index = folds[fold]
         run_dir = os.path.join(base_args.output_dir, "runs", f"seed{seed}_fold{fold}")
-        done = finished_run(run_dir)
+        done = finished_run(run_dir, f"seed {seed} fold {fold}")
         if done is not None:
-            logger.info(f"seed {seed} fold {fold}: finished in an earlier run ({run_dir}), skipped")
             yield run_dir, done
             continue
         set_seed(seed)
@@ -209,9 +209,8 @@ def cross_corpus_runs(model_args, protocol, base_args, extractor, cache_dir, see
     use_mdd = not protocol.no_mdd
     for seed in seeds:
         run_dir = os.path.join(base_args.output_dir, "runs", f"seed{seed}")
-        done = finished_run(run_dir)
+        done = finished_run(run_dir, f"seed {seed}")
         if done is not None:
-            logger.info(f"seed {seed}: finished in an earlier run ({run_dir}), skipped")
             yield run_dir, done
             continue
         set_seed(seed)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import os
 import statistics
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -19,6 +21,8 @@ from hf_cser.trainers.feature_gan import generate_features
 from .arguments import STAGE_DIRS, ModelArguments, RunArguments
 from .data import PreparedData, fingerprint
 from .stages import FeatureStore, run_stage1, run_stage2, run_stage3
+
+logger = logging.getLogger(__name__)
 
 
 def plot_real_vs_generated(real, real_labels, generated, generated_labels, path: str, seed: int = 0) -> str:
@@ -77,10 +81,19 @@ def _grid_checkpoints(base: str, variant: str, classifier: str) -> str:
     return os.path.join(base, "checkpoints", "stage3_" + fingerprint(variant, classifier))
 
 
-def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArguments) -> dict:
+def run_grid(
+    data: PreparedData,
+    model_args: ModelArguments,
+    run_args: RunArguments,
+    echo: Callable[[str], None] | None = None,
+) -> dict:
     """Table 3 grid. Every finished classifier run is appended to `grid/feature_gan_runs.csv` at once and finished
     stage-1 / stage-2 folders are reused, so a restarted command redoes no finished work (and an interrupted stage
-    resumes from its last checkpoint)."""
+    resumes from its last checkpoint).
+
+    `echo` receives the run's report lines (tables, the summary line, the final JSON line); default: this module's
+    logger at INFO. The training script passes `print` (its console report)."""
+    echo = echo or logger.info
     seeds = [int(s) for s in run_args.seeds.split(",") if s.strip()]
     root = os.path.join(run_args.output_dir, "grid")
     os.makedirs(root, exist_ok=True)
@@ -222,8 +235,8 @@ def run_grid(data: PreparedData, model_args: ModelArguments, run_args: RunArgume
     mi_table = summarize_mutual_information(root, seeds)
     with open(os.path.join(root, "feature_gan_mutual_information.md"), "w") as f:
         f.write(mi_table)
-    print(table)
-    print(mi_table)
+    echo(table)
+    echo(mi_table)
     return {"runs": len(rows), "table": os.path.join(root, "feature_gan_table.md")}
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -81,10 +82,19 @@ def run_records(results: dict, data: str, seed: int, bad_audio_skipped: int) -> 
     ]
 
 
-def run_feature_gan(model_args: ModelArguments, data_args: DataArguments, run_args: RunArguments) -> dict:
+def run_feature_gan(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    echo: Callable[[str], None] | None = None,
+) -> dict:
     """The experiment of `training_scripts/train_feature_gan.py`: stages 1-3 (or one of them, or the Table 3 grid)
     with their folders, `results.json` and `run_record.json` in `run_args.output_dir`; returns the results (the
-    grid's summary with `--grid table3`)."""
+    grid's summary with `--grid table3`).
+
+    `echo` receives the run's report lines (tables, the summary line, the final JSON line); default: this module's
+    logger at INFO. The training script passes `print` (its console report)."""
+    echo = echo or logger.info
     start = time.time()
     if model_args.audio_only:  # unimodal: every text term off, the audio classifier only
         if run_args.grid != "none":
@@ -124,8 +134,8 @@ def run_feature_gan(model_args: ModelArguments, data_args: DataArguments, run_ar
     if run_args.grid == "table3":
         if world_size() > 1:
             raise ValueError("`--grid table3` runs in a single process: launch it with `python`, not torchrun.")
-        summary = run_grid(data, model_args, run_args)
-        print(json.dumps(summary))
+        summary = run_grid(data, model_args, run_args, echo)
+        echo(json.dumps(summary))
         return summary
     if run_args.grid != "none":
         raise ValueError(f"`--grid` must be 'none' or 'table3', got {run_args.grid!r}.")
@@ -198,6 +208,6 @@ def run_feature_gan(model_args: ModelArguments, data_args: DataArguments, run_ar
         summary["stage2_generated_head_accuracy"] = round(results["stage2"]["generated_train"]["head_accuracy"], 4)
     names = {"stage1": "stage-1 test UAR", "stage3_audio": "augmented", "stage3_audio_without_augmentation": "control"}
     shown = {label: results[key]["test"]["uar"] for key, label in names.items() if key in results}
-    print(summary_line("Feature GAN", time.time() - start, shown, out))
-    print(json.dumps(summary))
+    echo(summary_line("Feature GAN", time.time() - start, shown, out))
+    echo(json.dumps(summary))
     return results

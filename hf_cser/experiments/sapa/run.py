@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 from datasets import Dataset
@@ -267,10 +268,19 @@ def save_sapa_card(
     save_model_card(card, training_args.output_dir)
 
 
-def run_sapa(model_args: ModelArguments, data_args: DataArguments, training_args: SapaTrainingArguments) -> dict:
+def run_sapa(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: SapaTrainingArguments,
+    echo: Callable[[str], None] | None = None,
+) -> dict:
     """The experiment of `training_scripts/train_sapa.py`: train, evaluate and save one SAPA run in
     `training_args.output_dir` (resuming from its last checkpoint); returns the summary (source and target UAR / WAR /
-    macro-F1)."""
+    macro-F1).
+
+    `echo` receives the run's report lines (tables, the summary line, the final JSON line); default: this module's
+    logger at INFO. The training script passes `print` (its console report)."""
+    echo = echo or logger.info
     start = time.time()
     default_output_dir(training_args, DEFAULT_OUTPUT_DIR)
     # an unusable output folder (not creatable, not writable, disk full) fails here, before any data is loaded
@@ -410,7 +420,7 @@ def run_sapa(model_args: ModelArguments, data_args: DataArguments, training_args
             )
         target = summary["target"]
         metrics = {"target UAR": target["uar"], "WAR": target["war"], "macro-F1": target["macro_f1"]}
-        print(summary_line(f"SAPA ({model.config.variant})", time.time() - start, metrics, output_dir))
-        print(json.dumps(summary))
+        echo(summary_line(f"SAPA ({model.config.variant})", time.time() - start, metrics, output_dir))
+        echo(json.dumps(summary))
     finish_distributed()  # every process reaches the end before the process group goes
     return summary

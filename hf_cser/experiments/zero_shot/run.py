@@ -10,6 +10,7 @@ import logging
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -256,10 +257,17 @@ class ZeroShotGrid:
 
 
 def run_zero_shot(
-    model_args: ModelArguments, protocol_args: ProtocolArguments, base_args: ZeroShotTrainingArguments
+    model_args: ModelArguments,
+    protocol_args: ProtocolArguments,
+    base_args: ZeroShotTrainingArguments,
+    echo: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """The experiment of `training_scripts/train_zero_shot.py`: every run of the grid (settings x systems x seeds),
-    then `zero_shot_table.md` and `zero_shot_summary.json` in `base_args.output_dir`; returns the table's rows."""
+    then `zero_shot_table.md` and `zero_shot_summary.json` in `base_args.output_dir`; returns the table's rows.
+
+    `echo` receives the run's report lines (tables, the summary line, the final JSON line); default: this module's
+    logger at INFO. The training script passes `print` (its console report)."""
+    echo = echo or logger.info
     start = time.time()
     default_output_dir(base_args, "outputs/zero_shot")
     names = {s.name: s for s in PAPER_SETTINGS}
@@ -343,13 +351,13 @@ def run_zero_shot(
                 f,
                 indent=2,
             )
-        print(table)
+        echo(table)
         averages = {
             f"{system} UAR": statistics.fmean(r["uar_mean"] for r in rows if r["system"] == system) / 100
             for system in dict.fromkeys(r["system"] for r in rows)
         }
         name = f"Zero-shot SER ({len(runs)} run{'' if len(runs) == 1 else 's'})"
-        print(summary_line(name, time.time() - start, averages, base_args.output_dir))
-        print(json.dumps({"runs": len(runs), "rows": rows, "bad_audio_skipped": bad_audio.total}))
+        echo(summary_line(name, time.time() - start, averages, base_args.output_dir))
+        echo(json.dumps({"runs": len(runs), "rows": rows, "bad_audio_skipped": bad_audio.total}))
     finish_distributed()  # every process reaches the end before the process group goes
     return rows
